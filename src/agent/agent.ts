@@ -1,0 +1,200 @@
+/**
+ * The agent: one per node. It wires the pieces together and owns the control plane.
+ *
+ *   peer source (file | Kubernetes) --snapshot--> applyPeers --buildTable--> DataPath.publish
+ *                                                                              |
+ *   TUN  --read--> [tx worker: lookup, encap] --sendmmsg--> UDP peers          |  (new table per
+ *   TUN <--write-- [rx worker: check, decap]  <--recvmmsg-- UDP peers          |   generation)
+ *
+ * Start order matters for the node: the device, its address and route, and the sockets come
+ * first; the data path starts on the peers known at that moment; only then are the CNI conflist
+ * written and (in Kubernetes) the node marked NetworkUnavailable=False, so the kubelet never
+ * schedules pods onto a node that cannot forward yet.
+ *
+ * Every peer change is a full snapshot. It is checked and turned into a new table off the hot
+ * path; if it fails (overlapping pod CIDRs, a bad address), the error is logged once and the
+ * table in force stays: bad control-plane input never loses forwarding state.
+ */
+import type { Server } from 'node:http';
+import type { AgentConfig } from './config-types.js';
+import { parseHostPort } from './config.js';
+import { configureDevice } from './kernel.js';
+import { writeConflist } from './cni-conflist.js';
+import { startMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
+import { macBytes } from './mac.js';
+import type { LogFn } from './log.js';
+import { openTun, type TunHandle } from '../device/native-tun.js';
+import { openUdp, closeUdp, type UdpHandles } from '../device/native-udp.js';
+import { nativeIo } from '../device/native.js';
+import { buildTable, type TablePeerInput } from '../table/table.js';
+import { DataPath } from '../datapath/engine.js';
+import { newPeerCounters, PeerCounter } from '../datapath/counters.js';
+import { ipv4ToNumber, parseCidr4, numberToIpv4 } from '../wire/addr.js';
+import type { Peer, PeerSource } from '../peers/source.js';
+
+export interface AgentHooks {
+  /** Called once the data path forwards (Kubernetes: mark the node's network available). */
+  onForwarding?: () => Promise<void>;
+}
+
+export class Agent implements StatusSource {
+  readonly node: string;
+  private tun: TunHandle | undefined;
+  private udp: UdpHandles | undefined;
+  private datapath: DataPath | undefined;
+  private server: Server | undefined;
+  private peerList: readonly Peer[] = [];
+  private forwarding = false;
+  private lastError = '';
+  private readonly startedAt = Date.now();
+
+  constructor(readonly cfg: AgentConfig, private readonly source: PeerSource, private readonly log: LogFn, private readonly hooks: AgentHooks = {}) {
+    this.node = cfg.node;
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    const pod = parseCidr4(cfg.podCIDR);
+    const localAddress = pod.net;
+    // The TUN offload path (IFF_VNET_HDR) is negotiated by openTun; the data path adapts to it.
+    this.tun = openTun(cfg.device, false);
+    this.log('info', 'tun device open', { device: this.tun.name, vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads });
+    await configureDevice({ device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR });
+    this.udp = openUdp({
+      address: ipv4ToNumber(cfg.underlayIP), port: cfg.port, senders: cfg.tuning.senders,
+      gro: false, socketBuffer: cfg.tuning.socketBuffer,
+    });
+    this.log('info', 'udp sockets open', { address: cfg.underlayIP, port: this.udp.port, senders: this.udp.txFds.length, gro: this.udp.gro });
+
+    const initial = this.tableFor(cfg.peers);
+    this.datapath = new DataPath({
+      tun: this.tun, udp: this.udp, localMAC: macBytes(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu, batch: cfg.tuning.batch,
+    });
+    this.peerList = cfg.peers;
+    this.datapath.start(initial.sab, initial.counters);
+    this.datapath.onWorkerError((err) => {
+      this.forwarding = false;
+      this.log('error', 'data path worker failed', { error: err.message });
+    });
+
+    const { host, port } = parseHostPort(cfg.metricsAddr, 'metricsAddr');
+    this.server = await startMetricsServer(this, host, port);
+
+    await this.source.start({
+      snapshot: (peers) => this.applyPeers(peers),
+      error: (err) => {
+        if (err.message !== this.lastError) this.log('warn', 'peer source problem', { source: this.source.name, error: err.message });
+        this.lastError = err.message;
+      },
+    });
+
+    if (cfg.cniConfDir) {
+      const path = writeConflist(cfg.cniConfDir, { podCIDR: cfg.podCIDR, mtu: cfg.mtu });
+      this.log('info', 'cni conflist written', { path });
+    }
+    this.forwarding = true;
+    if (this.hooks.onForwarding) await this.hooks.onForwarding();
+    this.log('info', 'forwarding', {
+      node: cfg.node, device: this.tun.name, underlayIP: cfg.underlayIP, port: this.udp.port, vni: cfg.vni,
+      podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, vtepMAC: cfg.vtepMAC, mtu: cfg.mtu, peers: this.peerList.length,
+      metrics: cfg.metricsAddr, peerSource: this.source.name,
+    });
+  }
+
+  /** Applies a full peer snapshot; on any error keeps the table in force. */
+  applyPeers(peers: readonly Peer[]): void {
+    if (!this.datapath) return;
+    if (JSON.stringify(peers) === JSON.stringify(this.peerList)) return;
+    try {
+      const next = this.tableFor(peers, this.peerList);
+      const generation = this.datapath.publish(next.sab, next.counters);
+      const before = new Set(this.peerList.map((p) => p.node));
+      const after = new Set(peers.map((p) => p.node));
+      this.peerList = peers;
+      this.log('info', 'peers updated', {
+        generation, peers: peers.length,
+        added: [...after].filter((n) => !before.has(n)), removed: [...before].filter((n) => !after.has(n)),
+      });
+    } catch (err) {
+      this.log('error', 'peer update rejected, keeping the previous table', { error: (err as Error).message });
+    }
+  }
+
+  /** Builds a table for `peers`, carrying the per-peer counters of nodes already known. */
+  private tableFor(peers: readonly Peer[], previous?: readonly Peer[]): { sab: SharedArrayBuffer; counters: Float64Array } {
+    const cfg = this.cfg;
+    const cluster = parseCidr4(cfg.clusterCIDR);
+    const inputs: TablePeerInput[] = peers.map((p) => ({
+      node: p.node,
+      underlay: ipv4ToNumber(p.underlayIP),
+      port: p.port ?? cfg.port,
+      vni: p.vni ?? cfg.vni,
+      mac: macBytes(p.vtepMAC),
+      podCIDRs: p.podCIDRs.map((c) => parseCidr4(c)),
+    }));
+    const sab = buildTable({ clusterNet: cluster.net, clusterPrefix: cluster.prefix, localPodCIDRs: [parseCidr4(cfg.podCIDR)], peers: inputs });
+    const counters = newPeerCounters(peers.length);
+    if (previous && this.datapath) {
+      const old = this.datapath.currentPeerCounters;
+      const oldSlot = new Map(previous.map((p, i) => [p.node, i]));
+      peers.forEach((p, i) => {
+        const j = oldSlot.get(p.node);
+        if (j === undefined) return;
+        for (let f = 0; f < PeerCounter.Stride; f++) counters[i * PeerCounter.Stride + f] = old[j * PeerCounter.Stride + f] ?? 0;
+      });
+    }
+    return { sab, counters };
+  }
+
+  reloadPeers(): void {
+    const s = this.source as PeerSource & { reload?: () => void };
+    if (typeof s.reload === 'function') s.reload();
+  }
+
+  // ---- StatusSource ----
+
+  counters(): Float64Array {
+    return this.datapath ? this.datapath.counters : new Float64Array(64);
+  }
+
+  peers(): PeerStatus[] {
+    const pc = this.datapath?.currentPeerCounters;
+    return this.peerList.map((p, i) => ({
+      node: p.node, underlayIP: p.underlayIP, podCIDRs: p.podCIDRs, vtepMAC: p.vtepMAC,
+      txPackets: pc?.[i * PeerCounter.Stride + PeerCounter.TxPackets] ?? 0,
+      txBytes: pc?.[i * PeerCounter.Stride + PeerCounter.TxBytes] ?? 0,
+      rxPackets: pc?.[i * PeerCounter.Stride + PeerCounter.RxPackets] ?? 0,
+      rxBytes: pc?.[i * PeerCounter.Stride + PeerCounter.RxBytes] ?? 0,
+    }));
+  }
+
+  healthy(): boolean { return this.forwarding; }
+
+  ready(): { ready: boolean; reason: string; staleSeconds: number } {
+    if (!this.forwarding) return { ready: false, reason: 'data path not running', staleSeconds: 0 };
+    const staleSeconds = Math.round(this.source.staleSeconds() * 10) / 10;
+    if (this.source.stale()) return { ready: false, reason: `peer source ${this.source.name} stale for ${staleSeconds}s; forwarding on the last known table`, staleSeconds };
+    return { ready: true, reason: `forwarding to ${this.peerList.length} peers`, staleSeconds };
+  }
+
+  info(): Record<string, unknown> {
+    const cfg = this.cfg;
+    return {
+      device: cfg.device, underlayIP: cfg.underlayIP, port: this.udp?.port ?? cfg.port, vni: cfg.vni, podCIDR: cfg.podCIDR,
+      clusterCIDR: cfg.clusterCIDR, vtepMAC: cfg.vtepMAC, mtu: cfg.mtu, peerSource: this.source.name,
+      tableGeneration: this.datapath?.tableGeneration ?? 0, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false },
+      pid: process.pid,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.forwarding = false;
+    await this.source.stop().catch(() => undefined);
+    if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    if (this.datapath) await this.datapath.stop();
+    if (this.udp) closeUdp(this.udp);
+    if (this.tun) nativeIo().close(this.tun.fd);
+    this.log('info', 'stopped', { node: this.node });
+  }
+}

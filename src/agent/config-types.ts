@@ -1,0 +1,61 @@
+/**
+ * The agent's configuration as the rest of the program sees it: every field present, every
+ * default applied, every address checked. `config.ts` turns a file (JSON or YAML) into this; the
+ * Kubernetes peer source fills `peers` at run time instead of the file.
+ */
+import type { Peer } from '../peers/source.js';
+
+export interface OffloadConfig {
+  /** TUN IFF_VNET_HDR with TSO/GSO super-packets (segmented/coalesced in TypeScript). */
+  readonly tun: boolean;
+  /** UDP_SEGMENT on send. */
+  readonly udpGso: boolean;
+  /** UDP_GRO on receive. */
+  readonly udpGro: boolean;
+}
+
+export interface KubernetesConfig {
+  /** Annotation prefix: "vxnet.io" (ours) or "flannel.alpha.coreos.com" (flannel-compatible). */
+  readonly annotationPrefix: string;
+  /** Path to a kubeconfig; undefined: KUBECONFIG env, then in-cluster. */
+  readonly kubeconfig?: string;
+  /** Explicit underlay IP (overrides the interface and InternalIP). */
+  readonly underlayIP?: string;
+  /** Interface whose first IPv4 address is the underlay IP (overrides InternalIP). */
+  readonly iface?: string;
+}
+
+export interface AgentConfig {
+  readonly node: string;
+  readonly device: string;
+  readonly vni: number;
+  readonly port: number;
+  readonly underlayIP: string;
+  readonly clusterCIDR: string;
+  readonly podCIDR: string;
+  readonly vtepMAC: string;
+  /** Overlay MTU set on the TUN device (underlay MTU - 50 unless given). */
+  readonly mtu: number;
+  readonly metricsAddr: string;
+  readonly cniConfDir?: string;
+  /** "static": `peers` below (and the file is watched); "kubernetes": learn from the API. */
+  readonly peerSource: 'static' | 'kubernetes';
+  readonly peers: readonly Peer[];
+  readonly offloads: OffloadConfig;
+  readonly kubernetes: KubernetesConfig;
+  /** Data-path tuning; defaults are the measured choices recorded in docs/performance.md. */
+  readonly tuning: TuningConfig;
+  /** Separate peers file (static mode), watched and re-read live; undefined: peers are inline. */
+  readonly peersFile?: string;
+  /** Path the config came from, for live reloads; undefined when built in memory. */
+  readonly path?: string;
+}
+
+export interface TuningConfig {
+  /** Packets per batch syscall (TUN read loop, recvmmsg, sendmmsg). */
+  readonly batch: number;
+  /** SO_RCVBUF / SO_SNDBUF for the UDP sockets, bytes. */
+  readonly socketBuffer: number;
+  /** Sending sockets, i.e. distinct outer source ports (power of two). */
+  readonly senders: number;
+}

@@ -1,0 +1,101 @@
+/**
+ * The agent's HTTP endpoints: `/metrics` (Prometheus text format 0.0.4), `/healthz` (the data
+ * path runs), `/readyz` (and the peer source is fresh), `/status` (JSON for `vxnet status`).
+ * Counters are read out of the data path's shared typed arrays at scrape time; nothing on the hot
+ * path knows that metrics exist.
+ */
+import { createServer, type Server } from 'node:http';
+import { readCounters, RX_DROP_REASONS, TX_DROP_REASONS, type CounterSnapshot } from '../datapath/counters.js';
+
+export interface PeerStatus {
+  readonly node: string;
+  readonly underlayIP: string;
+  readonly podCIDRs: readonly string[];
+  readonly vtepMAC: string;
+  readonly txPackets: number;
+  readonly txBytes: number;
+  readonly rxPackets: number;
+  readonly rxBytes: number;
+}
+
+export interface StatusSource {
+  readonly node: string;
+  counters(): Float64Array;
+  peers(): PeerStatus[];
+  healthy(): boolean;
+  ready(): { ready: boolean; reason: string; staleSeconds: number };
+  info(): Record<string, unknown>;
+}
+
+export interface AgentStatus {
+  node: string;
+  info: Record<string, unknown>;
+  ready: { ready: boolean; reason: string; staleSeconds: number };
+  peers: PeerStatus[];
+  counters: CounterSnapshot;
+}
+
+export function statusOf(s: StatusSource): AgentStatus {
+  return { node: s.node, info: s.info(), ready: s.ready(), peers: s.peers(), counters: readCounters(s.counters()) };
+}
+
+export function renderMetrics(s: StatusSource): string {
+  const c = readCounters(s.counters());
+  const peers = s.peers();
+  const ready = s.ready();
+  const lines: string[] = [];
+  const metric = (name: string, type: string, help: string, samples: Array<[string, number]>): void => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
+  };
+  metric('vxnet_packets_total', 'counter', 'Packets encapsulated (tx) and decapsulated (rx).',
+    [['{direction="tx"}', c.txPackets], ['{direction="rx"}', c.rxPackets]]);
+  metric('vxnet_bytes_total', 'counter', 'Inner IP bytes encapsulated (tx) and decapsulated (rx).',
+    [['{direction="tx"}', c.txBytes], ['{direction="rx"}', c.rxBytes]]);
+  metric('vxnet_dropped_total', 'counter', 'Packets dropped, by reason.',
+    [...RX_DROP_REASONS, ...TX_DROP_REASONS].map((r) => [`{reason="${r}"}`, c.dropped[r]]));
+  metric('vxnet_icmp_errors_total', 'counter', 'ICMP errors sent back through TUN (sent) or held back by the rate limit (suppressed).',
+    [['{result="sent"}', c.icmpSent], ['{result="suppressed"}', c.icmpSuppressed]]);
+  metric('vxnet_batches_total', 'counter', 'Batch system calls that moved at least one packet.',
+    [['{direction="tx"}', c.txBatches], ['{direction="rx"}', c.rxBatches]]);
+  metric('vxnet_offload_packets_total', 'counter', 'Segments cut from TSO super-packets (tx) and packets merged into GRO super-packets (rx).',
+    [['{direction="tx"}', c.txSegments], ['{direction="rx"}', c.rxCoalesced]]);
+  metric('vxnet_peers', 'gauge', 'Peers in the forwarding table.', [['', peers.length]]);
+  metric('vxnet_peer_packets_total', 'counter', 'Packets per peer node.',
+    peers.flatMap((p) => [[`{peer="${p.node}",direction="tx"}`, p.txPackets], [`{peer="${p.node}",direction="rx"}`, p.rxPackets]] as Array<[string, number]>));
+  metric('vxnet_ready', 'gauge', '1 when the peer source is fresh.', [['', ready.ready ? 1 : 0]]);
+  metric('vxnet_peer_source_stale_seconds', 'gauge', 'Seconds since the peer source last synced successfully (0 when fresh).', [['', ready.staleSeconds]]);
+  const info = s.info();
+  if (typeof info.tableGeneration === 'number') metric('vxnet_table_generation', 'gauge', 'Forwarding table generation in force.', [['', info.tableGeneration]]);
+  return `${lines.join('\n')}\n`;
+}
+
+export function startMetricsServer(s: StatusSource, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    try {
+      if (url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(s));
+      } else if (url === '/healthz') {
+        const ok = s.healthy();
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'data path not running\n');
+      } else if (url === '/readyz') {
+        const r = s.ready();
+        res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${r.ready ? 'ok' : 'not ready'}: ${r.reason}\n`);
+      } else if (url === '/status') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(statusOf(s)));
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics /healthz /readyz /status\n');
+      }
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

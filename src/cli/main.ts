@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+/**
+ * The `vxnet` command. Subcommands:
+ *
+ *   vxnet agent --config FILE [--node N] [--kubeconfig P] [--iface IF] [--underlay-ip IP]
+ *   vxnet status [--metrics HOST:PORT] [--json]
+ *   vxnet lab up|down|test|bench [options]     (root; everything inside network namespaces)
+ *   vxnet bench --kube [--kubeconfig P]        (iperf3 between two pods of a real cluster)
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfigFile, ConfigError, checkPeers, readPeersFile, loadConfigFile as reloadConfig } from '../agent/config.js';
+import { makeLogger } from '../agent/log.js';
+import { Agent } from '../agent/agent.js';
+import { FilePeerSource } from '../peers/file.js';
+import type { AgentStatus } from '../agent/metrics.js';
+import type { PeerSource } from '../peers/source.js';
+import type { AgentConfig } from '../agent/config-types.js';
+
+const USAGE = `usage:
+  vxnet agent --config FILE [--node NAME] [--kubeconfig PATH] [--iface IFACE] [--underlay-ip IP]
+  vxnet status [--metrics HOST:PORT] [--json]
+  vxnet lab up|down|test|bench [--nodes N] [--id ID] [--keep]   (run "vxnet lab help" for more)
+  vxnet bench --kube [--kubeconfig PATH] [--namespace NS]
+`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'agent': return agentCmd(rest);
+    case 'status': return statusCmd(rest);
+    case 'lab': {
+      const lab = await import('../lab/cli.js');
+      return lab.labMain(rest);
+    }
+    case 'bench': return benchCmd(rest);
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${cmd}"`);
+  }
+}
+
+async function agentCmd(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, options: {
+      config: { type: 'string', short: 'c' }, node: { type: 'string' }, kubeconfig: { type: 'string' },
+      iface: { type: 'string' }, 'underlay-ip': { type: 'string' },
+    },
+  });
+  if (!values.config) throw new UsageError('agent needs --config FILE');
+  const overrides = {
+    ...(values.node ? { node: values.node } : {}),
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    ...(values.iface ? { iface: values.iface } : {}),
+    ...(values['underlay-ip'] ? { underlayIP: values['underlay-ip'] } : {}),
+  };
+  const log = makeLogger();
+  let cfg: AgentConfig = loadConfigFile(values.config, overrides);
+  let source: PeerSource;
+  let onForwarding: (() => Promise<void>) | undefined;
+  if (cfg.peerSource === 'kubernetes') {
+    const kube = await import('../peers/kube-agent.js');
+    const prepared = await kube.prepareKubernetes(cfg, log);
+    cfg = prepared.config;
+    source = prepared.source;
+    onForwarding = prepared.onForwarding;
+  } else {
+    const configPath = values.config;
+    const watched = cfg.peersFile ? [cfg.peersFile] : [configPath];
+    const self = { node: cfg.node, underlayIP: cfg.underlayIP, podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, port: cfg.port, vni: cfg.vni };
+    source = new FilePeerSource(watched, () => (cfg.peersFile
+      ? checkPeers(readPeersFile(cfg.peersFile), self)
+      : reloadConfig(configPath, overrides).peers));
+  }
+  const agent = new Agent(cfg, source, log, onForwarding ? { onForwarding } : {});
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'stopping', { signal });
+    agent.stop().then(() => process.exit(0), (err: Error) => {
+      log('error', 'stop failed', { error: err.message });
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    log('info', 'SIGHUP: reloading peers');
+    agent.reloadPeers();
+  });
+  process.on('uncaughtException', (err) => {
+    // A control-plane bug must not take the node's network down with it: log and keep the data
+    // path (which runs in its own threads) going.
+    log('error', 'uncaught exception in the control plane', { error: err.message, stack: err.stack });
+  });
+  process.on('unhandledRejection', (err) => {
+    log('error', 'unhandled rejection in the control plane', { error: String(err) });
+  });
+  try {
+    await agent.start();
+  } catch (err) {
+    log('error', 'agent failed to start', { error: (err as Error).message });
+    await agent.stop().catch(() => undefined);
+    return 1;
+  }
+  return new Promise<number>(() => { /* runs until a signal */ });
+}
+
+async function statusCmd(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { metrics: { type: 'string', default: '127.0.0.1:9469' }, json: { type: 'boolean' } } });
+  let st: AgentStatus;
+  try {
+    const res = await fetch(`http://${values.metrics}/status`, { signal: AbortSignal.timeout(3000) });
+    st = (await res.json()) as AgentStatus;
+  } catch (err) {
+    process.stderr.write(`vxnet status: cannot reach the agent at http://${values.metrics}/status: ${(err as Error).message}\n`);
+    return 1;
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(st, null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(formatStatus(st));
+  return 0;
+}
+
+export function formatStatus(st: AgentStatus): string {
+  const i = st.info;
+  const out: string[] = [];
+  out.push(`node ${st.node}: ${st.ready.ready ? 'ready' : 'NOT READY'} (${st.ready.reason})`);
+  out.push(`  device ${String(i.device)}  podCIDR ${String(i.podCIDR)}  cluster ${String(i.clusterCIDR)}  vtep ${String(i.vtepMAC)}  ${String(i.underlayIP)}:${String(i.port)} vni ${String(i.vni)} mtu ${String(i.mtu)}`);
+  out.push('');
+  const rows = [['PEER', 'UNDERLAY', 'POD CIDRS', 'VTEP MAC', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES'],
+    ...st.peers.map((p) => [p.node, p.underlayIP, p.podCIDRs.join(','), p.vtepMAC, String(p.txPackets), String(p.txBytes), String(p.rxPackets), String(p.rxBytes)])];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) out.push(r.map((v, c) => v.padEnd(widths[c]!)).join('  ').trimEnd());
+  const c = st.counters;
+  out.push('');
+  out.push(`packets tx ${c.txPackets} rx ${c.rxPackets}   bytes tx ${c.txBytes} rx ${c.rxBytes}   icmp sent ${c.icmpSent}`);
+  const drops = Object.entries(c.dropped).filter(([, v]) => v > 0);
+  out.push(`dropped: ${drops.length === 0 ? 'none' : drops.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  return `${out.join('\n')}\n`;
+}
+
+async function benchCmd(args: string[]): Promise<number> {
+  if (!args.includes('--kube')) throw new UsageError('bench needs --kube (the lab bench is "vxnet lab bench"; the full comparison is "npm run bench")');
+  const kb = await import('../kube/bench-cli.js');
+  return kb.kubeBenchMain(args.filter((a) => a !== '--kube'));
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code !== undefined) process.exitCode = code;
+}, (err: unknown) => {
+  if (err instanceof ConfigError || err instanceof UsageError) {
+    process.stderr.write(`vxnet: ${(err as Error).message}\n`);
+    if (err instanceof UsageError) process.stderr.write(USAGE);
+    process.exitCode = 2;
+    return;
+  }
+  const e = err as Error & { code?: string };
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    process.stderr.write(`vxnet: ${e.message}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  process.stderr.write(`vxnet: ${e.message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,194 @@
+/**
+ * Inbound: VXLAN datagrams from peer nodes become IP packets written to the TUN device.
+ *
+ * One call of `runOnce` is one batch: `recvmmsg` up to `batch` datagrams into slab slots, check
+ * each one, and write the inner IP packets to TUN straight from where they landed (the inner
+ * packet starts 22 bytes into the datagram; nothing is copied). With UDP GRO one slot may hold
+ * several datagrams of equal size back to back; each is checked on its own.
+ *
+ * The checks, in order, each with its own drop counter (STYLE.md §6-7: a bad datagram is data,
+ * never an exception): length; flags (the I bit, RFC 7348 §5); the reserved bits (§5 says
+ * "ignored on receipt", but a peer that sets them is not speaking the VXLAN we configured, so we
+ * count and drop); the VNI; the outer source must be a known peer (the forwarding table's
+ * underlay index); the inner destination MAC must be our VTEP MAC; the EtherType must be IPv4; the
+ * inner IPv4 header must be sane (version, lengths, header checksum); the inner source must lie in
+ * the sending peer's pod CIDRs (anti-spoofing: a peer can only speak for its own pods); the inner
+ * destination must be in our own pod CIDR.
+ */
+import type { Tun, UdpBind } from '../device/types.js';
+import { ForwardingTable, Lookup } from '../table/table.js';
+import { VxlanFlags, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
+import { EtherType } from '../wire/ethernet.js';
+import { Ipv4View, tryIpv4 } from '../wire/ipv4.js';
+import { Counter, Drop, PeerCounter } from './counters.js';
+import { ENCAP_LENGTH, HEADROOM } from './encap.js';
+
+/** The smallest datagram that can carry anything: VXLAN + Ethernet + a minimal IPv4 header. */
+const MIN_DATAGRAM = ENCAP_LENGTH + 20;
+
+export interface DecapOptions {
+  readonly tun: Tun;
+  readonly udp: UdpBind;
+  readonly counters: Float64Array;
+  readonly localMAC: Uint8Array;
+  readonly vni: number;
+  readonly mtu: number;
+  readonly batch: number;
+}
+
+export class Decapsulator {
+  table: ForwardingTable;
+  peerCounters: Float64Array;
+
+  private readonly tun: Tun;
+  private readonly udp: UdpBind;
+  private readonly c: Float64Array;
+  private readonly mac0: number;
+  private readonly mac1: number;
+  private readonly vni: number;
+  private readonly batch: number;
+  private readonly vnet: number;
+
+  readonly slab: Uint8Array;
+  private readonly capacity: number;
+  private readonly recvOffsets: Int32Array;
+  private readonly recvLengths: Int32Array;
+  private readonly srcAddrs: Uint32Array;
+  private readonly gsoSizes: Int32Array;
+  private readonly outOffsets: Int32Array;
+  private readonly outLengths: Int32Array;
+  private readonly ip = new Ipv4View(new Uint8Array(0));
+
+  constructor(o: DecapOptions, table: ForwardingTable, peerCounters: Float64Array) {
+    this.table = table;
+    this.peerCounters = peerCounters;
+    this.tun = o.tun;
+    this.udp = o.udp;
+    this.c = o.counters;
+    const m = o.localMAC;
+    this.mac0 = ((m[0]! << 24) | (m[1]! << 16) | (m[2]! << 8) | m[3]!) >>> 0;
+    this.mac1 = (m[4]! << 8) | m[5]!;
+    this.vni = o.vni;
+    this.batch = o.batch;
+    this.vnet = o.tun.vnetHeader ? 10 : 0;
+    // With GRO a slot receives up to 64 KB of coalesced datagrams; without, one datagram of at
+    // most MTU + 50 (we also accept jumbo peers up to 9000 and count anything larger as truncated).
+    this.capacity = o.udp.gro ? 65536 : Math.max(9216, (o.mtu + 64 + 63) & ~63);
+    const slot = HEADROOM + this.capacity;
+    this.slab = new Uint8Array(slot * o.batch);
+    this.recvOffsets = new Int32Array(o.batch);
+    for (let i = 0; i < o.batch; i++) this.recvOffsets[i] = i * slot + HEADROOM;
+    this.recvLengths = new Int32Array(o.batch);
+    this.srcAddrs = new Uint32Array(o.batch);
+    this.gsoSizes = new Int32Array(o.batch);
+    // GRO can pack up to 64 datagrams in one slot.
+    const maxOut = o.udp.gro ? o.batch * 64 : o.batch;
+    this.outOffsets = new Int32Array(maxOut);
+    this.outLengths = new Int32Array(maxOut);
+  }
+
+  /** One batch: recvmmsg, check and strip, write to TUN. Returns datagrams received. */
+  runOnce(timeoutMs: number): number {
+    const n = this.udp.recv(this.slab, this.recvOffsets, this.capacity, this.recvLengths, this.srcAddrs,
+      this.gsoSizes, this.batch, timeoutMs);
+    if (n === 0) return 0;
+    this.c[Counter.RxBatches]!++;
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const off = this.recvOffsets[i]!;
+      const len = this.recvLengths[i]!;
+      const src = this.srcAddrs[i]!;
+      const gso = this.gsoSizes[i]!;
+      if (len < 0) {
+        this.c[Drop.truncated]!++;
+        continue;
+      }
+      if (gso > 0 && gso < len) {
+        for (let p = 0; p < len; p += gso) {
+          if (this.decapsulate(off + p, Math.min(gso, len - p), src, k)) k++;
+        }
+      } else if (this.decapsulate(off, len, src, k)) {
+        k++;
+      }
+    }
+    if (k > 0) {
+      const written = this.tun.write(this.slab, this.outOffsets, this.outLengths, k);
+      if (written < k) this.c[Drop.tun_write]! += k - written;
+    }
+    return n;
+  }
+
+  /**
+   * Checks the datagram at slab[off, off+len) from underlay address `src`. When it passes, sets
+   * output entry k to the inner packet (with a zeroed virtio header in front when TUN has one)
+   * and returns true; otherwise counts the reason and returns false. Never throws.
+   */
+  decapsulate(off: number, len: number, src: number, k: number): boolean {
+    const c = this.c;
+    const s = this.slab;
+    if (len < MIN_DATAGRAM) {
+      c[Drop.truncated]!++;
+      return false;
+    }
+    const flags = s[off]!;
+    if ((flags & VxlanFlags.Instance) === 0) {
+      c[Drop.bad_flags]!++;
+      return false;
+    }
+    if (flags !== VxlanFlags.Instance || (s[off + 1]! | s[off + 2]! | s[off + 3]! | s[off + 7]!) !== 0) {
+      c[Drop.reserved_bits]!++;
+      return false;
+    }
+    if (((s[off + 4]! << 16) | (s[off + 5]! << 8) | s[off + 6]!) !== this.vni) {
+      c[Drop.wrong_vni]!++;
+      return false;
+    }
+    const table = this.table;
+    const slot = table.slotForUnderlay(src);
+    if (slot < 0) {
+      c[Drop.unknown_peer]!++;
+      return false;
+    }
+    const e = off + VXLAN_HEADER_LENGTH;
+    if (((s[e]! << 24) | (s[e + 1]! << 16) | (s[e + 2]! << 8) | s[e + 3]!) >>> 0 !== this.mac0
+      || ((s[e + 4]! << 8) | s[e + 5]!) !== this.mac1) {
+      c[Drop.bad_inner_mac]!++;
+      return false;
+    }
+    if (((s[e + 12]! << 8) | s[e + 13]!) !== EtherType.IPv4) {
+      c[Drop.bad_ethertype]!++;
+      return false;
+    }
+    const inner = off + ENCAP_LENGTH;
+    const innerLen = len - ENCAP_LENGTH;
+    if (!tryIpv4(s, inner, innerLen)) {
+      c[Drop.bad_inner_ip]!++;
+      return false;
+    }
+    const ip = this.ip.bind(s, inner);
+    if (!ip.isValidChecksum()) {
+      c[Drop.bad_inner_ip]!++;
+      return false;
+    }
+    if (table.lookup(ip.sourceAddress) !== slot) {
+      c[Drop.spoofed_source]!++;
+      return false;
+    }
+    if (table.lookup(ip.destinationAddress) !== Lookup.Local) {
+      c[Drop.not_local]!++;
+      return false;
+    }
+    const total = ip.totalLength;
+    const vnet = this.vnet;
+    if (vnet !== 0) s.fill(0, inner - vnet, inner);
+    this.outOffsets[k] = inner - vnet;
+    this.outLengths[k] = total + vnet;
+    c[Counter.RxPackets]!++;
+    c[Counter.RxBytes]! += total;
+    const pc = this.peerCounters;
+    const base = slot * PeerCounter.Stride;
+    pc[base + PeerCounter.RxPackets]!++;
+    pc[base + PeerCounter.RxBytes]! += total;
+    return true;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Loads the native addon (`native/vxnet_io.cc`, built by node-gyp during `npm ci`) and gives its
+ * functions TypeScript types. Nothing here adds behaviour: every function is one syscall pattern,
+ * documented at its definition in the C++ file. The addon is context-aware, so each worker thread
+ * loads its own instance and calls it synchronously.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeIo {
+  openTun(name: string, flags: number): { fd: number; name: string };
+  tunSetOffload(fd: number, flags: number): number;
+  tunRead(fd: number, slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array,
+    max: number, timeoutMs: number): number;
+  tunWrite(fd: number, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
+  udpOpen(addr: number, port: number, rcvbuf: number, sndbuf: number, flags: number): { fd: number; port: number; gro: boolean };
+  udpRecv(fd: number, slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array,
+    srcAddrs: Uint32Array, gsoSizes: Int32Array, max: number, timeoutMs: number): number;
+  udpSend(fds: Int32Array, sockIndex: Uint8Array, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array,
+    dstAddrs: Uint32Array, dstPorts: Uint16Array, gsoSizes: Int32Array, count: number): number;
+  close(fd: number): number;
+  readonly maxBatch: number;
+}
+
+/** openTun flags. */
+export const TunFlags = { VnetHeader: 1, MultiQueue: 2 } as const;
+/** udpOpen flags. */
+export const UdpFlags = { Gro: 1, ReusePort: 2 } as const;
+/** TUNSETOFFLOAD bits (linux/if_tun.h). */
+export const TunOffload = { Csum: 0x01, Tso4: 0x02, Tso6: 0x04, TsoEcn: 0x08, Ufo: 0x10, Uso4: 0x20, Uso6: 0x40 } as const;
+
+let cached: NativeIo | undefined;
+
+/** The addon, loaded once per thread. Throws an operator-readable error when it was not built. */
+export function nativeIo(): NativeIo {
+  if (cached) return cached;
+  const here = dirname(fileURLToPath(import.meta.url));
+  // dist/src/device -> repo root is three levels up; src/device (ts-node style) is two.
+  const candidates = [join(here, '../../../build/Release/vxnet_io.node'), join(here, '../../build/Release/vxnet_io.node')];
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    throw new Error(`native addon vxnet_io.node not found (looked in ${candidates.join(', ')}); run "npm ci" (it builds it with node-gyp)`);
+  }
+  cached = createRequire(import.meta.url)(path) as NativeIo;
+  return cached;
+}

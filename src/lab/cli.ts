@@ -1,0 +1,150 @@
+/**
+ * `vxnet lab up|down|list|test|bench`. The CLI (src/cli/main.ts) hands everything after `lab`
+ * to labMain and exits with its return value.
+ */
+import { Lab, labDown, type LabOptions } from './lab.js';
+import { runChecks, type CheckResult } from './checks.js';
+import { listLabIds, readState } from './state.js';
+import type { NodeKind } from './topology.js';
+
+const USAGE = `usage: vxnet lab <command> [options]
+
+  up     [--nodes N] [--kind K[,K...]] [--vni N] [--port N] [--pods N] [--id ID] [--attacker]
+         build a lab that stays up; prints pods and the peer table
+  down   ID... | --all          remove labs (agents, namespaces, files)
+  list                          labs recorded in /run/vxnet-lab
+  test   [up options]           build a lab, run the connectivity checks, remove it
+  bench  [--out DIR] [--quick]  benchmark the data planes (2-node labs), write DIR/benchmarks.md
+
+  K is vxnet, kernel, direct, socat or openvpn; a list gives node 1, 2, ... (the last repeats).`;
+
+const KINDS: readonly NodeKind[] = ['vxnet', 'kernel', 'direct', 'socat', 'openvpn'];
+
+interface Parsed {
+  opts: LabOptions;
+  rest: string[];
+  flags: Set<string>;
+  values: Map<string, string>;
+}
+
+function parse(args: readonly string[]): Parsed {
+  const opts: LabOptions = {};
+  const rest: string[] = [];
+  const flags = new Set<string>();
+  const values = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    const val = (): string => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const num = (): number => {
+      const v = val();
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`${a}: not a number: ${v}`);
+      return n;
+    };
+    switch (a) {
+      case '--nodes':
+        opts.nodes = num();
+        break;
+      case '--vni':
+        opts.vni = num();
+        break;
+      case '--port':
+        opts.port = num();
+        break;
+      case '--pods':
+        opts.podsPerNode = num();
+        break;
+      case '--id':
+        opts.id = val();
+        break;
+      case '--attacker':
+        opts.attacker = true;
+        break;
+      case '--kind': {
+        const list = val().split(',');
+        for (const k of list) if (!KINDS.includes(k as NodeKind)) throw new Error(`unknown kind ${k}`);
+        opts.kind = (i) => (list[Math.min(i, list.length) - 1] as NodeKind);
+        break;
+      }
+      case '--out':
+        values.set('out', val());
+        break;
+      default:
+        if (a.startsWith('--')) flags.add(a.slice(2));
+        else rest.push(a);
+    }
+  }
+  return { opts, rest, flags, values };
+}
+
+function printCheck(r: CheckResult): void {
+  process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'}  ${r.name}\n      ${r.observed}\n`);
+}
+
+export async function labMain(args: readonly string[]): Promise<number> {
+  const [cmd, ...restArgs] = args;
+  const log = (m: string): void => void process.stderr.write(`${m}\n`);
+  try {
+    switch (cmd) {
+      case 'up': {
+        const p = parse(restArgs);
+        const lab = await Lab.up({ ...p.opts, persist: true, log });
+        process.stdout.write(`${await lab.describe()}\n\nremove with: vxnet lab down ${lab.id}\n`);
+        return 0;
+      }
+      case 'down': {
+        const p = parse(restArgs);
+        const ids = p.flags.has('all') ? listLabIds() : p.rest;
+        if (ids.length === 0) {
+          process.stderr.write('vxnet lab down: give lab ids or --all\n');
+          return 2;
+        }
+        for (const id of ids) {
+          const removed = await labDown(id);
+          process.stdout.write(`lab ${id}: removed ${removed.length} namespaces\n`);
+        }
+        return 0;
+      }
+      case 'list': {
+        for (const id of listLabIds()) {
+          const st = readState(id);
+          process.stdout.write(`${id}  ${st?.createdAt ?? '?'}  ${st?.namespaces.length ?? 0} namespaces\n`);
+        }
+        return 0;
+      }
+      case 'test': {
+        const p = parse(restArgs);
+        const lab = await Lab.up({ ...p.opts, log });
+        try {
+          process.stdout.write(`${await lab.describe()}\n\n`);
+          const results = await runChecks(lab, printCheck);
+          const failed = results.filter((r) => !r.ok).length;
+          process.stdout.write(`\n${results.length - failed} passed, ${failed} failed\n`);
+          return failed === 0 ? 0 : 1;
+        } finally {
+          await lab.down();
+        }
+      }
+      case 'bench': {
+        const p = parse(restArgs);
+        const { runBench } = await import('./bench.js');
+        await runBench({
+          outDir: p.values.get('out') ?? 'docs',
+          quick: p.flags.has('quick'),
+          log,
+        });
+        return 0;
+      }
+      default:
+        process.stderr.write(`${USAGE}\n`);
+        return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
+    }
+  } catch (err) {
+    process.stderr.write(`vxnet lab ${cmd}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The lab's address plan, as pure functions (docs/dev/contracts.md, "Lab defaults").
+ *
+ *   node i (1-based): underlay 192.168.(100+i).2/24, its router port 192.168.(100+i).1
+ *                     pod CIDR 10.244.i.0/24, bridge cni0 10.244.i.1, tunnel address 10.244.i.0/32
+ *   attacker:         192.168.250.2/24 behind router port 192.168.250.1
+ *
+ * Each node sits alone on its own subnet, so any node-to-node packet crosses the router
+ * namespace: the overlay is tested over a routed underlay, as in a real cluster spread over
+ * racks, never over a shared L2 segment that would hide ARP or MTU mistakes.
+ */
+
+export const CLUSTER_CIDR = '10.244.0.0/16';
+export const UNDERLAY_MTU = 1500;
+/** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14), RFC 7348 section 5. */
+export const VXLAN_OVERHEAD = 50;
+export const METRICS_ADDR = '127.0.0.1:9469';
+export const ATTACKER_SUBNET = 250;
+export const MAX_NODES = 99;
+
+export type NodeKind = 'vxnet' | 'kernel' | 'direct' | 'socat' | 'openvpn';
+
+export function underlaySubnet(i: number): string {
+  return `192.168.${100 + i}.0/24`;
+}
+export function underlayIP(i: number): string {
+  return `192.168.${100 + i}.2`;
+}
+export function routerIP(i: number): string {
+  return `192.168.${100 + i}.1`;
+}
+export function podCIDR(i: number): string {
+  return `10.244.${i}.0/24`;
+}
+/** Network address of node i's pod CIDR; the overlay device's own /32 (as flannel does). */
+export function tunnelAddress(i: number): string {
+  return `10.244.${i}.0`;
+}
+export function podGateway(i: number): string {
+  return `10.244.${i}.1`;
+}
+
+/** A deterministic, locally administered unicast VTEP MAC for node i: 02:76:78:6c:00:ii. */
+export function vtepMAC(i: number): string {
+  return `02:76:78:6c:${hex2((i >> 8) & 0xff)}:${hex2(i & 0xff)}`;
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}
+
+/** Overlay (pod) MTU for each data plane. */
+export function podMTU(kind: NodeKind): number {
+  switch (kind) {
+    case 'direct':
+      return UNDERLAY_MTU;
+    case 'openvpn':
+      return 1400;
+    default:
+      return UNDERLAY_MTU - VXLAN_OVERHEAD;
+  }
+}
+
+/** Pod letter suffix: 0 -> a, 1 -> b, ... */
+export function podLetter(j: number): string {
+  return String.fromCharCode(97 + j);
+}
+
+/** Dotted quad -> unsigned 32-bit integer; throws on anything else. */
+export function ipToInt(ip: string): number {
+  const parts = ip.split('.');
+  if (parts.length !== 4) throw new Error(`not an IPv4 address: ${ip}`);
+  let v = 0;
+  for (const p of parts) {
+    const n = Number(p);
+    if (!/^\d{1,3}$/.test(p) || n > 255) throw new Error(`not an IPv4 address: ${ip}`);
+    v = v * 256 + n;
+  }
+  return v >>> 0;
+}
+
+export function cidrContains(cidr: string, ip: string): boolean {
+  const [net, lenS] = cidr.split('/');
+  const len = Number(lenS);
+  if (net === undefined || !Number.isInteger(len) || len < 0 || len > 32) {
+    throw new Error(`not an IPv4 CIDR: ${cidr}`);
+  }
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return ((ipToInt(net) & mask) >>> 0) === ((ipToInt(ip) & mask) >>> 0);
+}

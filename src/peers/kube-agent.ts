@@ -1,0 +1,83 @@
+/**
+ * Kubernetes mode for the agent: fill in what the config file leaves to the cluster, then hand
+ * the agent a peer source and a hook for "forwarding now".
+ *
+ * Order of facts, each with its source:
+ *   node name     --node, the file's `node`, or NODE_NAME (downward API)
+ *   pod CIDR      the file's `podCIDR`, else the Node's spec.podCIDRs (waits up to 60 s for IPAM)
+ *   underlay IP   --underlay-ip / kubernetes.underlayIP, else --iface / kubernetes.iface, else the
+ *                 Node's public-ip-overwrite annotation, else its InternalIP
+ *   VTEP MAC      the file's `vtepMAC`, else the one this node published before (so peers' FDB
+ *                 entries stay valid across restarts), else derived from the node name
+ * Then ONE merge-patch publishes our VTEP, and once the data path forwards, the Node condition
+ * NetworkUnavailable=False is set.
+ */
+import type { AgentConfig } from '../agent/config-types.js';
+import { ConfigError, cidr } from '../agent/config.js';
+import { deriveVtepMAC } from '../agent/mac.js';
+import { interfaceIPv4 } from '../agent/kernel.js';
+import type { LogFn } from '../agent/log.js';
+import { KubePeerSource, loadKubeConfig, loadSelf } from './kube.js';
+import type { PeerSource } from './source.js';
+
+export interface PreparedKubernetes {
+  readonly config: AgentConfig;
+  readonly source: PeerSource;
+  readonly onForwarding: () => Promise<void>;
+}
+
+export async function prepareKubernetes(cfg: AgentConfig, log: LogFn): Promise<PreparedKubernetes> {
+  const prefix = cfg.kubernetes.annotationPrefix;
+  const kc = loadKubeConfig(cfg.kubernetes.kubeconfig);
+  const self = await loadSelf(kc, cfg.node, prefix, { waitForPodCIDRMs: cfg.podCIDR ? 0 : 60_000 });
+
+  let podCIDR = cfg.podCIDR;
+  if (!podCIDR) {
+    const first = self.podCIDRs[0];
+    if (!first) throw new ConfigError('podCIDR', `node ${cfg.node} has no IPv4 spec.podCIDR(s); start kube-controller-manager with --allocate-node-cidrs and --cluster-cidr, or set podCIDR in the config`);
+    podCIDR = cidr(first, `Node ${cfg.node} spec.podCIDR`);
+  }
+
+  let underlayIP = cfg.kubernetes.underlayIP ?? '';
+  let underlayFrom = 'kubernetes.underlayIP';
+  if (!underlayIP && cfg.kubernetes.iface) {
+    underlayIP = await interfaceIPv4(cfg.kubernetes.iface);
+    underlayFrom = `interface ${cfg.kubernetes.iface}`;
+  }
+  if (!underlayIP && self.publicIPOverwrite) {
+    underlayIP = self.publicIPOverwrite;
+    underlayFrom = `${prefix}/public-ip-overwrite annotation`;
+  }
+  if (!underlayIP && cfg.underlayIP) {
+    underlayIP = cfg.underlayIP;
+    underlayFrom = 'config underlayIP';
+  }
+  if (!underlayIP && self.internalIP) {
+    underlayIP = self.internalIP;
+    underlayFrom = 'Node InternalIP';
+  }
+  if (!underlayIP) throw new ConfigError('underlayIP', `node ${cfg.node} has no InternalIP; set --underlay-ip, --iface or kubernetes.underlayIP`);
+
+  const vtepMAC = cfg.vtepMAC || self.vtepMAC || deriveVtepMAC(cfg.node);
+  const config: AgentConfig = { ...cfg, podCIDR, underlayIP, vtepMAC };
+  log('info', 'kubernetes facts', { node: cfg.node, podCIDR, underlayIP, underlayFrom, vtepMAC, annotationPrefix: prefix });
+
+  const source = new KubePeerSource({
+    nodeName: cfg.node, kubeConfig: kc, annotationPrefix: prefix,
+    self: { underlayIP, vtepMAC, vni: cfg.vni, port: cfg.port },
+    log: (level, msg, fields) => log(level, msg, fields),
+  });
+  await source.publish();
+  log('info', 'published vtep annotations', { node: cfg.node, prefix });
+  return {
+    config, source,
+    onForwarding: async () => {
+      try {
+        await source.setNetworkAvailable();
+        log('info', 'node condition NetworkUnavailable=False set', { node: cfg.node });
+      } catch (err) {
+        log('error', 'could not set NetworkUnavailable=False; pods may stay unscheduled', { error: (err as Error).message });
+      }
+    },
+  };
+}

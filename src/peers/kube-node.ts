@@ -1,0 +1,255 @@
+/**
+ * What a Kubernetes Node says about its VTEP, and the reverse: the annotations a node publishes.
+ *
+ * The format is flannel's, so a vxnet node and a flannel node can read each other. Each node
+ * carries, under one annotation prefix (`flannel.alpha.coreos.com/` or our own `vxnet.io/`):
+ *
+ *   <prefix>/backend-type         "vxlan"
+ *   <prefix>/backend-data         {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}   (flannel's JSON, byte for byte)
+ *   <prefix>/public-ip            the underlay IPv4 address its VTEP listens on
+ *   <prefix>/kube-subnet-manager  "true"  (flannel's prefix only: flannel ignores nodes without it)
+ *
+ * The pod CIDR is not an annotation: it is `spec.podCIDRs` (or the older `spec.podCIDR`), which the
+ * node IPAM controller assigns. When `public-ip` is missing we fall back to the node's InternalIP,
+ * so a node annotated by hand (or by a tool that knows only backend-type/backend-data) still works.
+ * `backend-data` may carry a `Port` field: our extension for nodes that listen on a port other than
+ * the cluster's; flannel's decoder ignores unknown fields, and we never write it under flannel's
+ * prefix.
+ *
+ * Everything here is pure and allocation-light: converting 5,000 nodes is one pass of string work,
+ * no regular expressions per node beyond the MAC check.
+ */
+import ipaddr from 'ipaddr.js';
+import type { Peer } from './source.js';
+
+/** flannel's annotation prefix; using it makes vxnet and flannel nodes peers of each other. */
+export const FLANNEL_PREFIX = 'flannel.alpha.coreos.com';
+/** Our own prefix: vxnet nodes only. */
+export const VXNET_PREFIX = 'vxnet.io';
+/** IANA assigns 4789 (RFC 7348 section 5); Linux and flannel default to 8472. */
+export const FLANNEL_DEFAULT_PORT = 8472;
+
+export interface AnnotationKeys {
+  readonly prefix: string;
+  readonly backendType: string;
+  readonly backendData: string;
+  readonly publicIP: string;
+  /** Set by an operator to force the address a node publishes (flannel's name). */
+  readonly publicIPOverwrite: string;
+  readonly kubeSubnetManager: string;
+  /** True when the prefix is flannel's: write flannel's exact format, including kube-subnet-manager. */
+  readonly flannel: boolean;
+}
+
+/** An annotation prefix is a DNS subdomain, optionally followed by one `/name` part. */
+const PREFIX_SYNTAX = /^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?(?:\/[a-z0-9_-]*)?\/?$/;
+
+export class AnnotationPrefixError extends Error {
+  override readonly name = 'AnnotationPrefixError';
+}
+
+/**
+ * The annotation keys for a prefix. `vxnet.io` gives `vxnet.io/backend-type`; a prefix that
+ * already holds a slash (`example.com/net`) gives `example.com/net-backend-type`, which is how
+ * flannel treats such prefixes too.
+ */
+export function annotationKeys(prefix: string): AnnotationKeys {
+  const p = prefix.trim();
+  if (p === '' || p.length > 253 || !PREFIX_SYNTAX.test(p)) {
+    throw new AnnotationPrefixError(
+      `annotation prefix "${prefix}" is not a DNS subdomain (optionally with one "/name" part); ` +
+        `use "${VXNET_PREFIX}" or "${FLANNEL_PREFIX}" in kubernetes.annotationPrefix`,
+    );
+  }
+  let base: string;
+  if (p.endsWith('/')) base = p;
+  else if (p.includes('/')) base = p.endsWith('-') ? p : `${p}-`;
+  else base = `${p}/`;
+  return {
+    prefix: p.replace(/\/$/, ''),
+    backendType: `${base}backend-type`,
+    backendData: `${base}backend-data`,
+    publicIP: `${base}public-ip`,
+    publicIPOverwrite: `${base}public-ip-overwrite`,
+    kubeSubnetManager: `${base}kube-subnet-manager`,
+    flannel: base === `${FLANNEL_PREFIX}/`,
+  };
+}
+
+/** The parts of a Node we read. Both the client's V1Node and raw watch JSON fit this shape. */
+export interface NodeLike {
+  metadata?: { name?: string; annotations?: Record<string, string> | undefined; resourceVersion?: string } | undefined;
+  spec?: { podCIDR?: string | undefined; podCIDRs?: string[] | undefined } | undefined;
+  status?: { addresses?: Array<{ type: string; address: string }> | undefined } | undefined;
+}
+
+/** flannel's vxlan backend-data plus our optional Port. */
+export interface BackendData {
+  readonly vni?: number;
+  readonly vtepMAC: string;
+  readonly port?: number;
+}
+
+const MAC_SYNTAX = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}$/;
+
+/** Lower-case, colon-separated MAC, or undefined when `s` is not a 6-byte MAC (flannel accepts `-` too). */
+export function normalizeMAC(s: unknown): string | undefined {
+  if (typeof s !== 'string' || !MAC_SYNTAX.test(s)) return undefined;
+  const mac = s.toLowerCase().replaceAll('-', ':');
+  // Multicast bit set (or all zero) cannot be a VTEP's unicast address.
+  const first = Number.parseInt(mac.slice(0, 2), 16);
+  if ((first & 1) !== 0 || mac === '00:00:00:00:00:00') return undefined;
+  return mac;
+}
+
+/** Dotted-quad IPv4 (four decimal parts, nothing else), or undefined. */
+export function normalizeIPv4(s: unknown): string | undefined {
+  if (typeof s !== 'string' || !ipaddr.IPv4.isValidFourPartDecimal(s)) return undefined;
+  return ipaddr.IPv4.parse(s).toString();
+}
+
+/** `a.b.c.d/len` with host bits cleared, or undefined when `s` is not an IPv4 CIDR. */
+export function normalizeIPv4CIDR(s: unknown): string | undefined {
+  if (typeof s !== 'string') return undefined;
+  const slash = s.indexOf('/');
+  if (slash < 0 || !ipaddr.IPv4.isValidFourPartDecimal(s.slice(0, slash))) return undefined;
+  const len = s.slice(slash + 1);
+  if (!/^\d{1,2}$/.test(len) || Number(len) > 32) return undefined;
+  return `${ipaddr.IPv4.networkAddressFromCIDR(s).toString()}/${Number(len)}`;
+}
+
+export type BackendDataResult = { ok: true; data: BackendData } | { ok: false; why: string };
+
+/** Parses `<prefix>/backend-data`. Unknown fields are ignored, as Go's decoder does. */
+export function parseBackendData(text: string | undefined): BackendDataResult {
+  if (text === undefined || text === '') return { ok: false, why: 'no backend-data annotation' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, why: 'backend-data is not JSON' };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, why: 'backend-data is not a JSON object' };
+  const o = raw as Record<string, unknown>;
+  const vtepMAC = normalizeMAC(o['VtepMAC']);
+  if (vtepMAC === undefined) return { ok: false, why: `backend-data VtepMAC ${JSON.stringify(o['VtepMAC'] ?? null)} is not a unicast MAC` };
+  let vni: number | undefined;
+  if (o['VNI'] !== undefined && o['VNI'] !== null) {
+    const v = o['VNI'];
+    // RFC 7348 section 5: the VNI is 24 bits.
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffff) return { ok: false, why: `backend-data VNI ${JSON.stringify(v)} is not a 24-bit integer` };
+    vni = v;
+  }
+  let port: number | undefined;
+  if (o['Port'] !== undefined && o['Port'] !== null) {
+    const v = o['Port'];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) return { ok: false, why: `backend-data Port ${JSON.stringify(v)} is not a UDP port` };
+    port = v;
+  }
+  const data: { vni?: number; vtepMAC: string; port?: number } = { vtepMAC };
+  if (vni !== undefined) data.vni = vni;
+  if (port !== undefined) data.port = port;
+  return { ok: true, data };
+}
+
+/**
+ * The backend-data text a node publishes. Under flannel's prefix this is exactly what flannel's
+ * Go code marshals, `{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}` (field order and lower-case MAC
+ * included), so flannel nodes see no difference. Under any other prefix `Port` is appended, so a
+ * node listening on a non-default port is still reached.
+ */
+export function formatBackendData(self: { vni: number; vtepMAC: string; port: number }, keys: AnnotationKeys): string {
+  const mac = normalizeMAC(self.vtepMAC);
+  if (mac === undefined) throw new TypeError(`vtepMAC ${self.vtepMAC} is not a unicast MAC`);
+  if (keys.flannel) return JSON.stringify({ VNI: self.vni, VtepMAC: mac });
+  return JSON.stringify({ VNI: self.vni, VtepMAC: mac, Port: self.port });
+}
+
+/** Every annotation `publish()` sets on the agent's own Node. */
+export function publishAnnotations(self: { underlayIP: string; vni: number; vtepMAC: string; port: number }, keys: AnnotationKeys): Record<string, string> {
+  const out: Record<string, string> = {
+    [keys.backendType]: 'vxlan',
+    [keys.backendData]: formatBackendData(self, keys),
+    [keys.publicIP]: self.underlayIP,
+  };
+  if (keys.flannel) out[keys.kubeSubnetManager] = 'true';
+  return out;
+}
+
+/** Why a node is not a peer. Stable strings: they key the once-per-node log. */
+export const SkipReason = {
+  NoName: 'no-name',
+  NotVxlan: 'not-vxlan',
+  BadBackendData: 'bad-backend-data',
+  NoPodCIDR: 'no-pod-cidr',
+  NoUnderlayIP: 'no-underlay-ip',
+  BadPublicIP: 'bad-public-ip',
+} as const;
+export type SkipReason = (typeof SkipReason)[keyof typeof SkipReason];
+
+export type NodePeerResult =
+  | { readonly ok: true; readonly peer: Peer }
+  | { readonly ok: false; readonly reason: SkipReason; readonly detail: string };
+
+/** IPv4 pod CIDRs of a node: `spec.podCIDRs`, else `spec.podCIDR`; normalised, duplicates dropped. */
+export function nodePodCIDRs(node: NodeLike): string[] {
+  const list = node.spec?.podCIDRs && node.spec.podCIDRs.length > 0 ? node.spec.podCIDRs : node.spec?.podCIDR ? [node.spec.podCIDR] : [];
+  const out: string[] = [];
+  for (const c of list) {
+    const n = normalizeIPv4CIDR(c);
+    if (n !== undefined && !out.includes(n)) out.push(n);
+  }
+  return out;
+}
+
+/** The first IPv4 `InternalIP` in `status.addresses`. */
+export function nodeInternalIP(node: NodeLike): string | undefined {
+  for (const a of node.status?.addresses ?? []) {
+    if (a.type !== 'InternalIP') continue;
+    const ip = normalizeIPv4(a.address);
+    if (ip !== undefined) return ip;
+  }
+  return undefined;
+}
+
+/** Turns one Node into a Peer, or says (once, in words) why it is not one. */
+export function nodeToPeer(node: NodeLike, keys: AnnotationKeys): NodePeerResult {
+  const name = node.metadata?.name;
+  if (!name) return { ok: false, reason: SkipReason.NoName, detail: 'node has no metadata.name' };
+  const ann = node.metadata?.annotations ?? {};
+  const type = ann[keys.backendType];
+  if (type !== 'vxlan') {
+    const detail = type === undefined ? `no ${keys.backendType} annotation yet (no vxnet/flannel agent has published there)` : `${keys.backendType} is "${type}", not "vxlan"`;
+    return { ok: false, reason: SkipReason.NotVxlan, detail };
+  }
+  const bd = parseBackendData(ann[keys.backendData]);
+  if (!bd.ok) return { ok: false, reason: SkipReason.BadBackendData, detail: `${keys.backendData}: ${bd.why}` };
+  const podCIDRs = nodePodCIDRs(node);
+  if (podCIDRs.length === 0) {
+    return { ok: false, reason: SkipReason.NoPodCIDR, detail: 'no IPv4 spec.podCIDRs/spec.podCIDR (is the controller manager run with --allocate-node-cidrs?)' };
+  }
+  let underlayIP: string | undefined;
+  const publicIP = ann[keys.publicIP];
+  if (publicIP !== undefined && publicIP !== '') {
+    underlayIP = normalizeIPv4(publicIP);
+    if (underlayIP === undefined) return { ok: false, reason: SkipReason.BadPublicIP, detail: `${keys.publicIP} "${publicIP}" is not an IPv4 address` };
+  } else {
+    underlayIP = nodeInternalIP(node);
+    if (underlayIP === undefined) return { ok: false, reason: SkipReason.NoUnderlayIP, detail: `no ${keys.publicIP} annotation and no IPv4 InternalIP in status.addresses` };
+  }
+  const peer: { -readonly [K in keyof Peer]: Peer[K] } = { node: name, underlayIP, podCIDRs, vtepMAC: bd.data.vtepMAC };
+  if (bd.data.port !== undefined) peer.port = bd.data.port;
+  if (bd.data.vni !== undefined) peer.vni = bd.data.vni;
+  return { ok: true, peer };
+}
+
+/** A string equal for two peers exactly when the data path would treat them the same. */
+export function peerKey(p: Peer): string {
+  return `${p.underlayIP}|${p.podCIDRs.join(',')}|${p.vtepMAC}|${p.port ?? ''}|${p.vni ?? ''}`;
+}
+
+/** The VTEP MAC a node published earlier under `keys`, so a restarted agent keeps it. */
+export function vtepMACFromAnnotations(annotations: Record<string, string> | undefined, keys: AnnotationKeys): string | undefined {
+  const bd = parseBackendData(annotations?.[keys.backendData]);
+  return bd.ok ? bd.data.vtepMAC : undefined;
+}

@@ -1,0 +1,306 @@
+/**
+ * IPv4 header (RFC 791 §3.1).
+ *
+ * Used twice per packet: as the inner header (a pod's packet, read off the TUN device) and as
+ * the outer header of the VXLAN encapsulation (written by the data path in the headroom).
+ * Addresses are uint32 numbers in host order (`10.244.1.5` is 0x0af40105), the form the
+ * forwarding table keys on; `addr.ts` converts to and from strings on the control plane.
+ * `Ipv4Repr` has no room for options: `parseIpv4` accepts them and skips them, `emitIpv4`
+ * never writes any.
+ */
+
+import { inBounds, readU16, readU32, writeU16, writeU32 } from './bytes.js';
+import { foldChecksum, onesComplementSum } from './checksum.js';
+
+/*
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |Version|  IHL  |Type of Service|          Total Length         |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |         Identification        |Flags|      Fragment Offset    |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |  Time to Live |    Protocol   |         Header Checksum       |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                       Source Address                          |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                    Destination Address                        |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                    Options                    |    Padding    |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ *  Type of Service is the DSCP (6 bits) and ECN (2 bits) byte since RFC 2474 / RFC 3168.
+ *  Flags: bit 0 reserved, bit 1 DF (don't fragment), bit 2 MF (more fragments).
+ */
+const Field = {
+  VersionAndHeaderLength: 0,
+  TypeOfService: 1,
+  TotalLength: 2,
+  Identification: 4,
+  FlagsAndFragmentOffset: 6,
+  Ttl: 8,
+  Protocol: 9,
+  HeaderChecksum: 10,
+  SourceAddress: 12,
+  DestinationAddress: 16,
+} as const;
+
+/** Header length without options. */
+export const IPV4_MIN_HEADER_LENGTH = Field.DestinationAddress + 4;
+export const IPV4_MAX_HEADER_LENGTH = 60;
+export const IPV4_MAX_TOTAL_LENGTH = 0xffff;
+export const IPV4_VERSION = 4;
+
+const FLAG_DONT_FRAGMENT = 0x4000;
+const FLAG_MORE_FRAGMENTS = 0x2000;
+const FRAGMENT_OFFSET_MASK = 0x1fff;
+
+/** IP protocol numbers (IANA "Assigned Internet Protocol Numbers"). */
+export const IpProtocol = {
+  ICMP: 1,
+  TCP: 6,
+  UDP: 17,
+  ICMPv6: 58,
+} as const;
+
+export class Ipv4View {
+  constructor(
+    public buf: Uint8Array,
+    public off = 0,
+  ) {}
+
+  bind(buf: Uint8Array, off: number): this {
+    this.buf = buf;
+    this.off = off;
+    return this;
+  }
+
+  /** Version (4 bits). */
+  get version(): number {
+    return this.buf[this.off + Field.VersionAndHeaderLength]! >>> 4;
+  }
+  set version(value: number) {
+    const at = this.off + Field.VersionAndHeaderLength;
+    this.buf[at] = (value << 4) | (this.buf[at]! & 0x0f);
+  }
+
+  /** IHL (Internet Header Length) in bytes: the 4-bit field times 4. Setter takes bytes. */
+  get headerLength(): number {
+    return (this.buf[this.off + Field.VersionAndHeaderLength]! & 0x0f) << 2;
+  }
+  set headerLength(bytes: number) {
+    const at = this.off + Field.VersionAndHeaderLength;
+    this.buf[at] = (this.buf[at]! & 0xf0) | ((bytes >>> 2) & 0x0f);
+  }
+
+  /** Type of Service byte: DSCP and ECN together. */
+  get typeOfService(): number {
+    return this.buf[this.off + Field.TypeOfService]!;
+  }
+  set typeOfService(value: number) {
+    this.buf[this.off + Field.TypeOfService] = value;
+  }
+
+  /** DSCP, the upper 6 bits of Type of Service (RFC 2474 §3). */
+  get dscp(): number {
+    return this.buf[this.off + Field.TypeOfService]! >>> 2;
+  }
+  set dscp(value: number) {
+    const at = this.off + Field.TypeOfService;
+    this.buf[at] = (value << 2) | (this.buf[at]! & 0x03);
+  }
+
+  /** ECN, the lower 2 bits of Type of Service (RFC 3168 §5). */
+  get ecn(): number {
+    return this.buf[this.off + Field.TypeOfService]! & 0x03;
+  }
+  set ecn(value: number) {
+    const at = this.off + Field.TypeOfService;
+    this.buf[at] = (this.buf[at]! & 0xfc) | (value & 0x03);
+  }
+
+  /** Total Length: header plus data, in bytes. */
+  get totalLength(): number {
+    return readU16(this.buf, this.off + Field.TotalLength);
+  }
+  set totalLength(value: number) {
+    writeU16(this.buf, this.off + Field.TotalLength, value);
+  }
+
+  /** Identification. */
+  get identification(): number {
+    return readU16(this.buf, this.off + Field.Identification);
+  }
+  set identification(value: number) {
+    writeU16(this.buf, this.off + Field.Identification, value);
+  }
+
+  /** The DF (Don't Fragment) flag. */
+  get dontFragment(): boolean {
+    return (readU16(this.buf, this.off + Field.FlagsAndFragmentOffset) & FLAG_DONT_FRAGMENT) !== 0;
+  }
+  set dontFragment(value: boolean) {
+    const at = this.off + Field.FlagsAndFragmentOffset;
+    this.buf[at] = value ? this.buf[at]! | (FLAG_DONT_FRAGMENT >>> 8) : this.buf[at]! & ~(FLAG_DONT_FRAGMENT >>> 8);
+  }
+
+  /** The MF (More Fragments) flag. */
+  get moreFragments(): boolean {
+    return (readU16(this.buf, this.off + Field.FlagsAndFragmentOffset) & FLAG_MORE_FRAGMENTS) !== 0;
+  }
+  set moreFragments(value: boolean) {
+    const at = this.off + Field.FlagsAndFragmentOffset;
+    this.buf[at] = value ? this.buf[at]! | (FLAG_MORE_FRAGMENTS >>> 8) : this.buf[at]! & ~(FLAG_MORE_FRAGMENTS >>> 8);
+  }
+
+  /** Fragment Offset, in BYTES (the 13-bit field counts 8-byte units). Setter takes bytes. */
+  get fragmentOffset(): number {
+    return (readU16(this.buf, this.off + Field.FlagsAndFragmentOffset) & FRAGMENT_OFFSET_MASK) << 3;
+  }
+  set fragmentOffset(bytes: number) {
+    const at = this.off + Field.FlagsAndFragmentOffset;
+    const flags = readU16(this.buf, at) & ~FRAGMENT_OFFSET_MASK;
+    writeU16(this.buf, at, flags | ((bytes >>> 3) & FRAGMENT_OFFSET_MASK));
+  }
+
+  /** The raw 16-bit flags + fragment offset word; zero (or DF alone) for an unfragmented packet. */
+  get flagsAndFragmentOffset(): number {
+    return readU16(this.buf, this.off + Field.FlagsAndFragmentOffset);
+  }
+  set flagsAndFragmentOffset(value: number) {
+    writeU16(this.buf, this.off + Field.FlagsAndFragmentOffset, value);
+  }
+
+  /** True for any fragment: MF set or a non-zero Fragment Offset. */
+  get isFragment(): boolean {
+    return (readU16(this.buf, this.off + Field.FlagsAndFragmentOffset) & (FLAG_MORE_FRAGMENTS | FRAGMENT_OFFSET_MASK)) !== 0;
+  }
+
+  /** Time to Live. */
+  get ttl(): number {
+    return this.buf[this.off + Field.Ttl]!;
+  }
+  set ttl(value: number) {
+    this.buf[this.off + Field.Ttl] = value;
+  }
+
+  /** Protocol of the payload (`IpProtocol`). */
+  get protocol(): number {
+    return this.buf[this.off + Field.Protocol]!;
+  }
+  set protocol(value: number) {
+    this.buf[this.off + Field.Protocol] = value;
+  }
+
+  /** Header Checksum. */
+  get headerChecksum(): number {
+    return readU16(this.buf, this.off + Field.HeaderChecksum);
+  }
+  set headerChecksum(value: number) {
+    writeU16(this.buf, this.off + Field.HeaderChecksum, value);
+  }
+
+  /** Source Address as a uint32. */
+  get sourceAddress(): number {
+    return readU32(this.buf, this.off + Field.SourceAddress);
+  }
+  set sourceAddress(value: number) {
+    writeU32(this.buf, this.off + Field.SourceAddress, value);
+  }
+
+  /** Destination Address as a uint32. */
+  get destinationAddress(): number {
+    return readU32(this.buf, this.off + Field.DestinationAddress);
+  }
+  set destinationAddress(value: number) {
+    writeU32(this.buf, this.off + Field.DestinationAddress, value);
+  }
+
+  /** Offset in `buf` of the first payload byte (after any options). */
+  get payloadOffset(): number {
+    return this.off + this.headerLength;
+  }
+
+  /** Payload length according to the header: Total Length minus IHL. */
+  get payloadLength(): number {
+    return this.totalLength - this.headerLength;
+  }
+
+  /** True when the Header Checksum verifies (RFC 791 §3.1: the sum over the header is all ones). */
+  isValidChecksum(): boolean {
+    return onesComplementSum(this.buf, this.off, this.headerLength) === 0xffff;
+  }
+
+  /** Computes the Header Checksum over IHL bytes and stores it. */
+  fillChecksum(): void {
+    this.headerChecksum = 0;
+    this.headerChecksum = foldChecksum(onesComplementSum(this.buf, this.off, this.headerLength));
+  }
+}
+
+/**
+ * The boundary check: `buf[off, off+len)` is in bounds and starts a plausible IPv4 packet
+ * (version 4, IHL >= 5, IHL*4 <= Total Length <= len). After it the view's accessors are safe.
+ * The checksum is not checked here; see `Ipv4View.isValidChecksum`.
+ */
+export function tryIpv4(buf: Uint8Array, off: number, len: number): boolean {
+  if (!inBounds(buf, off, len) || len < IPV4_MIN_HEADER_LENGTH) return false;
+  const first = buf[off]!;
+  if (first >>> 4 !== IPV4_VERSION) return false;
+  const headerLength = (first & 0x0f) << 2;
+  if (headerLength < IPV4_MIN_HEADER_LENGTH) return false;
+  const totalLength = readU16(buf, off + Field.TotalLength);
+  return totalLength >= headerLength && totalLength <= len;
+}
+
+export interface Ipv4Repr {
+  sourceAddress: number;
+  destinationAddress: number;
+  protocol: number;
+  /** Bytes after the header. */
+  payloadLength: number;
+  ttl: number;
+  dscp: number;
+  ecn: number;
+  identification: number;
+  dontFragment: boolean;
+}
+
+/**
+ * Reads the header of a packet that passed `tryIpv4`. Null when the checksum is wrong or the
+ * packet is a fragment (a repr describes a whole datagram; vxnet does not reassemble).
+ */
+export function parseIpv4(view: Ipv4View): Ipv4Repr | null {
+  if (!view.isValidChecksum() || view.isFragment) return null;
+  return {
+    sourceAddress: view.sourceAddress,
+    destinationAddress: view.destinationAddress,
+    protocol: view.protocol,
+    payloadLength: view.payloadLength,
+    ttl: view.ttl,
+    dscp: view.dscp,
+    ecn: view.ecn,
+    identification: view.identification,
+    dontFragment: view.dontFragment,
+  };
+}
+
+/** Writes a 20-byte header (no options) with a valid checksum. */
+export function emitIpv4(repr: Ipv4Repr, view: Ipv4View): void {
+  const buf = view.buf;
+  const at = view.off;
+  buf[at + Field.VersionAndHeaderLength] = (IPV4_VERSION << 4) | (IPV4_MIN_HEADER_LENGTH >>> 2);
+  buf[at + Field.TypeOfService] = (repr.dscp << 2) | (repr.ecn & 0x03);
+  view.totalLength = IPV4_MIN_HEADER_LENGTH + repr.payloadLength;
+  view.identification = repr.identification;
+  view.flagsAndFragmentOffset = repr.dontFragment ? FLAG_DONT_FRAGMENT : 0;
+  view.ttl = repr.ttl;
+  view.protocol = repr.protocol;
+  view.sourceAddress = repr.sourceAddress;
+  view.destinationAddress = repr.destinationAddress;
+  view.fillChecksum();
+}
+
+export function ipv4Len(_repr: Ipv4Repr): number {
+  return IPV4_MIN_HEADER_LENGTH;
+}
