@@ -88,8 +88,10 @@ export class Encapsulator {
     this.senderMask = o.udp.senders - 1;
     this.icmpRate = o.icmpRate ?? 100;
     this.icmpTokens = this.icmpRate;
-    // A TUN read returns at most one MTU-sized packet (plus a virtio header when enabled).
-    this.capacity = (o.mtu + 10 + 63) & ~63;
+    // A TUN read returns one packet of at most the device MTU (plus a virtio header when
+    // enabled). Room for 9000 even when our MTU is smaller: if someone raises the device MTU, an
+    // oversized packet must be read whole to get its "fragmentation needed", not truncated.
+    this.capacity = (Math.max(o.mtu, 9000) + 10 + 63) & ~63;
     const slot = HEADROOM + this.capacity;
     this.slab = new Uint8Array(slot * o.batch);
     this.readOffsets = new Int32Array(o.batch);
