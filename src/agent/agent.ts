@@ -59,10 +59,10 @@ export class Agent implements StatusSource {
     // The TUN offload path (IFF_VNET_HDR) is negotiated by openTun; the data path adapts to it.
     this.tun = openTun(cfg.device, false);
     this.log('info', 'tun device open', { device: this.tun.name, vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads });
-    await configureDevice({ device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR });
+    await configureDevice({ device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength });
     this.udp = openUdp({
       address: ipv4ToNumber(cfg.underlayIP), port: cfg.port, senders: cfg.tuning.senders,
-      gro: false, socketBuffer: cfg.tuning.socketBuffer,
+      gro: cfg.offloads.udpGro, socketBuffer: cfg.tuning.socketBuffer,
     });
     this.log('info', 'udp sockets open', { address: cfg.underlayIP, port: this.udp.port, senders: this.udp.txFds.length, gro: this.udp.gro });
 

@@ -58,4 +58,6 @@ export interface TuningConfig {
   readonly socketBuffer: number;
   /** Sending sockets, i.e. distinct outer source ports (power of two). */
   readonly senders: number;
+  /** txqueuelen of the TUN device: how many packets the kernel holds for our reader before it drops. */
+  readonly tunQueueLength: number;
 }

@@ -32,6 +32,7 @@ export const DEFAULTS = {
   batch: 64,
   socketBuffer: 4 << 20,
   senders: 8,
+  tunQueueLength: 5000,
 } as const;
 
 /** VXLAN over IPv4 costs 50 bytes: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
@@ -50,7 +51,7 @@ export const CONFIG_KEYS = [
 const PEER_KEYS = ['node', 'underlayIP', 'podCIDR', 'podCIDRs', 'vtepMAC', 'port', 'vni'];
 const OFFLOAD_KEYS = ['tun', 'udpGso', 'udpGro'];
 const KUBE_KEYS = ['annotationPrefix', 'kubeconfig', 'iface', 'underlayIP'];
-const TUNING_KEYS = ['batch', 'socketBuffer', 'senders'];
+const TUNING_KEYS = ['batch', 'socketBuffer', 'senders', 'tunQueueLength'];
 
 type Obj = Record<string, unknown>;
 
@@ -167,6 +168,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
     batch: optInt(tun, 'batch', 1, 1024, 'tuning.') ?? DEFAULTS.batch,
     socketBuffer: optInt(tun, 'socketBuffer', 65536, 1 << 30, 'tuning.') ?? DEFAULTS.socketBuffer,
     senders,
+    tunQueueLength: optInt(tun, 'tunQueueLength', 16, 100_000, 'tuning.') ?? DEFAULTS.tunQueueLength,
   };
 
   let peersFile = optString(o, 'peersFile');

@@ -33,12 +33,17 @@ export interface DeviceSetup {
   readonly address: string;
   readonly mtu: number;
   readonly clusterCIDR: string;
+  /** TUN txqueuelen (packets, or super-packets with TSO). */
+  readonly queueLength: number;
 }
 
 export async function configureDevice(s: DeviceSetup): Promise<void> {
   // No IPv6 link-local address: pods are IPv4 here, and router solicitations would only be dropped.
   await ip('disable IPv6 address generation', ['link', 'set', 'dev', s.device, 'addrgenmode', 'none']);
   await ip('set MTU', ['link', 'set', 'dev', s.device, 'mtu', String(s.mtu)]);
+  // The kernel queues packets for the TUN reader in a ring of txqueuelen entries and drops when
+  // it is full; TCP reads a drop as congestion. See docs/performance.md for the measured choice.
+  await ip('set queue length', ['link', 'set', 'dev', s.device, 'txqueuelen', String(s.queueLength)]);
   await ip('flush old addresses', ['addr', 'flush', 'dev', s.device]);
   await ip('add address', ['addr', 'add', `${s.address}/32`, 'dev', s.device]);
   await ip('bring up', ['link', 'set', 'dev', s.device, 'up']);
