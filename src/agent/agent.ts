@@ -57,18 +57,19 @@ export class Agent implements StatusSource {
     const pod = parseCidr4(cfg.podCIDR);
     const localAddress = pod.net;
     // The TUN offload path (IFF_VNET_HDR) is negotiated by openTun; the data path adapts to it.
-    this.tun = openTun(cfg.device, false);
+    this.tun = openTun(cfg.device, cfg.offloads.tun);
     this.log('info', 'tun device open', { device: this.tun.name, vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads });
     await configureDevice({ device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength });
     this.udp = openUdp({
       address: ipv4ToNumber(cfg.underlayIP), port: cfg.port, senders: cfg.tuning.senders,
       gro: cfg.offloads.udpGro, socketBuffer: cfg.tuning.socketBuffer,
     });
-    this.log('info', 'udp sockets open', { address: cfg.underlayIP, port: this.udp.port, senders: this.udp.txFds.length, gro: this.udp.gro });
+    this.log('info', 'udp sockets open', { address: cfg.underlayIP, port: this.udp.port, senders: this.udp.txFds.length, gro: this.udp.gro, gso: this.udp.gso });
 
     const initial = this.tableFor(cfg.peers);
     this.datapath = new DataPath({
       tun: this.tun, udp: this.udp, localMAC: macBytes(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu, batch: cfg.tuning.batch,
+      udpGso: cfg.offloads.udpGso && this.udp.gso,
     });
     this.peerList = cfg.peers;
     this.datapath.start(initial.sab, initial.counters);
@@ -183,7 +184,7 @@ export class Agent implements StatusSource {
       device: cfg.device, underlayIP: cfg.underlayIP, port: this.udp?.port ?? cfg.port, vni: cfg.vni, podCIDR: cfg.podCIDR,
       clusterCIDR: cfg.clusterCIDR, vtepMAC: cfg.vtepMAC, mtu: cfg.mtu, peerSource: this.source.name,
       tableGeneration: this.datapath?.tableGeneration ?? 0, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false },
+      offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false, udpGso: (this.udp?.gso ?? false) && cfg.offloads.udpGso },
       pid: process.pid,
     };
   }

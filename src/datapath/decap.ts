@@ -20,11 +20,15 @@ import { ForwardingTable, Lookup } from '../table/table.js';
 import { VxlanFlags, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
 import { EtherType } from '../wire/ethernet.js';
 import { Ipv4View, tryIpv4 } from '../wire/ipv4.js';
+import { TcpCoalescer } from '../wire/coalesce.js';
 import { Counter, Drop, PeerCounter } from './counters.js';
 import { ENCAP_LENGTH, HEADROOM } from './encap.js';
 
 /** The smallest datagram that can carry anything: VXLAN + Ethernet + a minimal IPv4 header. */
 const MIN_DATAGRAM = ENCAP_LENGTH + 20;
+/** Where coalesced super-packets are assembled (with TUN offloads); runs that do not fit go
+ * out as single packets. */
+const ARENA = 2 << 20;
 
 export interface DecapOptions {
   readonly tun: Tun;
@@ -47,7 +51,7 @@ export class Decapsulator {
   private readonly mac1: number;
   private readonly vni: number;
   private readonly batch: number;
-  private readonly vnet: number;
+  private readonly vnet: boolean;
 
   readonly slab: Uint8Array;
   private readonly capacity: number;
@@ -57,6 +61,11 @@ export class Decapsulator {
   private readonly gsoSizes: Int32Array;
   private readonly outOffsets: Int32Array;
   private readonly outLengths: Int32Array;
+  /** With TUN offloads: the inner packets, before coalescing. */
+  private readonly innerOffsets: Int32Array;
+  private readonly innerLengths: Int32Array;
+  private readonly coalescer: TcpCoalescer | undefined;
+  private readonly arenaStart: number;
   private readonly ip = new Ipv4View(new Uint8Array(0));
 
   constructor(o: DecapOptions, table: ForwardingTable, peerCounters: Float64Array) {
@@ -70,12 +79,13 @@ export class Decapsulator {
     this.mac1 = (m[4]! << 8) | m[5]!;
     this.vni = o.vni;
     this.batch = o.batch;
-    this.vnet = o.tun.vnetHeader ? 10 : 0;
+    this.vnet = o.tun.vnetHeader;
     // With GRO a slot receives up to 64 KB of coalesced datagrams; without, one datagram of at
     // most MTU + 50 (we also accept jumbo peers up to 9000 and count anything larger as truncated).
     this.capacity = o.udp.gro ? 65536 : Math.max(9216, (o.mtu + 64 + 63) & ~63);
     const slot = HEADROOM + this.capacity;
-    this.slab = new Uint8Array(slot * o.batch);
+    this.arenaStart = slot * o.batch;
+    this.slab = new Uint8Array(this.arenaStart + (this.vnet ? ARENA : 0));
     this.recvOffsets = new Int32Array(o.batch);
     for (let i = 0; i < o.batch; i++) this.recvOffsets[i] = i * slot + HEADROOM;
     this.recvLengths = new Int32Array(o.batch);
@@ -85,6 +95,9 @@ export class Decapsulator {
     const maxOut = o.udp.gro ? o.batch * 64 : o.batch;
     this.outOffsets = new Int32Array(maxOut);
     this.outLengths = new Int32Array(maxOut);
+    this.innerOffsets = new Int32Array(maxOut);
+    this.innerLengths = new Int32Array(maxOut);
+    this.coalescer = this.vnet ? new TcpCoalescer({ maxBatch: maxOut, verifyChecksums: true }) : undefined;
   }
 
   /** One batch: recvmmsg, check and strip, write to TUN. Returns datagrams received. */
@@ -112,8 +125,15 @@ export class Decapsulator {
       }
     }
     if (k > 0) {
-      const written = this.tun.write(this.slab, this.outOffsets, this.outLengths, k);
-      if (written < k) this.c[Drop.tun_write]! += k - written;
+      let m = k;
+      const co = this.coalescer;
+      if (co !== undefined) {
+        const merged = co.mergedSegments;
+        m = co.coalesce(this.slab, this.innerOffsets, this.innerLengths, k, this.arenaStart, ARENA, this.outOffsets, this.outLengths);
+        this.c[Counter.RxCoalesced]! += co.mergedSegments - merged;
+      }
+      const written = this.tun.write(this.slab, this.outOffsets, this.outLengths, m);
+      if (written < m) this.c[Drop.tun_write]! += m - written;
     }
     return n;
   }
@@ -179,10 +199,11 @@ export class Decapsulator {
       return false;
     }
     const total = ip.totalLength;
-    const vnet = this.vnet;
-    if (vnet !== 0) s.fill(0, inner - vnet, inner);
-    this.outOffsets[k] = inner - vnet;
-    this.outLengths[k] = total + vnet;
+    // With TUN offloads the coalescer writes each packet's virtio header into its headroom.
+    this.innerOffsets[k] = inner;
+    this.innerLengths[k] = total;
+    this.outOffsets[k] = inner;
+    this.outLengths[k] = total;
     c[Counter.RxPackets]!++;
     c[Counter.RxBytes]! += total;
     const pc = this.peerCounters;

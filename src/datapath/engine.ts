@@ -21,6 +21,7 @@ export interface EngineOptions {
   readonly vni: number;
   readonly mtu: number;
   readonly batch: number;
+  readonly udpGso: boolean;
 }
 
 export class DataPath {
@@ -46,7 +47,7 @@ export class DataPath {
         role, tun: this.o.tun, udp: this.o.udp, control: this.control.buffer as SharedArrayBuffer,
         counters: this.counters.buffer as SharedArrayBuffer, table,
         peerCounters: peerCounters.buffer as SharedArrayBuffer, generation: this.generation, port: port2,
-        localMAC: this.o.localMAC, localAddress: this.o.localAddress, vni: this.o.vni, mtu: this.o.mtu, batch: this.o.batch,
+        localMAC: this.o.localMAC, localAddress: this.o.localAddress, vni: this.o.vni, mtu: this.o.mtu, batch: this.o.batch, udpGso: this.o.udpGso,
       };
       const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, transferList: [port2] });
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

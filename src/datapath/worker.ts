@@ -36,6 +36,7 @@ export interface WorkerInit {
   readonly vni: number;
   readonly mtu: number;
   readonly batch: number;
+  readonly udpGso: boolean;
 }
 
 export interface TableMessage { readonly generation: number; readonly table: SharedArrayBuffer; readonly peerCounters: SharedArrayBuffer }
@@ -47,7 +48,7 @@ function run(init: WorkerInit): void {
   const udp = attachUdp(init.udp);
   let generation = init.generation;
   const stage = init.role === 'tx'
-    ? new Encapsulator({ tun, udp, counters, localMAC: init.localMAC, localAddress: init.localAddress, mtu: init.mtu, batch: init.batch },
+    ? new Encapsulator({ tun, udp, counters, localMAC: init.localMAC, localAddress: init.localAddress, mtu: init.mtu, batch: init.batch, udpGso: init.udpGso },
       new ForwardingTable(init.table), new Float64Array(init.peerCounters))
     : new Decapsulator({ tun, udp, counters, localMAC: init.localMAC, vni: init.vni, mtu: init.mtu, batch: init.batch },
       new ForwardingTable(init.table), new Float64Array(init.peerCounters));

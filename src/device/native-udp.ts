@@ -11,7 +11,7 @@
 import { nativeIo, UdpFlags } from './native.js';
 import type { UdpBind } from './types.js';
 
-export interface UdpHandles { readonly rxFd: number; readonly txFds: readonly number[]; readonly port: number; readonly gro: boolean }
+export interface UdpHandles { readonly rxFd: number; readonly txFds: readonly number[]; readonly port: number; readonly gro: boolean; readonly gso: boolean }
 
 export interface UdpOpenOptions {
   readonly address: number;
@@ -25,14 +25,19 @@ export function openUdp(o: UdpOpenOptions): UdpHandles {
   const io = nativeIo();
   const rx = io.udpOpen(o.address, o.port, o.socketBuffer, o.socketBuffer, o.gro ? UdpFlags.Gro : 0);
   const txFds: number[] = [];
+  let gso = true;
   try {
-    for (let i = 0; i < o.senders; i++) txFds.push(io.udpOpen(o.address, 0, 1 << 20, o.socketBuffer, 0).fd);
+    for (let i = 0; i < o.senders; i++) {
+      const tx = io.udpOpen(o.address, 0, 1 << 20, o.socketBuffer, 0);
+      txFds.push(tx.fd);
+      gso &&= tx.gso;
+    }
   } catch (err) {
     io.close(rx.fd);
     for (const fd of txFds) io.close(fd);
     throw err;
   }
-  return { rxFd: rx.fd, txFds, port: rx.port, gro: rx.gro };
+  return { rxFd: rx.fd, txFds, port: rx.port, gro: rx.gro, gso };
 }
 
 export function closeUdp(h: UdpHandles): void {

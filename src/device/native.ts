@@ -15,7 +15,7 @@ export interface NativeIo {
   tunRead(fd: number, slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array,
     max: number, timeoutMs: number): number;
   tunWrite(fd: number, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
-  udpOpen(addr: number, port: number, rcvbuf: number, sndbuf: number, flags: number): { fd: number; port: number; gro: boolean };
+  udpOpen(addr: number, port: number, rcvbuf: number, sndbuf: number, flags: number): { fd: number; port: number; gro: boolean; gso: boolean };
   udpRecv(fd: number, slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array,
     srcAddrs: Uint32Array, gsoSizes: Int32Array, max: number, timeoutMs: number): number;
   udpSend(fds: Int32Array, sockIndex: Uint8Array, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array,

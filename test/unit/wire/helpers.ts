@@ -196,3 +196,89 @@ export function pattern(len: number, seed = 0): Uint8Array {
   for (let i = 0; i < len; i++) b[i] = (i * 7 + seed * 13 + (i >> 8)) & 0xff;
   return b;
 }
+
+/** Asserts every byte of `buf` outside `[off, off+len)` is still 0xa5. */
+export function assertPoisonOutside(buf: Uint8Array, off: number, len: number): void {
+  for (let i = 0; i < buf.length; i++) {
+    if (i >= off && i < off + len) continue;
+    if (buf[i] !== POISON) throw new Error(`byte ${i} outside [${off}, ${off + len}) was written: 0x${buf[i]!.toString(16)}`);
+  }
+}
+
+/** `n` random byte strings of random length up to `max`, for the must-never-throw tests. */
+export function randomPackets(seed: number, n: number, max: number): Uint8Array[] {
+  const next = rng(seed);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) out.push(randomBytes(next, Math.floor(next() * max)));
+  return out;
+}
+
+/**
+ * Turns a TCP or UDP packet from the independent encoder into what a TUN read hands over for a
+ * super-packet: the transport checksum field replaced by the folded pseudo-header sum
+ * (CHECKSUM_PARTIAL), as the kernel leaves it.
+ */
+export function asPartial(packet: Uint8Array, protocol: number): Uint8Array {
+  const p = packet.slice();
+  const v6 = p[0]! >> 4 === 6;
+  const l4 = v6 ? 40 : (p[0]! & 0xf) * 4;
+  const l4Length = p.length - l4;
+  const pseudo = v6 ? pseudoHeader6(p.subarray(8, 24), p.subarray(24, 40), protocol, l4Length) : pseudoHeader4(p.subarray(12, 16), p.subarray(16, 20), protocol, l4Length);
+  put16(p, l4 + (protocol === 6 ? 16 : 6), naiveSum(pseudo));
+  return p;
+}
+
+/** True when the IPv4 header (if any) and the TCP/UDP checksum of `packet` verify by the naive reference. */
+export function naiveValid(packet: Uint8Array, protocol: number): boolean {
+  const v6 = packet[0]! >> 4 === 6;
+  const l4 = v6 ? 40 : (packet[0]! & 0xf) * 4;
+  if (!v6 && naiveSum(packet, 0, l4) !== 0xffff) return false;
+  const l4Length = packet.length - l4;
+  const pseudo = v6
+    ? pseudoHeader6(packet.subarray(8, 24), packet.subarray(24, 40), protocol, l4Length)
+    : pseudoHeader4(packet.subarray(12, 16), packet.subarray(16, 20), protocol, l4Length);
+  return naiveSum(packet, l4, l4Length, naiveSum(pseudo)) === 0xffff;
+}
+
+export interface UdpSpec {
+  v6?: boolean;
+  sport?: number;
+  dport?: number;
+  payload: Uint8Array;
+  id?: number;
+}
+
+/** Independent encoder for an IPv4 or IPv6 UDP datagram, checksums by the naive reference. */
+export function buildUdp(spec: UdpSpec): Uint8Array {
+  const v6 = spec.v6 ?? false;
+  const ipLen = v6 ? 40 : 20;
+  const udpLen = 8 + spec.payload.length;
+  const p = new Uint8Array(ipLen + udpLen);
+  const src = v6 ? V6_SRC : V4_SRC;
+  const dst = v6 ? V6_DST : V4_DST;
+  if (v6) {
+    p[0] = 0x60;
+    put16(p, 4, udpLen);
+    p[6] = 17;
+    p[7] = 64;
+    p.set(src, 8);
+    p.set(dst, 24);
+  } else {
+    p[0] = 0x45;
+    put16(p, 2, ipLen + udpLen);
+    put16(p, 4, spec.id ?? 0x3000);
+    p[8] = 64;
+    p[9] = 17;
+    p.set(src, 12);
+    p.set(dst, 16);
+    put16(p, 10, naiveChecksum(p.subarray(0, 20)));
+  }
+  put16(p, ipLen, spec.sport ?? 5000);
+  put16(p, ipLen + 2, spec.dport ?? 6000);
+  put16(p, ipLen + 4, udpLen);
+  p.set(spec.payload, ipLen + 8);
+  const pseudo = v6 ? pseudoHeader6(src, dst, 17, udpLen) : pseudoHeader4(src, dst, 17, udpLen);
+  const c = naiveChecksum(pseudo, p.subarray(ipLen));
+  put16(p, ipLen + 6, c === 0 ? 0xffff : c);
+  return p;
+}

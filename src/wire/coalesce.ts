@@ -1,0 +1,419 @@
+/**
+ * Merging received TCP segments into TUN offload super-packets (the receive direction).
+ *
+ * Every packet written to the TUN device costs a syscall and a trip through the kernel's
+ * stack. When a batch from the underlay holds a run of in-order segments of one TCP flow, they
+ * can go in as one super-packet (virtio gso_type TCPV4/TCPV6, gso_size = the first segment's
+ * payload) that the kernel treats exactly like a GRO-merged packet: one write, one stack
+ * traversal, and if the packet is forwarded instead of delivered, the kernel re-cuts it with
+ * its own GSO. This is the receive-side twin of segment.ts, and the rules for what may merge
+ * are the kernel's tcp_gro_receive rules, because a super-packet must re-segment into exactly
+ * the segments that came in:
+ *
+ *   - same flow (addresses, ports, IP version), and the segment continues the sequence;
+ *   - only ACK, or ACK+PSH, set; PSH ends the run (it belongs on the last segment);
+ *     SYN/FIN/RST/URG/ECE/CWR never merge, and neither does a segment without payload;
+ *   - same TCP header length, option bytes, acknowledgment number and window;
+ *   - IPv4: no options, no fragments, same TOS, TTL and DF, and the identification counting up
+ *     by one per segment unless DF is set (RFC 6864 §4.1: atomic datagrams' IDs mean nothing);
+ *     IPv6: no extension headers, same traffic class, flow label and hop limit;
+ *   - no segment larger than the first; a shorter one ends the run; at most 65535 bytes in all.
+ *
+ * Any TCP packet of a flow that cannot join its open run (a FIN, a pure ACK, a gap) closes that
+ * run, so the order of packets within a flow is kept exactly. Packets of different flows may
+ * come out in a different relative order, which TCP does not care about.
+ *
+ * Checksums. A merged packet goes to the kernel as CHECKSUM_PARTIAL (NEEDS_CSUM), which the
+ * kernel never verifies, so every segment's IPv4 header and TCP checksum is verified here before
+ * it may merge (the outer UDP checksum of VXLAN is usually zero, so the inner TCP checksum is
+ * the only end-to-end check). A segment that fails goes out alone, untouched, with a zero virtio
+ * header, and the kernel drops it. Plain packets whose checksum was verified get DATA_VALID,
+ * a hint the kernel is free to ignore. `verifyChecksums: false` skips all of this for callers
+ * that already trust the bytes.
+ *
+ * Buffers. The caller hands over one batch in one buffer: packet i at `offsets[i]` with
+ * `lengths[i]` bytes, each with at least 10 bytes of headroom in front (the decapsulated
+ * Ethernet header is there anyway). A packet that goes out alone gets its virtio header written
+ * into that headroom, in place, and is not copied. A merged run is copied into the arena, a
+ * region of the same buffer the caller sets aside, so the TUN writer sees one buffer and a list
+ * of (offset, length) pairs. If the arena fills up, the rest of the runs go out as single
+ * packets. All per-batch state lives in typed arrays sized once, at construction; the flow
+ * lookup is a scan over the runs still open, which a batch of tens of packets keeps short.
+ */
+
+import { bytesEqual, copyBytes, inBounds, readU16, readU32, writeU16 } from './bytes.js';
+import { onesComplementSum, pseudoHeaderSumV4, pseudoHeaderSumV6 } from './checksum.js';
+import { IPV4_MAX_TOTAL_LENGTH, IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4View } from './ipv4.js';
+import { IPV6_HEADER_LENGTH } from './ipv6.js';
+import { TCP_CHECKSUM_OFFSET, TCP_MIN_HEADER_LENGTH, TcpFlags } from './tcp.js';
+import { VIRTIO_NET_HDR_LENGTH, VirtioGsoType, VirtioNetHdrFlags, VirtioNetHdrView } from './virtio.js';
+
+export interface TcpCoalescerOptions {
+  /** The most packets one `coalesce` call will be given. */
+  maxBatch: number;
+  /** Verify IPv4 header and TCP checksums before merging (default true). See the module comment. */
+  verifyChecksums?: boolean;
+}
+
+/** What a packet is, as far as merging goes. */
+const Kind = {
+  /** Not TCP, or not parseable: passed through. */
+  Other: 0,
+  /** TCP that may not merge (flags, no payload, options in IP, bad checksum). Closes its flow's run. */
+  TcpAlone: 1,
+  /** TCP that may merge. */
+  TcpMergeable: 2,
+} as const;
+
+/** A packet's place in the output. */
+const Role = {
+  Alone: 0,
+  Head: 1,
+  Member: 2,
+} as const;
+
+const MERGEABLE_FLAGS = TcpFlags.ACK | TcpFlags.PSH;
+const ARENA_ALIGN = 8;
+
+export class TcpCoalescer {
+  /** Super-packets written (runs of two or more segments). */
+  superPackets = 0;
+  /** Segments that went into super-packets. */
+  mergedSegments = 0;
+  /** TCP segments whose IPv4 header or TCP checksum failed verification. */
+  badChecksums = 0;
+  /** Runs sent as single packets because the arena was full. */
+  arenaFull = 0;
+
+  private readonly verify: boolean;
+  private readonly maxBatch: number;
+  // Per packet.
+  private readonly kind: Uint8Array;
+  private readonly role: Uint8Array;
+  private readonly v6: Uint8Array;
+  private readonly verified: Uint8Array;
+  private readonly ipLength: Int32Array; // effective packet length (IP total length)
+  private readonly l4: Uint8Array; // IP header length
+  private readonly tcpHeaderLength: Uint8Array;
+  private readonly payload: Int32Array;
+  private readonly sequence: Uint32Array;
+  private readonly hash: Int32Array;
+  private readonly next: Int32Array; // next member of the run, -1 at the end
+  // Per run, indexed by the head packet.
+  private readonly tail: Int32Array;
+  private readonly count: Int32Array;
+  private readonly nextSequence: Uint32Array;
+  private readonly runPayload: Int32Array;
+  // Heads of runs still open, for the flow lookup.
+  private readonly open: Int32Array;
+  private openCount = 0;
+  private readonly ip = new Ipv4View(new Uint8Array(0));
+  private readonly vnet = new VirtioNetHdrView(new Uint8Array(0));
+
+  constructor(options: TcpCoalescerOptions) {
+    const n = options.maxBatch;
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`TcpCoalescer: maxBatch must be a positive integer, got ${n}`);
+    this.maxBatch = n;
+    this.verify = options.verifyChecksums ?? true;
+    this.kind = new Uint8Array(n);
+    this.role = new Uint8Array(n);
+    this.v6 = new Uint8Array(n);
+    this.verified = new Uint8Array(n);
+    this.ipLength = new Int32Array(n);
+    this.l4 = new Uint8Array(n);
+    this.tcpHeaderLength = new Uint8Array(n);
+    this.payload = new Int32Array(n);
+    this.sequence = new Uint32Array(n);
+    this.hash = new Int32Array(n);
+    this.next = new Int32Array(n);
+    this.tail = new Int32Array(n);
+    this.count = new Int32Array(n);
+    this.nextSequence = new Uint32Array(n);
+    this.runPayload = new Int32Array(n);
+    this.open = new Int32Array(n);
+  }
+
+  /**
+   * Coalesces the `count` packets at `buf[offsets[i], +lengths[i])`. Writes the output list,
+   * each entry a virtio header followed by its packet, to `outOffsets`/`outLengths` (which must
+   * hold `count` entries) and returns its length. Merged runs are written into
+   * `buf[arenaOff, +arenaLen)`, which must not overlap any packet or headroom. Throws only on
+   * programmer errors: a batch larger than `maxBatch`, output arrays too short, an arena out of
+   * bounds or a packet without headroom.
+   */
+  coalesce(
+    buf: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    arenaOff: number,
+    arenaLen: number,
+    outOffsets: Int32Array,
+    outLengths: Int32Array,
+  ): number {
+    if (count > this.maxBatch) throw new RangeError(`TcpCoalescer: batch of ${count} exceeds maxBatch ${this.maxBatch}`);
+    if (outOffsets.length < count || outLengths.length < count) throw new RangeError('TcpCoalescer: output arrays shorter than the batch');
+    if (!inBounds(buf, arenaOff, arenaLen)) throw new RangeError('TcpCoalescer: arena outside the buffer');
+
+    this.openCount = 0;
+    for (let i = 0; i < count; i++) {
+      const off = offsets[i]!;
+      if (off < VIRTIO_NET_HDR_LENGTH || !inBounds(buf, off, lengths[i]!)) {
+        throw new RangeError(`TcpCoalescer: packet ${i} at ${off} has no room for a virtio header or lies outside the buffer`);
+      }
+      this.classify(buf, off, lengths[i]!, i);
+      this.role[i] = Role.Alone;
+      this.next[i] = -1;
+      const kind = this.kind[i]!;
+      if (kind === Kind.Other) continue;
+      const head = this.findOpen(buf, offsets, i);
+      if (kind === Kind.TcpMergeable && head >= 0 && this.canJoin(buf, offsets, head, i)) {
+        this.join(head, i);
+        const last = buf[off + this.l4[i]! + 13]!;
+        if ((last & TcpFlags.PSH) !== 0 || this.payload[i]! < this.payload[head]!) this.closeOpen(head);
+        continue;
+      }
+      if (head >= 0) this.closeOpen(head);
+      if (kind === Kind.TcpMergeable) this.start(buf, off, i);
+    }
+
+    let n = 0;
+    let arena = arenaOff;
+    const arenaEnd = arenaOff + arenaLen;
+    for (let i = 0; i < count; i++) {
+      const role = this.role[i]!;
+      if (role === Role.Member) continue;
+      if (role === Role.Head && this.count[i]! > 1) {
+        const need = VIRTIO_NET_HDR_LENGTH + this.l4[i]! + this.tcpHeaderLength[i]! + this.runPayload[i]!;
+        if (arena + need <= arenaEnd) {
+          this.writeMerged(buf, offsets, i, arena);
+          outOffsets[n] = arena;
+          outLengths[n] = need;
+          n++;
+          arena += (need + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+          this.superPackets++;
+          this.mergedSegments += this.count[i]!;
+          continue;
+        }
+        this.arenaFull++;
+        for (let m = i; m >= 0; m = this.next[m]!) n = this.writeAlone(buf, offsets, m, outOffsets, outLengths, n);
+        continue;
+      }
+      n = this.writeAlone(buf, offsets, i, outOffsets, outLengths, n);
+    }
+    return n;
+  }
+
+  /** Fills the per-packet arrays for packet `i`. */
+  private classify(buf: Uint8Array, off: number, len: number, i: number): void {
+    this.kind[i] = Kind.Other;
+    this.verified[i] = 0;
+    this.ipLength[i] = len; // until the IP header says otherwise
+    if (len < IPV4_MIN_HEADER_LENGTH) return;
+    const version = buf[off]! >>> 4;
+    let l4: number;
+    let ipLength: number;
+    let ipOptions = false;
+    if (version === 4) {
+      l4 = (buf[off]! & 0x0f) << 2;
+      ipLength = readU16(buf, off + 2);
+      if (l4 < IPV4_MIN_HEADER_LENGTH || ipLength < l4 || ipLength > len || buf[off + 9] !== IpProtocol.TCP) return;
+      // A fragment (MF or an offset) is not a whole segment: it cannot even be checksummed.
+      if ((readU16(buf, off + 6) & 0x3fff) !== 0) return;
+      ipOptions = l4 !== IPV4_MIN_HEADER_LENGTH;
+      this.v6[i] = 0;
+    } else if (version === 6) {
+      if (len < IPV6_HEADER_LENGTH) return;
+      l4 = IPV6_HEADER_LENGTH;
+      ipLength = IPV6_HEADER_LENGTH + readU16(buf, off + 4);
+      // Extension headers would have to be walked; such packets pass through unmerged.
+      if (ipLength > len || buf[off + 6] !== IpProtocol.TCP) return;
+      this.v6[i] = 1;
+    } else {
+      return;
+    }
+    const tcp = off + l4;
+    if (l4 + TCP_MIN_HEADER_LENGTH > ipLength) return;
+    const tcpHeaderLength = (buf[tcp + 12]! >>> 4) << 2;
+    if (tcpHeaderLength < TCP_MIN_HEADER_LENGTH || l4 + tcpHeaderLength > ipLength) return;
+
+    this.ipLength[i] = ipLength;
+    this.l4[i] = l4;
+    this.tcpHeaderLength[i] = tcpHeaderLength;
+    this.payload[i] = ipLength - l4 - tcpHeaderLength;
+    this.sequence[i] = readU32(buf, tcp + 4);
+    this.hash[i] = flowHash(buf, off, tcp, version === 6);
+    this.kind[i] = Kind.TcpAlone;
+
+    if (this.verify) {
+      if (!this.checksumsValid(buf, off, i)) {
+        this.badChecksums++;
+        return;
+      }
+      this.verified[i] = 1;
+    }
+    const flags = buf[tcp + 13]!;
+    if (ipOptions || (flags & ~MERGEABLE_FLAGS) !== 0 || (flags & TcpFlags.ACK) === 0 || this.payload[i] === 0) return;
+    this.kind[i] = Kind.TcpMergeable;
+  }
+
+  private checksumsValid(buf: Uint8Array, off: number, i: number): boolean {
+    const l4 = this.l4[i]!;
+    const tcpLength = this.ipLength[i]! - l4;
+    let pseudo: number;
+    if (this.v6[i] === 0) {
+      if (!this.ip.bind(buf, off).isValidChecksum()) return false;
+      pseudo = pseudoHeaderSumV4(readU32(buf, off + 12), readU32(buf, off + 16), IpProtocol.TCP, tcpLength);
+    } else {
+      pseudo = pseudoHeaderSumV6(buf, off + 8, off + 24, IpProtocol.TCP, tcpLength);
+    }
+    return onesComplementSum(buf, off + l4, tcpLength, pseudo) === 0xffff;
+  }
+
+  /** The open run of packet `i`'s flow, or -1. */
+  private findOpen(buf: Uint8Array, offsets: Int32Array, i: number): number {
+    const hash = this.hash[i]!;
+    const v6 = this.v6[i]!;
+    const off = offsets[i]!;
+    for (let k = 0; k < this.openCount; k++) {
+      const head = this.open[k]!;
+      if (this.hash[head] !== hash || this.v6[head] !== v6) continue;
+      const headOff = offsets[head]!;
+      const sameAddresses = v6 === 0 ? bytesEqual(buf, off + 12, buf, headOff + 12, 8) : bytesEqual(buf, off + 8, buf, headOff + 8, 32);
+      if (sameAddresses && bytesEqual(buf, off + this.l4[i]!, buf, headOff + this.l4[head]!, 4)) return head;
+    }
+    return -1;
+  }
+
+  /** May packet `i` join the run headed by `head`? The flow is already known to match. */
+  private canJoin(buf: Uint8Array, offsets: Int32Array, head: number, i: number): boolean {
+    const off = offsets[i]!;
+    const headOff = offsets[head]!;
+    const l4 = this.l4[i]!;
+    const tcp = off + l4;
+    const headTcp = headOff + l4;
+    const tcpHeaderLength = this.tcpHeaderLength[i]!;
+    const payload = this.payload[i]!;
+    if (!this.verified[head] && this.verify) return false;
+    if (this.sequence[i] !== this.nextSequence[head]) return false;
+    if (payload > this.payload[head]!) return false;
+    if (l4 + tcpHeaderLength + this.runPayload[head]! + payload > IPV4_MAX_TOTAL_LENGTH) return false;
+    if (tcpHeaderLength !== this.tcpHeaderLength[head]) return false;
+    // Acknowledgment number (8..11), then data offset and window (12, 14..15); flags are checked
+    // in classify. Then the options.
+    if (!bytesEqual(buf, tcp + 8, buf, headTcp + 8, 5)) return false;
+    if (!bytesEqual(buf, tcp + 14, buf, headTcp + 14, 2)) return false;
+    if (!bytesEqual(buf, tcp + TCP_MIN_HEADER_LENGTH, buf, headTcp + TCP_MIN_HEADER_LENGTH, tcpHeaderLength - TCP_MIN_HEADER_LENGTH)) {
+      return false;
+    }
+    if (this.v6[i] === 0) {
+      if (buf[off + 1] !== buf[headOff + 1] || buf[off + 8] !== buf[headOff + 8]) return false; // TOS, TTL
+      const flags = buf[off + 6]! & 0x40;
+      if (flags !== (buf[headOff + 6]! & 0x40)) return false; // DF
+      if (flags === 0 && readU16(buf, off + 4) !== ((readU16(buf, headOff + 4) + this.count[head]!) & 0xffff)) return false;
+    } else {
+      // Version, traffic class, flow label; hop limit.
+      if (!bytesEqual(buf, off, buf, headOff, 4) || buf[off + 7] !== buf[headOff + 7]) return false;
+    }
+    return true;
+  }
+
+  private start(buf: Uint8Array, off: number, i: number): void {
+    this.role[i] = Role.Head;
+    this.tail[i] = i;
+    this.count[i] = 1;
+    this.runPayload[i] = this.payload[i]!;
+    this.nextSequence[i] = (this.sequence[i]! + this.payload[i]!) >>> 0;
+    if ((buf[off + this.l4[i]! + 13]! & TcpFlags.PSH) === 0) this.open[this.openCount++] = i;
+  }
+
+  private join(head: number, i: number): void {
+    this.role[i] = Role.Member;
+    this.next[this.tail[head]!] = i;
+    this.tail[head] = i;
+    this.count[head]!++;
+    this.runPayload[head]! += this.payload[i]!;
+    this.nextSequence[head] = (this.nextSequence[head]! + this.payload[i]!) >>> 0;
+  }
+
+  private closeOpen(head: number): void {
+    for (let k = 0; k < this.openCount; k++) {
+      if (this.open[k] === head) {
+        this.open[k] = this.open[--this.openCount]!;
+        return;
+      }
+    }
+  }
+
+  /** Writes the run headed by `head` as one super-packet, virtio header first, at `buf[at]`. */
+  private writeMerged(buf: Uint8Array, offsets: Int32Array, head: number, at: number): void {
+    const l4 = this.l4[head]!;
+    const headerBytes = l4 + this.tcpHeaderLength[head]!;
+    const tcpLength = this.tcpHeaderLength[head]! + this.runPayload[head]!;
+    const v6 = this.v6[head] === 1;
+
+    const vnet = this.vnet.bind(buf, at);
+    vnet.flags = VirtioNetHdrFlags.NeedsCsum;
+    vnet.gsoType = v6 ? VirtioGsoType.TcpV6 : VirtioGsoType.TcpV4;
+    vnet.headerLength = headerBytes;
+    vnet.gsoSize = this.payload[head]!;
+    vnet.csumStart = l4;
+    vnet.csumOffset = TCP_CHECKSUM_OFFSET;
+
+    const packet = at + VIRTIO_NET_HDR_LENGTH;
+    copyBytes(buf, packet, buf, offsets[head]!, headerBytes);
+    let write = packet + headerBytes;
+    let last = head;
+    for (let m = head; m >= 0; m = this.next[m]!) {
+      copyBytes(buf, write, buf, offsets[m]! + headerBytes, this.payload[m]!);
+      write += this.payload[m]!;
+      last = m;
+    }
+
+    const tcp = packet + l4;
+    buf[tcp + 13] = buf[tcp + 13]! | (buf[offsets[last]! + l4 + 13]! & TcpFlags.PSH);
+    // CHECKSUM_PARTIAL: the field holds the pseudo-header sum, folded and not complemented.
+    let pseudo: number;
+    if (v6) {
+      writeU16(buf, packet + 4, tcpLength);
+      pseudo = pseudoHeaderSumV6(buf, packet + 8, packet + 24, IpProtocol.TCP, tcpLength);
+    } else {
+      const ip = this.ip.bind(buf, packet);
+      ip.totalLength = l4 + tcpLength;
+      ip.fillChecksum();
+      pseudo = pseudoHeaderSumV4(ip.sourceAddress, ip.destinationAddress, IpProtocol.TCP, tcpLength);
+    }
+    writeU16(buf, tcp + TCP_CHECKSUM_OFFSET, pseudo);
+  }
+
+  /** Emits packet `i` alone, in place, behind a virtio header in its headroom. */
+  private writeAlone(
+    buf: Uint8Array,
+    offsets: Int32Array,
+    i: number,
+    outOffsets: Int32Array,
+    outLengths: Int32Array,
+    n: number,
+  ): number {
+    const at = offsets[i]! - VIRTIO_NET_HDR_LENGTH;
+    const vnet = this.vnet.bind(buf, at);
+    vnet.clear();
+    if (this.verified[i] === 1) vnet.flags = VirtioNetHdrFlags.DataValid;
+    outOffsets[n] = at;
+    // TCP packets lose any link-layer padding after the IP total length; others go as given.
+    outLengths[n] = VIRTIO_NET_HDR_LENGTH + this.ipLength[i]!;
+    return n + 1;
+  }
+}
+
+/** A cheap hash of the flow (addresses and ports), to skip most non-matching runs in the scan. */
+function flowHash(buf: Uint8Array, off: number, tcp: number, v6: boolean): number {
+  let h = readU32(buf, tcp);
+  if (v6) {
+    for (let k = 8; k < 40; k += 4) h = Math.imul(h ^ readU32(buf, off + k), 0x9e3779b1);
+  } else {
+    h = Math.imul(h ^ readU32(buf, off + 12), 0x9e3779b1);
+    h = Math.imul(h ^ readU32(buf, off + 16), 0x9e3779b1);
+  }
+  return h | 0;
+}

@@ -1,0 +1,354 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TcpCoalescer } from '../../../src/wire/coalesce.js';
+import { segment } from '../../../src/wire/segment.js';
+import { VirtioNetHdrView } from '../../../src/wire/virtio.js';
+import {
+  V4_SRC,
+  V6_DST,
+  V6_SRC,
+  buildTcp,
+  hex,
+  ip4,
+  naiveSum,
+  pattern,
+  pseudoHeader4,
+  pseudoHeader6,
+  put16,
+  rng,
+  u16,
+  type TcpSpec,
+} from './helpers.js';
+
+const ACK = 0x10;
+const PSH = 0x08;
+const HEADROOM = 64;
+const SLOT = 2048;
+const ARENA = 4 * 65536;
+
+/** A batch laid out as the decap path would: one slab, one slot per packet, headroom in front, arena at the end. */
+function batch(packets: Uint8Array[], arenaLen = ARENA) {
+  const slot = Math.max(SLOT, HEADROOM + Math.max(0, ...packets.map((p) => p.length)));
+  const slab = new Uint8Array(packets.length * slot + arenaLen).fill(0xa5);
+  const offsets = new Int32Array(packets.length);
+  const lengths = new Int32Array(packets.length);
+  packets.forEach((p, i) => {
+    offsets[i] = i * slot + HEADROOM;
+    lengths[i] = p.length;
+    slab.set(p, offsets[i]!);
+  });
+  return { slab, offsets, lengths, arenaOff: packets.length * slot, arenaLen };
+}
+
+interface Output {
+  vnet: { flags: number; gsoType: number; headerLength: number; gsoSize: number; csumStart: number; csumOffset: number };
+  packet: Uint8Array;
+}
+
+function run(packets: Uint8Array[], options: { verifyChecksums?: boolean; arenaLen?: number } = {}) {
+  const b = batch(packets, options.arenaLen ?? ARENA);
+  const c = new TcpCoalescer({ maxBatch: 64, verifyChecksums: options.verifyChecksums ?? true });
+  const outOffsets = new Int32Array(64);
+  const outLengths = new Int32Array(64);
+  const n = c.coalesce(b.slab, b.offsets, b.lengths, packets.length, b.arenaOff, b.arenaLen, outOffsets, outLengths);
+  const outputs: Output[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = new VirtioNetHdrView(b.slab, outOffsets[i]!);
+    outputs.push({
+      vnet: { flags: v.flags, gsoType: v.gsoType, headerLength: v.headerLength, gsoSize: v.gsoSize, csumStart: v.csumStart, csumOffset: v.csumOffset },
+      packet: b.slab.slice(outOffsets[i]! + 10, outOffsets[i]! + outLengths[i]!),
+    });
+  }
+  return { outputs, coalescer: c, ...b, outOffsets, outLengths, n };
+}
+
+/** Splits each output back into packets with segment(): what the kernel would see on the wire. */
+function resegment(outputs: Output[]): Uint8Array[] {
+  const packets: Uint8Array[] = [];
+  for (const o of outputs) {
+    const out = new Uint8Array(64 * 1600);
+    const outOffsets = Int32Array.from({ length: 64 }, (_, i) => i * 1600);
+    const outLengths = new Int32Array(64);
+    const n = segment(o.packet, 0, o.packet.length, o.vnet, out, outOffsets, outLengths, 64);
+    assert.ok(n > 0, `segment returned ${n}`);
+    for (let i = 0; i < n; i++) packets.push(out.slice(outOffsets[i]!, outOffsets[i]! + outLengths[i]!));
+  }
+  return packets;
+}
+
+/** A stream of `n` in-order segments of one flow. */
+function stream(n: number, base: Partial<TcpSpec> = {}, size = 1448, lastPsh = true): Uint8Array[] {
+  const seq0 = base.seq ?? 1_000_000;
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push(
+      buildTcp({
+        ...base,
+        seq: (seq0 + i * size) % 2 ** 32,
+        id: ((base.id ?? 0x100) + i) % 65536,
+        flags: lastPsh && i === n - 1 ? ACK | PSH : ACK,
+        payload: pattern(size, i),
+      }),
+    );
+  }
+  return out;
+}
+
+test('coalesce: four in-order IPv4 segments become one super-packet', () => {
+  const packets = stream(4);
+  const { outputs, coalescer } = run(packets);
+  assert.equal(outputs.length, 1);
+  const { vnet, packet } = outputs[0]!;
+  assert.deepEqual(vnet, { flags: 1, gsoType: 1, headerLength: 40, gsoSize: 1448, csumStart: 20, csumOffset: 16 });
+  assert.equal(packet.length, 40 + 4 * 1448);
+  assert.equal(u16(packet, 2), 40 + 4 * 1448, 'IPv4 total length');
+  assert.equal(naiveSum(packet, 0, 20), 0xffff, 'IPv4 header checksum');
+  assert.equal(u16(packet, 4), 0x100, 'identification of the first segment');
+  assert.equal(packet[33], ACK | PSH, 'flags: PSH from the last segment');
+  const partial = naiveSum(pseudoHeader4(V4_SRC, ip4('10.244.2.7'), 6, 20 + 4 * 1448));
+  assert.equal(u16(packet, 36), partial, 'TCP checksum field = pseudo-header sum (CHECKSUM_PARTIAL)');
+  for (let i = 0; i < 4; i++) assert.deepEqual(packet.subarray(40 + i * 1448, 40 + (i + 1) * 1448), pattern(1448, i), `payload ${i}`);
+  assert.equal(coalescer.superPackets, 1);
+  assert.equal(coalescer.mergedSegments, 4);
+});
+
+test('coalesce: IPv6 with timestamps merges; the checksum field is the IPv6 pseudo-header sum', () => {
+  const options = hex('01 01 08 0a 00 01 e2 40 00 0a 0b 0c');
+  const packets = stream(3, { v6: true, options, flowLabel: 0xabcde, tos: 0x28 }, 1000);
+  const { outputs } = run(packets);
+  assert.equal(outputs.length, 1);
+  const { vnet, packet } = outputs[0]!;
+  assert.deepEqual(vnet, { flags: 1, gsoType: 4, headerLength: 72, gsoSize: 1000, csumStart: 40, csumOffset: 16 });
+  assert.equal(u16(packet, 4), 32 + 3000, 'payload length');
+  assert.equal(u16(packet, 40 + 16), naiveSum(pseudoHeader6(V6_SRC, V6_DST, 6, 32 + 3000)));
+});
+
+test('coalesce → segment round trip yields the original bytes', () => {
+  const options = hex('01 01 08 0a 00 01 e2 40 00 0a 0b 0c');
+  const cases: { name: string; packets: Uint8Array[] }[] = [
+    { name: 'IPv4, 5 full segments', packets: stream(5) },
+    { name: 'IPv4, short last segment', packets: [...stream(3, {}, 1448, false), buildTcp({ seq: 1_000_000 + 3 * 1448, id: 0x103, flags: ACK | PSH, payload: pattern(100, 9) })] },
+    { name: 'IPv4 without DF, ids counting up', packets: stream(4, { df: false, id: 0xfffe }) },
+    { name: 'IPv4, sequence number wraps', packets: stream(4, { seq: 2 ** 32 - 2000 }) },
+    { name: 'IPv6 with timestamps', packets: stream(6, { v6: true, options }, 1208) },
+    { name: 'IPv4 up to the 65535-byte limit and past it', packets: stream(50, {}, 1448) },
+  ];
+  for (const c of cases) {
+    const { outputs } = run(c.packets);
+    assert.ok(outputs.length < c.packets.length, `${c.name}: something merged`);
+    assert.deepEqual(resegment(outputs), c.packets, c.name);
+  }
+});
+
+test('coalesce: 50 segments stop at 65535 bytes and continue in a second super-packet', () => {
+  const { outputs } = run(stream(50));
+  assert.deepEqual(outputs.map((o) => o.packet.length), [40 + 45 * 1448, 40 + 5 * 1448]);
+  for (const o of outputs) assert.ok(o.packet.length <= 65535);
+});
+
+test('coalesce: packets that stay alone get a virtio header in place; DATA_VALID only when verified', () => {
+  const syn = buildTcp({ seq: 1, flags: 0x02, payload: new Uint8Array(0) });
+  const udpish = hex('45 00 00 1c 00 00 40 00 40 11 00 00 0a f4 01 05 0a f4 02 07 00 01 00 02 00 08 00 00');
+  const { outputs, outOffsets, offsets } = run([syn, udpish]);
+  assert.equal(outputs.length, 2);
+  assert.equal(outOffsets[0], offsets[0]! - 10, 'in place: the header sits in the headroom');
+  assert.deepEqual(outputs[0]!.vnet, { flags: 2, gsoType: 0, headerLength: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 });
+  assert.deepEqual(outputs[0]!.packet, syn);
+  assert.deepEqual(outputs[1]!.vnet, { flags: 0, gsoType: 0, headerLength: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 });
+  assert.deepEqual(outputs[1]!.packet, udpish);
+  const unverified = run([syn], { verifyChecksums: false });
+  assert.equal(unverified.outputs[0]!.vnet.flags, 0);
+});
+
+test('coalesce: link-layer padding after a TCP packet is dropped', () => {
+  const ack = buildTcp({ seq: 1, payload: new Uint8Array(0) });
+  const padded = new Uint8Array(46);
+  padded.set(ack);
+  const { outputs } = run([padded]);
+  assert.deepEqual(outputs[0]!.packet, ack);
+});
+
+/** Rewrites the IPv4 header checksum after an edit made to a built packet. */
+function refixIp(p: Uint8Array): Uint8Array {
+  put16(p, 10, 0);
+  put16(p, 10, ~naiveSum(p, 0, 20) & 0xffff);
+  return p;
+}
+
+interface Refusal {
+  name: string;
+  second: (first: Partial<TcpSpec>) => Uint8Array;
+}
+
+const FIRST: TcpSpec = { seq: 5000, id: 0x200, flags: ACK, payload: pattern(1000, 1) };
+const follow = (over: Partial<TcpSpec>): Uint8Array => buildTcp({ ...FIRST, seq: 6000, id: 0x201, payload: pattern(1000, 2), ...over });
+
+const REFUSALS: Refusal[] = [
+  { name: 'different source port', second: () => follow({ sport: 43211 }) },
+  { name: 'different destination port', second: () => follow({ dport: 81 }) },
+  { name: 'different source address', second: () => follow({ src: ip4('10.244.1.6') }) },
+  { name: 'different destination address', second: () => follow({ dst: ip4('10.244.2.8') }) },
+  { name: 'different TCP options', second: () => follow({ options: hex('01 01 01 01') }) },
+  { name: 'IP options', second: () => follow({ ipOptions: hex('01 01 01 00') }) },
+  { name: 'SYN', second: () => follow({ flags: ACK | 0x02 }) },
+  { name: 'FIN', second: () => follow({ flags: ACK | 0x01 }) },
+  { name: 'RST', second: () => follow({ flags: ACK | 0x04 }) },
+  { name: 'URG', second: () => follow({ flags: ACK | 0x20 }) },
+  { name: 'ECE', second: () => follow({ flags: ACK | 0x40 }) },
+  { name: 'CWR', second: () => follow({ flags: ACK | 0x80 }) },
+  { name: 'no ACK', second: () => follow({ flags: PSH }) },
+  { name: 'out of order (sequence behind)', second: () => follow({ seq: 4000 }) },
+  { name: 'gap (sequence ahead)', second: () => follow({ seq: 6001 }) },
+  { name: 'larger than the first segment', second: () => follow({ payload: pattern(1001, 2) }) },
+  { name: 'different acknowledgment number', second: () => follow({ ack: 0x01020305 }) },
+  { name: 'different window', second: () => follow({ window: 503 }) },
+  { name: 'different TOS', second: () => follow({ tos: 0x02 }) },
+  { name: 'different TTL', second: () => follow({ ttl: 63 }) },
+  { name: 'different DF', second: () => follow({ df: false }) },
+  { name: 'pure ACK (no payload)', second: () => follow({ payload: new Uint8Array(0) }) },
+  { name: 'IP fragment (MF)', second: () => setFragment(follow({}), 0x6000) },
+  { name: 'IP fragment (offset)', second: () => setFragment(follow({}), 0x4010) },
+  {
+    name: 'bad TCP checksum',
+    second: () => {
+      const p = follow({});
+      p[100] = p[100]! ^ 0xff;
+      return p;
+    },
+  },
+  {
+    name: 'bad IPv4 header checksum',
+    second: () => {
+      const p = follow({});
+      p[10] = p[10]! ^ 0xff;
+      return p;
+    },
+  },
+];
+
+function setFragment(p: Uint8Array, word: number): Uint8Array {
+  put16(p, 6, word);
+  return refixIp(p);
+}
+
+for (const r of REFUSALS) {
+  test(`coalesce refuses to merge: ${r.name}`, () => {
+    const first = buildTcp(FIRST);
+    const second = r.second(FIRST);
+    const { outputs } = run([first, second]);
+    assert.equal(outputs.length, 2, `${r.name}: got ${outputs.length} outputs, want 2`);
+    for (const o of outputs) assert.equal(o.vnet.gsoType, 0, `${r.name}: nothing merged`);
+    assert.deepEqual(outputs[0]!.packet, first);
+    assert.deepEqual(outputs[1]!.packet, second.subarray(0, outputs[1]!.packet.length));
+  });
+}
+
+test('coalesce refuses to merge: total past 65535 bytes', () => {
+  const big = (i: number) => buildTcp({ seq: 10 + i * 30000, id: i, flags: ACK, payload: pattern(30000, i) });
+  // 30000-byte segments only exist with jumbo frames, but they make the limit easy to reach.
+  const { outputs } = run([big(0), big(1), big(2)], { arenaLen: 4 * 65536 });
+  assert.deepEqual(outputs.map((o) => o.packet.length), [40 + 60000, 40 + 30000]);
+});
+
+test('coalesce: the identification must count up when DF is clear, and may not when DF is set', () => {
+  const a = buildTcp({ ...FIRST, df: false });
+  const b = buildTcp({ ...FIRST, df: false, seq: 6000, id: 0x205, payload: pattern(1000, 2) });
+  assert.equal(run([a, b]).outputs.length, 2, 'DF clear, id jumps: refused');
+  const c = buildTcp({ ...FIRST, seq: 6000, id: 0x999, payload: pattern(1000, 2) });
+  assert.equal(run([buildTcp(FIRST), c]).outputs.length, 1, 'DF set: any id');
+});
+
+test('coalesce: a short segment ends the run; the next full one starts a new run', () => {
+  const a = buildTcp({ ...FIRST });
+  const short = buildTcp({ ...FIRST, seq: 6000, id: 0x201, payload: pattern(500, 2) });
+  const c = buildTcp({ ...FIRST, seq: 6500, id: 0x202, payload: pattern(1000, 3) });
+  const d = buildTcp({ ...FIRST, seq: 7500, id: 0x203, payload: pattern(1000, 4) });
+  const { outputs } = run([a, short, c, d]);
+  assert.deepEqual(outputs.map((o) => o.vnet.gsoType), [1, 1]);
+  assert.deepEqual(resegment(outputs), [a, short, c, d]);
+});
+
+test('coalesce: PSH ends the run', () => {
+  const a = buildTcp({ ...FIRST, flags: ACK | PSH });
+  const b = buildTcp({ ...FIRST, seq: 6000, id: 0x201, payload: pattern(1000, 2) });
+  const { outputs } = run([a, b]);
+  assert.equal(outputs.length, 2);
+});
+
+test('coalesce: interleaved flows each merge, order within each flow kept', () => {
+  const a = stream(3, { sport: 1000 }, 1000);
+  const b = stream(3, { sport: 2000, seq: 77 }, 1200);
+  const { outputs } = run([a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, b[2]!]);
+  assert.equal(outputs.length, 2);
+  assert.deepEqual(resegment(outputs), [...a, ...b]);
+});
+
+test('coalesce: a FIN in the middle of a flow closes the run; later data does not jump ahead of it', () => {
+  const a = stream(2, {}, 1000, false);
+  const fin = buildTcp({ seq: 1_000_000 + 2000, id: 0x102, flags: ACK | 0x01, payload: pattern(1000, 5) });
+  const after = buildTcp({ seq: 1_000_000 + 3000, id: 0x103, flags: ACK, payload: pattern(1000, 6) });
+  const { outputs } = run([a[0]!, a[1]!, fin, after]);
+  assert.deepEqual(outputs.map((o) => o.vnet.gsoType), [1, 0, 0]);
+  assert.deepEqual(resegment(outputs), [a[0], a[1], fin, after]);
+});
+
+test('coalesce: with the arena full, runs go out as single packets, in order', () => {
+  const packets = stream(4);
+  const { outputs, coalescer } = run(packets, { arenaLen: 1000 });
+  assert.equal(outputs.length, 4);
+  assert.deepEqual(outputs.map((o) => o.packet), packets);
+  assert.deepEqual(outputs.map((o) => o.vnet.flags), [2, 2, 2, 2]);
+  assert.equal(coalescer.arenaFull, 1);
+});
+
+test('coalesce: programmer errors throw', () => {
+  const c = new TcpCoalescer({ maxBatch: 2 });
+  const { slab, offsets, lengths, arenaOff, arenaLen } = batch(stream(3));
+  const o = new Int32Array(3);
+  assert.throws(() => c.coalesce(slab, offsets, lengths, 3, arenaOff, arenaLen, o, o), RangeError);
+  const c3 = new TcpCoalescer({ maxBatch: 3 });
+  assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, arenaOff, arenaLen, new Int32Array(2), o), RangeError);
+  assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, arenaOff, slab.length, o, o), RangeError);
+  offsets[0] = 5;
+  assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, arenaOff, arenaLen, o, o), RangeError);
+  assert.throws(() => new TcpCoalescer({ maxBatch: 0 }), RangeError);
+});
+
+test('coalesce: random batches of several flows, perturbed, always re-segment to the input per flow', () => {
+  const next = rng(2024);
+  for (let round = 0; round < 150; round++) {
+    const flows = 1 + Math.floor(next() * 4);
+    const state = Array.from({ length: flows }, (_, f) => ({ seq: Math.floor(next() * 2 ** 32), id: Math.floor(next() * 65536), v6: next() < 0.3, sport: 1000 + f }));
+    const packets: Uint8Array[] = [];
+    const count = 1 + Math.floor(next() * 40);
+    for (let i = 0; i < count; i++) {
+      const f = state[Math.floor(next() * flows)]!;
+      const r = next();
+      const size = r < 0.1 ? Math.floor(next() * 1448) : 1448;
+      let flags = ACK;
+      if (r > 0.9) flags |= PSH;
+      if (r > 0.97) flags |= 0x01;
+      let seq = f.seq;
+      if (next() < 0.05) seq = (seq + 1448) % 2 ** 32; // a gap
+      const p = buildTcp({ v6: f.v6, sport: f.sport, seq, id: f.id, flags, payload: pattern(size, i) });
+      if (next() < 0.03) p[p.length - 1] = p[p.length - 1]! ^ 0x5a; // a corrupted segment
+      packets.push(p);
+      f.seq = (seq + size) % 2 ** 32;
+      f.id = (f.id + 1) % 65536;
+    }
+    const { outputs } = run(packets);
+    const back = resegment(outputs);
+    const byFlow = (list: Uint8Array[]) => {
+      const m = new Map<string, Uint8Array[]>();
+      for (const p of list) {
+        const key = `${p[0]! >> 4}:${u16(p, (p[0]! >> 4) === 6 ? 40 : 20)}`;
+        m.set(key, [...(m.get(key) ?? []), p]);
+      }
+      return m;
+    };
+    const want = byFlow(packets);
+    const got = byFlow(back);
+    assert.equal(back.length, packets.length, `round ${round}: packet count`);
+    for (const [key, list] of want) assert.deepEqual(got.get(key), list, `round ${round}: flow ${key}`);
+  }
+});
