@@ -82,7 +82,7 @@ export interface RecordedRequest {
   readonly contentType: string | undefined;
   /** Kubernetes verb: get, list, watch, create, update, patch, delete. */
   readonly verb: string;
-  /** `nodes` or `nodes/status`. */
+  /** `nodes` or `nodes/status` (the path, for anything the stand-in does not serve). */
   readonly resource: string;
   readonly status: number;
 }
@@ -310,6 +310,15 @@ export class ApiStandIn {
     for (const w of this.watches) if (w.bookmarks) w.res.write(line);
   }
 
+  /**
+   * Bumps the resourceVersion n times without a Node event, as writes to other kinds (Pods,
+   * Leases) do on a real cluster, where resourceVersions are global. Only a BOOKMARK then tells a
+   * Node watcher how far it may resume from.
+   */
+  touchOtherResources(n = 1): void {
+    this.rv += n;
+  }
+
   clearRequests(): void {
     this.requests.length = 0;
   }
@@ -382,7 +391,8 @@ export class ApiStandIn {
     const contentType = req.headers['content-type']?.split(';')[0]?.trim();
     const log = (status: number): void => {
       if (this.requests.length >= this.opts.requestLogLimit) this.requests.shift();
-      this.requests.push({ method, path, query, contentType, verb, resource: sub ? `nodes/${sub}` : 'nodes', status });
+      const resource = !m ? path : sub ? `nodes/${sub}` : 'nodes';
+      this.requests.push({ method, path, query, contentType, verb, resource, status });
     };
     const reply = (status: number, body: unknown): void => {
       log(status);
@@ -439,6 +449,11 @@ export class ApiStandIn {
         return;
       case 'patch':
       case 'update':
+        if (verb === 'patch' && contentType !== 'application/merge-patch+json' && contentType !== 'application/strategic-merge-patch+json') {
+          req.resume();
+          reply(415, status(415, 'UnsupportedMediaType', `the stand-in accepts merge-patch+json and strategic-merge-patch+json, not ${contentType ?? 'no content type'}`));
+          return;
+        }
         this.withBody(req, reply, (body) => {
           const expected = (body['metadata'] as JsonObject | undefined)?.['resourceVersion'];
           if (typeof expected === 'string' && expected !== old.metadata.resourceVersion) {
@@ -447,12 +462,9 @@ export class ApiStandIn {
           let next: NodeObject;
           if (verb === 'update') {
             next = structuredClone(body) as unknown as NodeObject;
-          } else if (contentType === 'application/merge-patch+json') {
-            next = mergePatch(old as unknown as Json, body, null) as unknown as NodeObject;
-          } else if (contentType === 'application/strategic-merge-patch+json') {
-            next = mergePatch(old as unknown as Json, body, '') as unknown as NodeObject;
           } else {
-            return reply(415, status(415, 'UnsupportedMediaType', `the stand-in accepts merge-patch+json and strategic-merge-patch+json, not ${contentType ?? 'no content type'}`));
+            const strategic = contentType === 'application/strategic-merge-patch+json';
+            next = mergePatch(old as unknown as Json, body, strategic ? '' : null) as unknown as NodeObject;
           }
           if (!next || typeof next !== 'object' || !next.metadata) return reply(422, status(422, 'Invalid', 'patch removed metadata'));
           // The main resource ignores status; the status subresource ignores spec (as the real strategies do).

@@ -6,7 +6,9 @@
  *   node name     --node, the file's `node`, or NODE_NAME (downward API)
  *   pod CIDR      the file's `podCIDR`, else the Node's spec.podCIDRs (waits up to 60 s for IPAM)
  *   underlay IP   --underlay-ip / kubernetes.underlayIP, else --iface / kubernetes.iface, else the
- *                 Node's public-ip-overwrite annotation, else its InternalIP
+ *                 config's underlayIP, else the Node's InternalIP: the address our socket binds
+ *   public IP     the Node's public-ip-overwrite annotation (1:1 NAT in front of the node), else
+ *                 the underlay IP: the address we publish, where peers send
  *   VTEP MAC      the file's `vtepMAC`, else the one this node published before (so peers' FDB
  *                 entries stay valid across restarts), else derived from the node name
  * Then ONE merge-patch publishes our VTEP, and once the data path forwards, the Node condition
@@ -44,10 +46,6 @@ export async function prepareKubernetes(cfg: AgentConfig, log: LogFn): Promise<P
     underlayIP = await interfaceIPv4(cfg.kubernetes.iface);
     underlayFrom = `interface ${cfg.kubernetes.iface}`;
   }
-  if (!underlayIP && self.publicIPOverwrite) {
-    underlayIP = self.publicIPOverwrite;
-    underlayFrom = `${prefix}/public-ip-overwrite annotation`;
-  }
   if (!underlayIP && cfg.underlayIP) {
     underlayIP = cfg.underlayIP;
     underlayFrom = 'config underlayIP';
@@ -58,13 +56,14 @@ export async function prepareKubernetes(cfg: AgentConfig, log: LogFn): Promise<P
   }
   if (!underlayIP) throw new ConfigError('underlayIP', `node ${cfg.node} has no InternalIP; set --underlay-ip, --iface or kubernetes.underlayIP`);
 
+  const publicIP = self.publicIPOverwrite ?? underlayIP;
   const vtepMAC = cfg.vtepMAC || self.vtepMAC || deriveVtepMAC(cfg.node);
   const config: AgentConfig = { ...cfg, podCIDR, underlayIP, vtepMAC };
-  log('info', 'kubernetes facts', { node: cfg.node, podCIDR, underlayIP, underlayFrom, vtepMAC, annotationPrefix: prefix });
+  log('info', 'kubernetes facts', { node: cfg.node, podCIDR, underlayIP, underlayFrom, publicIP, vtepMAC, annotationPrefix: prefix });
 
   const source = new KubePeerSource({
     nodeName: cfg.node, kubeConfig: kc, annotationPrefix: prefix,
-    self: { underlayIP, vtepMAC, vni: cfg.vni, port: cfg.port },
+    self: { underlayIP: publicIP, vtepMAC, vni: cfg.vni, port: cfg.port },
     log: (level, msg, fields) => log(level, msg, fields),
   });
   await source.publish();

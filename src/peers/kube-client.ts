@@ -33,6 +33,24 @@ export class KubeConfigError extends Error {
   override readonly name = 'KubeConfigError';
 }
 
+/** A list of 5,000 nodes is a few MB; a minute means the server or the path is in trouble. */
+export const LIST_TIMEOUT_MS = 60_000;
+/** Single-object requests and the wait for a watch's response headers. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * Rejects after `ms` if `p` has not settled. The client has no per-request timeout; without this
+ * a server that accepts the connection and never answers would stall the loop for good.
+ */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new KubeApiError(`${what}: no response within ${ms / 1000} s`)), ms);
+  });
+  p.catch(() => {}); // a late failure of the abandoned request is not an unhandled rejection
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Facts about the agent's own Node. */
 export interface SelfFacts {
   /** IPv4 pod CIDRs (`spec.podCIDRs`, else `spec.podCIDR`), normalised. Empty until IPAM assigns one. */
@@ -61,9 +79,13 @@ export async function loadSelf(kc: KubeConfig, nodeName: string, prefix: string,
   for (;;) {
     let node: V1Node;
     try {
-      node = await api.readNode({ name: nodeName });
+      node = await withTimeout(api.readNode({ name: nodeName }), REQUEST_TIMEOUT_MS, 'get node');
     } catch (err) {
-      throw toKubeApiError(err, 'get node', nodeName, kc);
+      const e = toKubeApiError(err, 'get node', nodeName, kc);
+      // Within the wait window, an API that is still coming up (node boot) is worth waiting for.
+      if (!e.retryable || Date.now() + pollMs > deadline) throw e;
+      await new Promise((r) => setTimeout(r, pollMs));
+      continue;
     }
     const facts = selfFacts(node, keys);
     if (facts.podCIDRs.length > 0 || Date.now() + pollMs > deadline) {
@@ -196,7 +218,7 @@ function apiMessage(err: ApiException<unknown>): string | undefined {
 }
 
 /** Phrases any client error for the operator: what failed, against which server, and what to check. */
-export function toKubeApiError(err: unknown, what: string, nodeName: string, kc: KubeConfig): KubeApiError {
+export function toKubeApiError(err: unknown, what: string, nodeName: string | undefined, kc: KubeConfig): KubeApiError {
   if (err instanceof KubeApiError) return err;
   const server = kc.getCurrentCluster()?.server ?? '(no server)';
   const status = statusOf(err);
@@ -209,6 +231,7 @@ export function toKubeApiError(err: unknown, what: string, nodeName: string, kc:
       case 403:
         return new KubeApiError(`${what}: forbidden (403)${suffix}; the vxnet ClusterRole (deploy/01-rbac.yaml) must grant it`, status);
       case 404:
+        if (nodeName === undefined) return new KubeApiError(`${what}: not found (404)${suffix}`, status);
         return new KubeApiError(`${what}: node "${nodeName}" not found (404)${suffix}; NODE_NAME must be the Kubernetes node name (spec.nodeName)`, status);
       default:
         return new KubeApiError(`${what}: the API server at ${server} answered ${status}${suffix}`, status);
@@ -216,5 +239,5 @@ export function toKubeApiError(err: unknown, what: string, nodeName: string, kc:
   }
   const code = (err as { code?: unknown } | null)?.code;
   const c = typeof code === 'string' ? code : undefined;
-  return new KubeApiError(`${what}: cannot reach the Kubernetes API at ${server}: ${errorMessage(err)}`, undefined, c);
+  return new KubeApiError(`${what}: no answer from the Kubernetes API at ${server}: ${errorMessage(err)}`, undefined, c);
 }

@@ -32,7 +32,7 @@
 import { CoreV1Api, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
 import type { Peer, PeerSource, PeerSourceEvents } from './source.js';
 import { annotationKeys, nodeToPeer, peerKey, publishAnnotations, SkipReason, type AnnotationKeys, type NodeLike } from './kube-node.js';
-import { errorMessage, KubeApiError, statusOf, toKubeApiError } from './kube-client.js';
+import { errorMessage, KubeApiError, LIST_TIMEOUT_MS, REQUEST_TIMEOUT_MS, statusOf, toKubeApiError, withTimeout } from './kube-client.js';
 
 export * from './kube-node.js';
 export * from './kube-client.js';
@@ -126,6 +126,7 @@ export class KubePeerSource implements PeerSource {
   private lastFlushAt = 0;
   private snapshotCount = 0;
   private listCount = 0;
+  private eventCount = 0;
   private current: readonly Peer[] = [];
 
   /** What publish() last wrote, to notice when someone removes it from our Node. */
@@ -189,8 +190,16 @@ export class KubePeerSource implements PeerSource {
   }
 
   /** Counters for /metrics and tests. */
-  stats(): { snapshots: number; lists: number; nodes: number; peers: number; connected: boolean } {
-    return { snapshots: this.snapshotCount, lists: this.listCount, nodes: this.nodes.size, peers: this.current.length, connected: this.connected };
+  stats(): { snapshots: number; lists: number; events: number; nodes: number; peers: number; connected: boolean; resourceVersion: string | undefined } {
+    return {
+      snapshots: this.snapshotCount,
+      lists: this.listCount,
+      events: this.eventCount,
+      nodes: this.nodes.size,
+      peers: this.current.length,
+      connected: this.connected,
+      resourceVersion: this.rv,
+    };
   }
 
   /**
@@ -236,7 +245,7 @@ export class KubePeerSource implements PeerSource {
   private async write(what: string, call: () => Promise<unknown>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await call();
+        await withTimeout(call(), REQUEST_TIMEOUT_MS, what);
         return;
       } catch (err) {
         const e = toKubeApiError(err, what, this.nodeName, this.kc);
@@ -272,8 +281,10 @@ export class KubePeerSource implements PeerSource {
             this.rv = undefined;
             this.consistentList = true;
             this.log('info', 'watch history expired (410 Gone); re-listing nodes');
-            // A 410 right after a fresh list would loop list/watch without pause: back off then.
-            failures = end.healthy && !listedNow ? 0 : failures + 1;
+            // The server answered, so any outage is over: re-list now, or after the shortest
+            // backoff if the watch failed at once. A 410 right after a fresh list would loop
+            // list/watch without pause: back off more each time then.
+            failures = listedNow ? failures + 1 : end.healthy ? 0 : 1;
             break;
           case 'silent':
             this.log('warn', 'node watch went silent; reconnecting', { idleMs: this.watchIdleMs });
@@ -290,7 +301,7 @@ export class KubePeerSource implements PeerSource {
   }
 
   private async relist(): Promise<void> {
-    const list = await this.api.listNode(this.consistentList ? {} : { resourceVersion: '0' });
+    const list = await withTimeout(this.api.listNode(this.consistentList ? {} : { resourceVersion: '0' }), LIST_TIMEOUT_MS, 'list nodes');
     this.consistentList = false;
     this.listCount++;
     this.noteContact();
@@ -341,14 +352,28 @@ export class KubePeerSource implements PeerSource {
         this.connected = false;
         this.cancelWatch = undefined;
         if (idle) clearTimeout(idle);
+        if (connecting) clearTimeout(connecting);
         controller?.abort();
         resolve(end);
       };
+      // One timer per watch, not one per event: it re-arms itself for whatever is left of the
+      // idle window since the last event, so a burst of 5,000 events costs no timer churn.
+      let lastEventAt = Date.now();
+      const checkIdle = (): void => {
+        const left = lastEventAt + this.watchIdleMs - Date.now();
+        if (left <= 0) finish({ kind: 'silent' });
+        else idle = setTimeout(checkIdle, left);
+      };
       const armIdle = (): void => {
-        if (idle) clearTimeout(idle);
-        idle = setTimeout(() => finish({ kind: 'silent' }), this.watchIdleMs);
+        lastEventAt = Date.now();
+        if (idle === undefined) idle = setTimeout(checkIdle, this.watchIdleMs);
       };
       this.cancelWatch = () => finish({ kind: 'stopped' });
+      // Until the response headers arrive, a timer guards the request itself.
+      let connecting: NodeJS.Timeout | undefined = setTimeout(
+        () => finish({ kind: 'error', err: new Error(`no response to the watch request within ${REQUEST_TIMEOUT_MS / 1000} s`) }),
+        REQUEST_TIMEOUT_MS,
+      );
       const query = { resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds };
       new Watch(this.kc)
         .watch(
@@ -357,6 +382,7 @@ export class KubePeerSource implements PeerSource {
           (type: string, obj: unknown) => {
             if (settled) return;
             received++;
+            this.eventCount++;
             this.noteContact();
             armIdle();
             const gone = this.onWatchEvent(type, obj);
@@ -376,6 +402,8 @@ export class KubePeerSource implements PeerSource {
         .then(
           (c: AbortController) => {
             controller = c;
+            clearTimeout(connecting);
+            connecting = undefined;
             if (settled) {
               c.abort();
               return;
@@ -500,7 +528,7 @@ export class KubePeerSource implements PeerSource {
       return;
     }
     this.outageSince = Date.now();
-    this.log('warn', e.message, { peersKept: this.current.length });
+    // Reported through events.error only: the agent logs it, once (PeerSourceEvents contract).
     const kept = `; keeping the last ${this.current.length} peers and retrying`;
     try {
       this.events?.error(new KubeApiError(e.message + kept, e.status, e.code));
