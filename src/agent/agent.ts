@@ -56,17 +56,20 @@ export class Agent implements StatusSource {
     const cfg = this.cfg;
     const pod = parseCidr4(cfg.podCIDR);
     const localAddress = pod.net;
-    // The TUN offload path (IFF_VNET_HDR) is negotiated by openTun; the data path adapts to it.
-    this.tun = openTun(cfg.device, cfg.offloads.tun);
-    this.log('info', 'tun device open', { device: this.tun.name, vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads });
-    await configureDevice({ device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength });
+    // Everything that can fail on bad input or a busy port comes before the kernel is touched:
+    // a second agent that cannot start must not take over (and then remove) the running
+    // agent's device route.
+    const initial = this.tableFor(cfg.peers);
     this.udp = openUdp({
       address: ipv4ToNumber(cfg.underlayIP), port: cfg.port, senders: cfg.tuning.senders,
       gro: cfg.offloads.udpGro, socketBuffer: cfg.tuning.socketBuffer,
     });
     this.log('info', 'udp sockets open', { address: cfg.underlayIP, port: this.udp.port, senders: this.udp.txFds.length, gro: this.udp.gro, gso: this.udp.gso });
+    // The TUN offload path (IFF_VNET_HDR) is negotiated by openTun; the data path adapts to it.
+    this.tun = openTun(cfg.device, cfg.offloads.tun);
+    this.log('info', 'tun device open', { device: this.tun.name, vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads });
+    await configureDevice({ device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength });
 
-    const initial = this.tableFor(cfg.peers);
     this.datapath = new DataPath({
       tun: this.tun, udp: this.udp, localMAC: macBytes(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu, batch: cfg.tuning.batch,
       udpGso: cfg.offloads.udpGso && this.udp.gso,
@@ -82,7 +85,10 @@ export class Agent implements StatusSource {
     this.server = await startMetricsServer(this, host, port);
 
     await this.source.start({
-      snapshot: (peers) => this.applyPeers(peers),
+      snapshot: (peers) => {
+        this.lastError = '';
+        this.applyPeers(peers);
+      },
       error: (err) => {
         if (err.message !== this.lastError) this.log('warn', 'peer source problem', { source: this.source.name, error: err.message });
         this.lastError = err.message;

@@ -39,7 +39,7 @@ export const DEFAULTS = {
 export const VXLAN_IPV4_OVERHEAD = 50;
 
 /** Environment variables the agent reads (the DaemonSet's env is checked against this list). */
-export const AGENT_ENV = ['NODE_NAME', 'KUBECONFIG', 'KUBERNETES_SERVICE_HOST'] as const;
+export const AGENT_ENV = ['NODE_NAME', 'KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'VXNET_LOG_LEVEL'] as const;
 
 /** Top-level keys of the config file (the ConfigMap is checked against this list). */
 export const CONFIG_KEYS = [
@@ -108,7 +108,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   unknownKeys(kube, KUBE_KEYS, 'kubernetes.');
   const annotationPrefix = optString(kube, 'annotationPrefix', 'kubernetes.') ?? optString(o, 'annotationPrefix')
     ?? DEFAULTS.annotationPrefix;
-  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(annotationPrefix)) {
+  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(\/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)?$/.test(annotationPrefix)) {
     throw new ConfigError('kubernetes.annotationPrefix', `"${annotationPrefix}" is not a DNS subdomain (e.g. "vxnet.io" or "flannel.alpha.coreos.com")`);
   }
   const kubeUnderlay = ov.underlayIP ?? optString(kube, 'underlayIP', 'kubernetes.');
@@ -125,11 +125,16 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   const port = optInt(o, 'port', 1, 65535, '') ?? DEFAULTS.port;
   const underlayMTU = optInt(o, 'underlayMTU', 576, 65535, '') ?? DEFAULTS.underlayMTU;
   const mtu = optInt(o, 'mtu', 576, 65535 - VXLAN_IPV4_OVERHEAD, '') ?? underlayMTU - VXLAN_IPV4_OVERHEAD;
-  if (mtu + VXLAN_IPV4_OVERHEAD > underlayMTU && o.mtu !== undefined && o.underlayMTU !== undefined) {
-    throw new ConfigError('mtu', `${mtu} + ${VXLAN_IPV4_OVERHEAD} bytes of VXLAN overhead exceeds underlayMTU ${underlayMTU}`);
+  if (mtu + VXLAN_IPV4_OVERHEAD > underlayMTU) {
+    throw new ConfigError('mtu', `${mtu} + ${VXLAN_IPV4_OVERHEAD} bytes of VXLAN overhead exceeds underlayMTU ${underlayMTU}; lower mtu or set underlayMTU`);
   }
 
   const clusterCIDR = cidr(requireString(o, 'clusterCIDR'), 'clusterCIDR');
+  const clusterPrefix = Number(clusterCIDR.split('/')[1]);
+  if (clusterPrefix < 8 || clusterPrefix > 30) {
+    // The cluster CIDR becomes a route via the TUN device: /0 would replace the default route.
+    throw new ConfigError('clusterCIDR', `${clusterCIDR}: the prefix must be from /8 to /30 (it becomes one route via the TUN device)`);
+  }
   const inKube = peerSource === 'kubernetes';
   const podCIDRRaw = optString(o, 'podCIDR');
   const podCIDR = podCIDRRaw !== undefined ? cidr(podCIDRRaw, 'podCIDR') : inKube ? '' : cidr(requireString(o, 'podCIDR'), 'podCIDR');
@@ -177,6 +182,9 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   if (peersFile !== undefined) {
     if (o.peers !== undefined) throw new ConfigError('peersFile', 'give either "peers" or "peersFile", not both');
     peersRaw = readPeersFile(peersFile);
+  }
+  if (inKube && (o.peers !== undefined || peersFile !== undefined)) {
+    throw new ConfigError(o.peers !== undefined ? 'peers' : 'peersFile', 'static peers cannot be combined with peerSource "kubernetes" (peers come from the Node objects)');
   }
   const peers = checkPeers(peersRaw, { node, underlayIP, podCIDR, clusterCIDR, port, vni });
 

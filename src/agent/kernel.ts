@@ -8,6 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { writeFile } from 'node:fs/promises';
 
 const run = promisify(execFile);
 
@@ -24,6 +25,14 @@ async function ip(step: string, args: string[]): Promise<void> {
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new KernelSetupError(`${step} (ip ${args.join(' ')})`, e.stderr || e.message);
+  }
+}
+
+async function sysctl(key: string, value: string): Promise<void> {
+  try {
+    await writeFile(`/proc/sys/${key}`, value);
+  } catch (err) {
+    throw new KernelSetupError(`sysctl ${key.replace(/\//g, '.')}=${value}`, (err as Error).message);
   }
 }
 
@@ -47,6 +56,9 @@ export async function configureDevice(s: DeviceSetup): Promise<void> {
   await ip('flush old addresses', ['addr', 'flush', 'dev', s.device]);
   await ip('add address', ['addr', 'add', `${s.address}/32`, 'dev', s.device]);
   await ip('bring up', ['link', 'set', 'dev', s.device, 'up']);
+  // ICMP errors that the agent writes back through TUN come from this same /32; without
+  // accept_local the kernel would drop them as martians (a local source arriving from outside).
+  await sysctl(`net/ipv4/conf/${s.device}/accept_local`, '1');
   await ip('add cluster route', ['route', 'replace', s.clusterCIDR, 'dev', s.device, 'src', s.address]);
 }
 

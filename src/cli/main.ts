@@ -157,7 +157,7 @@ async function benchCmd(args: string[]): Promise<number> {
 main(process.argv.slice(2)).then((code) => {
   if (code !== undefined) process.exitCode = code;
 }, (err: unknown) => {
-  if (err instanceof ConfigError || err instanceof UsageError) {
+  if (err instanceof ConfigError || err instanceof UsageError || (err as Error).name === 'KubeConfigError') {
     process.stderr.write(`vxnet: ${(err as Error).message}\n`);
     if (err instanceof UsageError) process.stderr.write(USAGE);
     process.exitCode = 2;

@@ -155,7 +155,10 @@ export async function iperf(lab: Lab, server: Endpoint, client: Endpoint, opts: 
     if (opts.udpLength !== undefined) argv.push('-u', '-l', String(opts.udpLength), '-b', '0');
     let cj: IperfJson = {};
     for (let attempt = 0; attempt < 15; attempt++) {
-      if (!srv.running) throw new Error(`iperf3 server in ${server.label} exited: ${srv.stderr || srv.stdout}`);
+      if (!srv.running) {
+        const why = parseJson(srv.stdout).error ?? (srv.stderr.trim() || 'no output');
+        throw new Error(`iperf3 server in ${server.label} exited (${why}); client said: ${cj.error ?? 'nothing yet'}`);
+      }
       const r = await lab.exec(client.ns, argv, { timeoutMs: (seconds + 15) * 1000 });
       cj = parseJson(r.stdout);
       if (!cj.error) break;

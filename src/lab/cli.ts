@@ -13,8 +13,11 @@ const USAGE = `usage: vxnet lab <command> [options]
          build a lab that stays up; prints pods and the peer table
   down   ID... | --all          remove labs (agents, namespaces, files)
   list                          labs recorded in /run/vxnet-lab
-  test   [up options]           build a lab, run the connectivity checks, remove it
-  bench  [--out DIR] [--quick]  benchmark the data planes (2-node labs), write DIR/benchmarks.md
+  test   [up options] [--keep]  build a lab, run the connectivity checks, remove it (--keep: leave it up)
+  bench  [--out DIR] [--quick] [--only P,...]
+                                benchmark the data paths (2-node labs), write DIR/benchmarks.md
+                                and DIR/bench-chart.svg; P: direct kernel vxnet vxnet-nooffload
+                                socat openvpn
 
   K is vxnet, kernel, direct, socat or openvpn; a list gives node 1, 2, ... (the last repeats).`;
 
@@ -71,7 +74,8 @@ function parse(args: readonly string[]): Parsed {
         break;
       }
       case '--out':
-        values.set('out', val());
+      case '--only':
+        values.set(a.slice(2), val());
         break;
       default:
         if (a.startsWith('--')) flags.add(a.slice(2));
@@ -118,7 +122,8 @@ export async function labMain(args: readonly string[]): Promise<number> {
       }
       case 'test': {
         const p = parse(restArgs);
-        const lab = await Lab.up({ ...p.opts, log });
+        const keep = p.flags.has('keep');
+        const lab = await Lab.up({ ...p.opts, persist: keep, log });
         try {
           process.stdout.write(`${await lab.describe()}\n\n`);
           const results = await runChecks(lab, printCheck);
@@ -126,15 +131,18 @@ export async function labMain(args: readonly string[]): Promise<number> {
           process.stdout.write(`\n${results.length - failed} passed, ${failed} failed\n`);
           return failed === 0 ? 0 : 1;
         } finally {
-          await lab.down();
+          if (keep) process.stdout.write(`lab kept; remove with: vxnet lab down ${lab.id}\n`);
+          else await lab.down();
         }
       }
       case 'bench': {
         const p = parse(restArgs);
         const { runBench } = await import('./bench.js');
+        const only = p.values.get('only')?.split(',');
         await runBench({
           outDir: p.values.get('out') ?? 'docs',
           quick: p.flags.has('quick'),
+          ...(only ? { only } : {}),
           log,
         });
         return 0;

@@ -33,7 +33,7 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildConflist } from '../agent/cni-conflist.js';
+import { writeConflist } from '../agent/cni-conflist.js';
 import { cniAdd, cniDel, resultIPv4, type CniResult } from './cni-runtime.js';
 import { Background, background, inNs, run, runOk, waitFor, type RunResult } from './exec.js';
 import { httpGetInNs, parsePrometheus, type HttpResult, type Sample } from './http.js';
@@ -469,6 +469,7 @@ export class Lab {
       await runOk(['ip', '-n', r, 'link', 'add', node.routerIface, 'type', 'veth', 'peer', 'name', node.uplink, 'netns', node.ns]);
       await runOk(['ip', '-n', r, 'addr', 'add', `${node.routerIP}/24`, 'dev', node.routerIface]);
       await runOk(['ip', '-n', r, 'link', 'set', node.routerIface, 'up']);
+      await this.wireLike(node.routerIface);
       await runOk(['ip', '-n', node.ns, 'addr', 'add', `${node.underlayIP}/24`, 'dev', node.uplink]);
       await runOk(['ip', '-n', node.ns, 'link', 'set', node.uplink, 'up']);
       await runOk(['ip', '-n', node.ns, 'route', 'add', 'default', 'via', node.routerIP]);
@@ -479,9 +480,26 @@ export class Lab {
       await runOk(['ip', '-n', r, 'link', 'add', 'atk', 'type', 'veth', 'peer', 'name', UPLINK, 'netns', a]);
       await runOk(['ip', '-n', r, 'addr', 'add', `192.168.${ATTACKER_SUBNET}.1/24`, 'dev', 'atk']);
       await runOk(['ip', '-n', r, 'link', 'set', 'atk', 'up']);
+      await this.wireLike('atk');
       await runOk(['ip', '-n', a, 'addr', 'add', `192.168.${ATTACKER_SUBNET}.2/24`, 'dev', UPLINK]);
       await runOk(['ip', '-n', a, 'link', 'set', UPLINK, 'up']);
       await runOk(['ip', '-n', a, 'route', 'add', 'default', 'via', `192.168.${ATTACKER_SUBNET}.1`]);
+    }
+  }
+
+  /**
+   * Make a router port behave like a real wire. A veth hands the peer namespace the sender's
+   * socket buffer as is, checksum still to be filled in (CHECKSUM_PARTIAL) and segmentation still
+   * to be done (GSO). Kernel code on the far side honours that metadata; a userspace receiver
+   * reading a UDP socket gets the bytes only, so an inner TCP segment from a kernel VXLAN sender
+   * would arrive with an unfinished checksum, which no NIC would ever put on a wire. Turning
+   * off TX checksumming (and so TSO/GSO) on the router's egress port makes the kernel finish
+   * checksums and segment there, exactly where a NIC would.
+   */
+  private async wireLike(routerIface: string): Promise<void> {
+    const r = await run(inNs(this.router, ['ethtool', '-K', routerIface, 'tx', 'off']), { timeoutMs: 5000 });
+    if (r.code !== 0) {
+      throw new Error(`ethtool -K ${routerIface} tx off failed (is ethtool installed? apt-get install ethtool): ${r.stderr.trim()}`);
     }
   }
 
@@ -503,11 +521,8 @@ export class Lab {
         await this.startOpenvpn(node);
         break;
     }
-    if (node.kind !== 'vxnet') {
-      const conflist = buildConflist({ podCIDR: node.podCIDR, mtu: node.mtu });
-      mkdirSync(join(node.dir, 'net.d'), { recursive: true });
-      writeFileSync(join(node.dir, 'net.d', '10-vxnet.conflist'), JSON.stringify(conflist, null, 2) + '\n');
-    }
+    // Nodes without an agent get the conflist the agent would have written.
+    if (node.kind !== 'vxnet') writeConflist(join(node.dir, 'net.d'), { podCIDR: node.podCIDR, mtu: node.mtu });
   }
 
   private peersOf(node: LabNode): LabNode[] {
@@ -602,7 +617,7 @@ export class Lab {
       '-b',
       '65536',
       `TUN:${node.tunnelAddress}/16,tun-type=tun,iff-up,iff-no-pi,tun-name=${SOCAT_DEVICE}`,
-      `UDP-DATAGRAM:${peer.underlayIP}:${this.port},bind=${node.underlayIP}:${this.port},sourceport=${this.port}`,
+      `UDP-DATAGRAM:${peer.underlayIP}:${this.port},bind=${node.underlayIP}:${this.port}`,
     ];
     const p = background(inNs(node.ns, argv), { logFile: join(node.dir, 'socat.log'), detached: this.opts.persist ?? false });
     this.agents.set(node.index, p);

@@ -1,14 +1,15 @@
 /**
  * Static peers from the config file (or its `peersFile`), re-read live.
  *
- * The file is watched through its directory (editors and ConfigMap updates replace files by
- * rename, which a watch on the file itself would miss) and re-read on `reload()`, which the
- * agent calls on SIGHUP. Changes are debounced. A file that no longer parses or checks is
+ * The file is watched through its directory and re-read on any change there: editors replace
+ * files by rename, and a mounted ConfigMap changes by swapping its `..data` symlink, so neither
+ * shows up as an event for the file's own name. `reload()`, which the agent calls on SIGHUP,
+ * re-reads too. Changes are debounced, and a re-read that yields the same peers is a no-op. A file that no longer parses or checks is
  * reported once through `error` and the previous peers stay in force: a typo must never take
  * the node off the network.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import type { Peer, PeerSource, PeerSourceEvents } from './source.js';
 
 export class FilePeerSource implements PeerSource {
@@ -29,11 +30,8 @@ export class FilePeerSource implements PeerSource {
     this.events = events;
     this.reload();
     for (const dir of new Set(this.paths.map((p) => dirname(p)))) {
-      const names = new Set(this.paths.filter((p) => dirname(p) === dir).map((p) => basename(p)));
       try {
-        const w = watch(dir, (_ev, file) => {
-          if (file === null || names.has(file.toString())) this.schedule();
-        });
+        const w = watch(dir, () => this.schedule());
         w.on('error', (err) => events.error(new Error(`watching ${dir}: ${err.message}; SIGHUP still reloads`)));
         this.watchers.push(w);
       } catch (err) {
