@@ -79,5 +79,8 @@ export async function startCapture(lab: Lab, ns: string, opts: CaptureOptions): 
     await proc.stop('SIGKILL', 1000);
     throw new Error(`tshark did not start capturing on ${opts.iface} in ${ns}: ${proc.stderr.trim()}`);
   }
+  // tshark announces the capture when it has started dumpcap, a moment before dumpcap's socket
+  // is attached; packets in that moment are missed.
+  await sleep(800);
   return new Capture(proc, opts.fields);
 }
