@@ -91,6 +91,14 @@ export interface LabOptions {
   persist?: boolean;
   /** How long to wait for each agent to start forwarding. Default 20 s. */
   agentReadyTimeoutMs?: number;
+  /** Runs once the underlay is up, before any data plane starts (e.g. API relays into nodes). */
+  beforeDataPlanes?: (lab: Lab) => Promise<void>;
+  /**
+   * Kernel VXLAN nodes: program their peers at build time from the lab's own address plan
+   * (default true). False leaves the device without peers, for a test that programs it the way
+   * flannel would, from what the other nodes published (`programKernelPeers`).
+   */
+  programKernelPeers?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -446,6 +454,7 @@ export class Lab {
     }
     this.log(`lab ${this.id}: underlay (router + ${n} nodes)`);
     await this.buildUnderlay();
+    if (this.opts.beforeDataPlanes) await this.opts.beforeDataPlanes(this);
     this.log(`lab ${this.id}: data planes (${[...new Set(this.nodes.map((x) => x.kind))].join(', ')})`);
     await Promise.all(this.nodes.map((node) => this.buildDataPlane(node)));
     this.log(`lab ${this.id}: pods`);
@@ -538,7 +547,20 @@ export class Lab {
     await ip('link', 'set', dev, 'address', node.vtepMAC, 'mtu', String(node.mtu));
     await ip('addr', 'add', `${node.tunnelAddress}/32`, 'dev', dev);
     await ip('link', 'set', dev, 'up');
-    for (const p of this.peersOf(node)) {
+    if (this.opts.programKernelPeers ?? true) await this.programKernelPeers(node.index, this.peersOf(node));
+  }
+
+  /**
+   * Programs kernel VXLAN node i's peers as flannel's vxlan backend does: per peer one permanent
+   * neighbour entry (its tunnel address -> its VTEP MAC), one FDB entry (that MAC -> its underlay
+   * IP) and one onlink route for its pod CIDR via the tunnel address.
+   */
+  async programKernelPeers(i: number, peers: ReadonlyArray<{ tunnelAddress: string; vtepMAC: string; underlayIP: string; podCIDR: string }>): Promise<void> {
+    const node = this.node(i);
+    if (node.kind !== 'kernel') throw new Error(`${node.name} is not a kernel VXLAN node`);
+    const dev = node.device as string;
+    const ip = (...a: string[]): Promise<RunResult> => runOk(['ip', '-n', node.ns, ...a]);
+    for (const p of peers) {
       await ip('neigh', 'replace', p.tunnelAddress, 'lladdr', p.vtepMAC, 'dev', dev, 'nud', 'permanent');
       await runOk(['bridge', '-n', node.ns, 'fdb', 'append', p.vtepMAC, 'dev', dev, 'dst', p.underlayIP, 'self', 'permanent']);
       await ip('route', 'replace', p.podCIDR, 'via', p.tunnelAddress, 'dev', dev, 'onlink');
@@ -547,33 +569,42 @@ export class Lab {
 
   /** The agent's JSON config for `node` (see src/agent/config-types.ts). */
   agentConfig(node: LabNode): Record<string, unknown> {
-    const kube = this.opts.peerSource === 'kubernetes';
-    const cfg: Record<string, unknown> = {
+    const common = {
       node: node.name,
       device: VXNET_DEVICE,
       vni: this.vni,
       port: this.port,
-      underlayIP: node.underlayIP,
       clusterCIDR: CLUSTER_CIDR,
-      podCIDR: node.podCIDR,
-      vtepMAC: node.vtepMAC,
       mtu: node.mtu,
       metricsAddr: METRICS_ADDR,
       cniConfDir: join(node.dir, 'net.d'),
-      peerSource: kube ? 'kubernetes' : 'static',
-      peers: kube
-        ? []
-        : this.peersOf(node).map((p) => ({
-            node: p.name,
-            underlayIP: p.underlayIP,
-            podCIDRs: [p.podCIDR],
-            vtepMAC: p.vtepMAC,
-          })),
     };
-    if (kube && this.opts.apiServer) {
-      cfg['kubernetes'] = {
-        kubeconfig: this.opts.apiServer.kubeconfig,
-        ...(this.opts.apiServer.annotationPrefix ? { annotationPrefix: this.opts.apiServer.annotationPrefix } : {}),
+    let cfg: Record<string, unknown>;
+    if (this.opts.peerSource === 'kubernetes') {
+      // Everything else comes from the API, as in a cluster: the pod CIDR from spec.podCIDR, the
+      // underlay IP from the InternalIP, the VTEP MAC derived (or read back from our annotation).
+      if (!this.opts.apiServer) throw new Error('peerSource kubernetes needs apiServer');
+      cfg = {
+        ...common,
+        peerSource: 'kubernetes',
+        kubernetes: {
+          kubeconfig: this.opts.apiServer.kubeconfig,
+          ...(this.opts.apiServer.annotationPrefix ? { annotationPrefix: this.opts.apiServer.annotationPrefix } : {}),
+        },
+      };
+    } else {
+      cfg = {
+        ...common,
+        peerSource: 'static',
+        underlayIP: node.underlayIP,
+        podCIDR: node.podCIDR,
+        vtepMAC: node.vtepMAC,
+        peers: this.peersOf(node).map((p) => ({
+          node: p.name,
+          underlayIP: p.underlayIP,
+          podCIDRs: [p.podCIDR],
+          vtepMAC: p.vtepMAC,
+        })),
       };
     }
     return { ...cfg, ...(this.opts.agentConfigExtra ?? {}) };

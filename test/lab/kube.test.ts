@@ -1,0 +1,151 @@
+/**
+ * The namespace lab with every agent's peers coming from the Kubernetes API (a stand-in that
+ * speaks real HTTP, driven by the real @kubernetes/client-node inside each agent), and flannel
+ * mode: vxnet nodes publish flannel's annotations, a kernel VXLAN node is programmed from them
+ * the way flannel's vxlan backend does it, and vxnet learns that kernel node from the flannel
+ * annotations it carries.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiStandIn, makeNode, kubeconfigYaml } from '../../src/kube/apiserver.js';
+import { ApiRelay, NODE_API_PORT } from '../../src/lab/api-relay.js';
+import { podCIDR, underlayIP, tunnelAddress, vtepMAC } from '../../src/lab/topology.js';
+import { ping } from '../../src/lab/checks.js';
+import type { Lab, LabOptions } from '../../src/lab/lab.js';
+import { agentSkip, assertAllPodsPing, assertIperfBothWays, withLab } from './helpers.js';
+
+const skip = agentSkip(['ip', 'bridge', 'iperf3', 'ping', 'ethtool', 'socat', 'ss']);
+
+interface AgentStatusLike { info: { vtepMAC: string; peerSource: string }; peers: Array<{ node: string; vtepMAC: string; underlayIP: string }> }
+
+function say(msg: string): void {
+  process.stderr.write(`observed: ${msg}\n`);
+}
+
+async function waitFor<T>(what: string, f: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A stand-in with Nodes as kubelet + IPAM would register them, and the relay into the lab. */
+async function withApiLab(nodes: number, prefixAnnotations: (i: number) => Record<string, string> | undefined,
+  opts: Partial<LabOptions>, f: (lab: Lab, api: ApiStandIn) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'vxnet-kube-lab-'));
+  const api = new ApiStandIn({ bookmarkIntervalMs: 2000 });
+  const { port } = await api.start();
+  for (let i = 1; i <= nodes; i++) {
+    const annotations = prefixAnnotations(i);
+    api.addNode(makeNode({ name: `node${i}`, podCIDR: podCIDR(i), internalIP: underlayIP(i), ...(annotations ? { annotations } : {}) }));
+  }
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, kubeconfigYaml(`http://127.0.0.1:${NODE_API_PORT}`));
+  const relay = await ApiRelay.start(join(dir, 'api.sock'), port);
+  try {
+    await withLab({
+      ...opts,
+      nodes,
+      peerSource: 'kubernetes',
+      apiServer: { kubeconfig, ...(opts.apiServer?.annotationPrefix ? { annotationPrefix: opts.apiServer.annotationPrefix } : {}) },
+      beforeDataPlanes: (lab) => relay.intoNamespaces(lab, lab.nodes.map((n) => n.ns), 600_000),
+    }, (lab) => f(lab, api));
+  } finally {
+    await relay.close();
+    await api.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('lab with the API: every agent learns peers from Node objects, publishes its VTEP, pods reach each other', { skip, timeout: 240_000 }, async () => {
+  await withApiLab(3, () => undefined, {}, async (lab, api) => {
+    for (const n of lab.nodes) {
+      const node = api.getNode(n.name)!;
+      const a = node.metadata.annotations ?? {};
+      const st = (await lab.status(n.index)) as AgentStatusLike;
+      say(`${n.name} published backend-type=${a['vxnet.io/backend-type']} backend-data=${a['vxnet.io/backend-data']} public-ip=${a['vxnet.io/public-ip']}`);
+      assert.equal(a['vxnet.io/backend-type'], 'vxlan');
+      assert.equal(a['vxnet.io/public-ip'], n.underlayIP, 'the underlay IP came from the InternalIP');
+      assert.equal((JSON.parse(a['vxnet.io/backend-data']!) as { VtepMAC: string }).VtepMAC, st.info.vtepMAC);
+      const cond = (node.status?.conditions ?? []).find((c) => c.type === 'NetworkUnavailable');
+      say(`${n.name} condition NetworkUnavailable=${cond?.status} (${cond?.reason})`);
+      assert.equal(cond?.status, 'False');
+      assert.match(st.info.peerSource, /kube/i);
+      assert.deepEqual(st.peers.map((p) => p.node).sort(), lab.nodes.filter((m) => m !== n).map((m) => m.name));
+    }
+    await assertAllPodsPing(lab);
+    await assertIperfBothWays(lab, 'p1a', 'p3a');
+
+    // A Node deleted from the API stops being a peer; added back, it is one again.
+    api.deleteNode('node3');
+    const t0 = Date.now();
+    await waitFor('node1 to drop node3', async () => {
+      const st = (await lab.status(1)) as AgentStatusLike;
+      return st.peers.some((p) => p.node === 'node3') ? undefined : true;
+    }, 5000);
+    say(`node1 dropped node3 ${Date.now() - t0} ms after the delete`);
+    const gone = await ping(lab, lab.pod('p1a').ns, lab.pod('p3a').ip, { count: 2, intervalS: 0.1, waitS: 1 });
+    assert.equal(gone.received, 0, 'no path to a deleted node');
+    api.addNode(makeNode({ name: 'node3', podCIDR: podCIDR(3), internalIP: underlayIP(3),
+      annotations: { 'vxnet.io/backend-type': 'vxlan', 'vxnet.io/public-ip': underlayIP(3),
+        'vxnet.io/backend-data': JSON.stringify({ VNI: 1, VtepMAC: ((await lab.status(3)) as AgentStatusLike).info.vtepMAC }) } }));
+    const t1 = Date.now();
+    await waitFor('node1 to learn node3 again', async () => {
+      const st = (await lab.status(1)) as AgentStatusLike;
+      return st.peers.some((p) => p.node === 'node3') ? true : undefined;
+    }, 5000);
+    say(`node1 learned node3 again ${Date.now() - t1} ms after the add`);
+    const back = await ping(lab, lab.pod('p1a').ns, lab.pod('p3a').ip, { count: 3, intervalS: 0.1 });
+    assert.equal(back.received, back.sent);
+  });
+});
+
+const FLANNEL = 'flannel.alpha.coreos.com';
+
+test('flannel mode: kernel VXLAN node programmed from flannel annotations published by vxnet, and learned by vxnet', { skip, timeout: 240_000 }, async () => {
+  // node3 is a flannel node: kernel vxlan, and the annotations flannel's vxlan backend writes.
+  const flannelNode = (i: number): Record<string, string> | undefined => (i !== 3 ? undefined : {
+    [`${FLANNEL}/backend-type`]: 'vxlan',
+    [`${FLANNEL}/backend-data`]: JSON.stringify({ VNI: 1, VtepMAC: vtepMAC(3) }),
+    [`${FLANNEL}/kube-subnet-manager`]: 'true',
+    [`${FLANNEL}/public-ip`]: underlayIP(3),
+  });
+  await withApiLab(3, flannelNode, {
+    kind: (i) => (i === 3 ? 'kernel' : 'vxnet'),
+    programKernelPeers: false,
+    apiServer: { kubeconfig: '', annotationPrefix: FLANNEL },
+  }, async (lab, api) => {
+    // Program the kernel node exactly from what the vxnet nodes published, as flannel would.
+    const peers = [1, 2].map((i) => {
+      const node = api.getNode(`node${i}`)!;
+      const a = node.metadata.annotations ?? {};
+      const data = JSON.parse(a[`${FLANNEL}/backend-data`] ?? 'null') as Record<string, unknown>;
+      say(`node${i} published ${FLANNEL}/backend-data=${a[`${FLANNEL}/backend-data`]} public-ip=${a[`${FLANNEL}/public-ip`]}`);
+      assert.deepEqual(Object.keys(data).sort(), ['VNI', 'VtepMAC'], "flannel's backend-data format exactly");
+      assert.equal(data.VNI, 1);
+      assert.equal(a[`${FLANNEL}/backend-type`], 'vxlan');
+      assert.equal(a[`${FLANNEL}/kube-subnet-manager`], 'true');
+      return { tunnelAddress: tunnelAddress(i), vtepMAC: String(data.VtepMAC), underlayIP: a[`${FLANNEL}/public-ip`]!, podCIDR: node.spec!.podCIDR! };
+    });
+    await lab.programKernelPeers(3, peers);
+
+    for (const i of [1, 2]) {
+      const st = (await lab.status(i)) as AgentStatusLike;
+      const k = st.peers.find((p) => p.node === 'node3');
+      say(`node${i} learned node3 from flannel annotations: ${JSON.stringify(k)}`);
+      assert.equal(k?.vtepMAC, vtepMAC(3));
+      assert.equal(k?.underlayIP, underlayIP(3));
+    }
+    for (const [a, b] of [['p1a', 'p3a'], ['p3a', 'p1a'], ['p2b', 'p3b'], ['p3b', 'p2b']] as const) {
+      const r = await ping(lab, lab.pod(a).ns, lab.pod(b).ip, { count: 3, intervalS: 0.1 });
+      say(`ping ${a} -> ${b}: ${r.received}/${r.sent}`);
+      assert.ok(r.sent > 0 && r.received === r.sent, `ping ${a} -> ${b}`);
+    }
+  });
+});
