@@ -58,6 +58,8 @@ export interface BenchRow {
   rttP99Ms?: number;
   /** Relay CPU seconds (both nodes) per GB received during the single-stream run. */
   cpuSecPerGB?: number;
+  /** Relay CPU seconds (both nodes) per million 64-byte packets delivered in the UDP run. */
+  cpuSecPerMpkt?: number;
   rssMB?: number;
   hwmMB?: number;
   error?: string;
@@ -164,8 +166,16 @@ async function benchPath(path: BenchPath, opts: BenchOptions): Promise<BenchRow>
     row.tcp4Bps = t4.bitsPerSecond;
     log(`${path.key}: TCP 4 streams ${(t4.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`);
 
+    const beforeUdp = pids.map(procSample);
     const u = await iperf(lab, podEndpoint(b), podEndpoint(a), { seconds: Math.min(secs, 3), udpLength: 64 });
+    const afterUdp = pids.map(procSample);
     row.udpPps = u.receivedPps ?? 0;
+    const delivered = (u.packets ?? 0) - (u.lostPackets ?? 0);
+    if (relay && delivered > 0 && beforeUdp.every(Boolean) && afterUdp.every(Boolean)) {
+      let cpu = 0;
+      for (let i = 0; i < pids.length; i++) cpu += (afterUdp[i] as ProcSample).cpuSeconds - (beforeUdp[i] as ProcSample).cpuSeconds;
+      row.cpuSecPerMpkt = cpu / (delivered / 1e6);
+    }
     row.udpLossPct = u.packets ? (100 * (u.lostPackets ?? 0)) / u.packets : 0;
     log(`${path.key}: UDP 64 B ${Math.round(row.udpPps)} pps received, ${row.udpLossPct.toFixed(1)}% lost`);
 
@@ -228,14 +238,14 @@ function kpps(v: number | undefined): string {
 
 export function renderTable(rows: readonly BenchRow[]): string {
   const head =
-    '| Path | TCP 1 stream (Gbit/s) | TCP 4 streams (Gbit/s) | UDP 64 B received (kpps) | UDP loss | RTT p50 / p99 (ms) | CPU s per GB | RSS / peak (MB) |\n' +
-    '|---|---:|---:|---:|---:|---:|---:|---:|';
+    '| Path | TCP 1 stream (Gbit/s) | TCP 4 streams (Gbit/s) | UDP 64 B received (kpps) | UDP loss | RTT p50 / p99 (ms) | CPU s per GB | CPU s per Mpkt | RSS / peak (MB) |\n' +
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|';
   const lines = rows.map((r) => {
-    if (r.skipped) return `| ${r.label} | skipped: ${r.skipped} | | | | | | |`;
-    if (r.error && r.tcp1Bps === undefined) return `| ${r.label} | failed: ${r.error.replace(/\|/g, '/')} | | | | | | |`;
+    if (r.skipped) return `| ${r.label} | skipped: ${r.skipped} | | | | | | | |`;
+    if (r.error && r.tcp1Bps === undefined) return `| ${r.label} | failed: ${r.error.replace(/\|/g, '/')} | | | | | | | |`;
     return (
       `| ${r.label} | ${gbps(r.tcp1Bps)} | ${gbps(r.tcp4Bps)} | ${kpps(r.udpPps)} | ${r.udpLossPct === undefined ? '-' : `${r.udpLossPct.toFixed(1)}%`} ` +
-      `| ${num(r.rttP50Ms, 3)} / ${num(r.rttP99Ms, 3)} | ${num(r.cpuSecPerGB, 2)} | ${r.rssMB === undefined ? '-' : `${r.rssMB.toFixed(0)} / ${num(r.hwmMB, 0)}`} |` +
+      `| ${num(r.rttP50Ms, 3)} / ${num(r.rttP99Ms, 3)} | ${num(r.cpuSecPerGB, 2)} | ${num(r.cpuSecPerMpkt, 2)} | ${r.rssMB === undefined ? '-' : `${r.rssMB.toFixed(0)} / ${num(r.hwmMB, 0)}`} |` +
       (r.error ? ` (partial: ${r.error.replace(/\|/g, '/')})` : '')
     );
   });
@@ -275,8 +285,9 @@ paths with one another; absolute numbers say little about a real network.
   arrived, and the share the receiver counted lost.
 - **RTT**: ${quick ? 50 : 200} pings at 10 ms intervals, 50th and 99th percentile.
 - **CPU s per GB**: for userspace relays (vxnet, socat, OpenVPN), utime+stime of both relay
-  processes over the single-stream TCP run, per GB received. **RSS / peak**: VmRSS and VmHWM of
-  the larger process after the runs.
+  processes over the single-stream TCP run, per GB received. **CPU s per Mpkt**: the same over
+  the 64-byte UDP run, per million packets delivered. **RSS / peak**: VmRSS and VmHWM of the
+  larger process after the runs.
 
 ## Results
 
