@@ -21,6 +21,7 @@ import { VxlanFlags, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
 import { EtherType } from '../wire/ethernet.js';
 import { Ipv4View, tryIpv4 } from '../wire/ipv4.js';
 import { TcpCoalescer } from '../wire/coalesce.js';
+import { allocateSlab } from '../wire/checksum-simd.js';
 import { Counter, Drop, PeerCounter } from './counters.js';
 import { ENCAP_LENGTH, HEADROOM } from './encap.js';
 
@@ -85,7 +86,7 @@ export class Decapsulator {
     this.capacity = o.udp.gro ? 65536 : Math.max(9216, (o.mtu + 64 + 63) & ~63);
     const slot = HEADROOM + this.capacity;
     this.arenaStart = slot * o.batch;
-    this.slab = new Uint8Array(this.arenaStart + (this.vnet ? ARENA : 0));
+    this.slab = allocateSlab(this.arenaStart + (this.vnet ? ARENA : 0));
     this.recvOffsets = new Int32Array(o.batch);
     for (let i = 0; i < o.batch; i++) this.recvOffsets[i] = i * slot + HEADROOM;
     this.recvLengths = new Int32Array(o.batch);

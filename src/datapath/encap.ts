@@ -21,6 +21,7 @@ import { Ipv4View, IpProtocol } from '../wire/ipv4.js';
 import { writeIcmpv4Error, icmpv4ErrorAllowed, ICMPv4, Icmpv4Unreachable } from '../wire/icmp.js';
 import { VirtioNetHdrView, VirtioGsoType, VirtioNetHdrFlags, VIRTIO_NET_HDR_LENGTH } from '../wire/virtio.js';
 import { segment, completeChecksum } from '../wire/segment.js';
+import { allocateSlab } from '../wire/checksum-simd.js';
 import { Counter, Drop, PeerCounter } from './counters.js';
 
 /** Bytes kept free in front of every packet slot: VXLAN (8) + inner Ethernet (14), rounded up so
@@ -120,7 +121,7 @@ export class Encapsulator {
     this.segmentStart = slot * o.batch;
     // The slab: batch read slots, then (with offloads) the area segments are cut into. One
     // buffer, so one sendmmsg can mix plain packets and segments.
-    this.slab = new Uint8Array(this.segmentStart + (this.vnet ? SEGMENT_AREA : 0));
+    this.slab = allocateSlab(this.segmentStart + (this.vnet ? SEGMENT_AREA : 0));
     this.readOffsets = new Int32Array(o.batch);
     for (let i = 0; i < o.batch; i++) this.readOffsets[i] = i * slot + HEADROOM;
     this.readLengths = new Int32Array(o.batch);

@@ -10,9 +10,14 @@
  * `Uint32Array` is cached per `ArrayBuffer`; the data path checksums out of one slab, so it is
  * built once, not per packet. Short or odd-aligned stretches go through an unrolled 16-bit loop.
  *
+ * Buffers allocated with `allocateSlab` (checksum-simd.ts) live in WebAssembly memory, and for
+ * them the bulk summation runs in WebAssembly SIMD instead, sixteen bytes a step.
+ *
  * Conventions: `onesComplementSum` returns the folded, uncomplemented 16-bit sum, so partial
  * sums chain through `initial`; `foldChecksum` turns a sum into the value that goes on the wire.
  */
+
+import { simdSumFor, SIMD_MAX_LENGTH } from './checksum-simd.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -79,6 +84,10 @@ function wordSum32(words: Uint32Array, from: number, to: number): number {
  */
 export function onesComplementSum(buf: Uint8Array, off: number, len: number, initial = 0): number {
   if (len < WORD_LOOP_MIN || !LITTLE_ENDIAN) return fold(initial + wordSum16(buf, off, len));
+  const simd = simdSumFor(buf);
+  if (simd !== undefined && len <= SIMD_MAX_LENGTH && off >= 0 && off + len <= buf.length) {
+    return fold(initial + swap16(simd(buf.byteOffset + off, len)));
+  }
 
   if (buf !== cachedArray) {
     // Reading `.buffer` and `.byteOffset` is not free; do it once per array, not per call.
