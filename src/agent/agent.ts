@@ -17,7 +17,7 @@
  */
 import type { Server } from 'node:http';
 import type { AgentConfig } from './config-types.js';
-import { parseHostPort } from './config.js';
+import { parseHostPort, DEFAULTS } from './config.js';
 import { configureDevice } from './kernel.js';
 import { writeConflist } from './cni-conflist.js';
 import { startMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
@@ -71,7 +71,8 @@ export class Agent implements StatusSource {
     await configureDevice({ device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength });
 
     this.datapath = new DataPath({
-      tun: this.tun, udp: this.udp, localMAC: macBytes(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu, batch: cfg.tuning.batch,
+      tun: this.tun, udp: this.udp, localMAC: macBytes(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu,
+      batch: cfg.tuning.batch ?? (this.tun.vnetHeader ? DEFAULTS.batchWithOffloads : DEFAULTS.batchPlain),
       udpGso: cfg.offloads.udpGso && this.udp.gso,
     });
     this.peerList = cfg.peers;
@@ -192,6 +193,7 @@ export class Agent implements StatusSource {
       tableGeneration: this.datapath?.tableGeneration ?? 0, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false, udpGso: (this.udp?.gso ?? false) && cfg.offloads.udpGso },
       pid: process.pid,
+      memory: process.memoryUsage(),
     };
   }
 

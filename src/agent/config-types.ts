@@ -52,8 +52,9 @@ export interface AgentConfig {
 }
 
 export interface TuningConfig {
-  /** Packets per batch syscall (TUN read loop, recvmmsg, sendmmsg). */
-  readonly batch: number;
+  /** Packets per batch syscall (TUN read loop, recvmmsg, sendmmsg). Undefined: 16 with TUN
+   * offloads (each slot then holds a 64 KB super-packet), 64 without. */
+  readonly batch?: number;
   /** SO_RCVBUF / SO_SNDBUF for the UDP sockets, bytes. */
   readonly socketBuffer: number;
   /** Sending sockets, i.e. distinct outer source ports (power of two). */

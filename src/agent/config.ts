@@ -29,7 +29,8 @@ export const DEFAULTS = {
   underlayMTU: 1500,
   metricsAddr: '127.0.0.1:9469',
   annotationPrefix: 'vxnet.io',
-  batch: 64,
+  batchWithOffloads: 16,
+  batchPlain: 64,
   socketBuffer: 4 << 20,
   senders: 8,
   tunQueueLength: 5000,
@@ -169,8 +170,9 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   unknownKeys(tun, TUNING_KEYS, 'tuning.');
   const senders = optInt(tun, 'senders', 1, 128, 'tuning.') ?? DEFAULTS.senders;
   if ((senders & (senders - 1)) !== 0) throw new ConfigError('tuning.senders', `${senders} is not a power of two`);
+  const batch = optInt(tun, 'batch', 1, 1024, 'tuning.');
   const tuning: TuningConfig = {
-    batch: optInt(tun, 'batch', 1, 1024, 'tuning.') ?? DEFAULTS.batch,
+    ...(batch !== undefined ? { batch } : {}),
     socketBuffer: optInt(tun, 'socketBuffer', 65536, 1 << 30, 'tuning.') ?? DEFAULTS.socketBuffer,
     senders,
     tunQueueLength: optInt(tun, 'tunQueueLength', 16, 100_000, 'tuning.') ?? DEFAULTS.tunQueueLength,
