@@ -63,7 +63,7 @@ async function withApiLab(nodes: number, prefixAnnotations: (i: number) => Recor
   }
 }
 
-test('lab with the API: every agent learns peers from Node objects, publishes its VTEP, pods reach each other', { skip, timeout: 240_000 }, async () => {
+test('lab with the API: every agent learns peers from Node objects, publishes its VTEP, pods reach each other, and survives an API outage', { skip, timeout: 300_000 }, async () => {
   await withApiLab(3, () => undefined, {}, async (lab, api) => {
     for (const n of lab.nodes) {
       const node = api.getNode(n.name)!;
@@ -103,6 +103,26 @@ test('lab with the API: every agent learns peers from Node objects, publishes it
     say(`node1 learned node3 again ${Date.now() - t1} ms after the add`);
     const back = await ping(lab, lab.pod('p1a').ns, lab.pod('p3a').ip, { count: 3, intervalS: 0.1 });
     assert.equal(back.received, back.sent);
+
+    // API outage: forwarding continues on the last known table, readiness goes not-ready with
+    // the staleness reported, and both recover when the API is back.
+    await api.setDown(true);
+    const tDown = Date.now();
+    const during = ping(lab, lab.pod('p2a').ns, lab.pod('p3b').ip, { count: 60, intervalS: 0.25, waitS: 1 });
+    const notReady = await waitFor('/readyz to report not ready', async () => {
+      const r = await lab.agentHttp(2, '/readyz');
+      return r.status === 503 ? r.body.trim() : undefined;
+    }, 30_000);
+    say(`${Date.now() - tDown} ms into the outage node2 /readyz: 503 ${notReady}`);
+    const stale = (await lab.metrics(2)).find((m) => m.name === 'vxnet_peer_source_stale_seconds')?.value ?? 0;
+    assert.ok(stale > 0, `vxnet_peer_source_stale_seconds ${stale}`);
+    const flowed = await during;
+    say(`ping p2a -> p3b during the API outage: ${flowed.received}/${flowed.sent}`);
+    assert.equal(flowed.received, flowed.sent, 'forwarding continued while the API was down');
+    await api.setDown(false);
+    const tUp = Date.now();
+    await waitFor('/readyz to recover', async () => ((await lab.agentHttp(2, '/readyz')).status === 200 ? true : undefined), 45_000);
+    say(`node2 ready again ${Date.now() - tUp} ms after the API came back`);
   });
 });
 
