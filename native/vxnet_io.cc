@@ -76,23 +76,35 @@ struct Slab {
   size_t length = 0;
 };
 
-bool GetSlab(const Napi::Value& v, Slab* out) {
-  if (v.IsTypedArray()) {
-    Napi::TypedArray ta = v.As<Napi::TypedArray>();
-    Napi::ArrayBuffer ab = ta.ArrayBuffer();
-    out->data = static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();
-    out->length = ta.ByteLength();
-    return true;
+// Element pointer and count of a typed array. napi_get_typedarray_info hands out the data
+// pointer directly, which (unlike napi_get_arraybuffer_info) also works when the array is a view
+// on a SharedArrayBuffer, as the control words are.
+void* TypedArrayData(const Napi::Value& v, size_t* elements, size_t* bytes) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  size_t offset = 0;
+  if (!v.IsTypedArray() || napi_get_typedarray_info(v.Env(), v, &type, &length, &data, &buffer, &offset) != napi_ok) {
+    *elements = 0;
+    if (bytes) *bytes = 0;
+    return nullptr;
   }
-  return false;
+  *elements = length;
+  if (bytes) *bytes = v.As<Napi::TypedArray>().ByteLength();
+  return data;
+}
+
+bool GetSlab(const Napi::Value& v, Slab* out) {
+  size_t n = 0, bytes = 0;
+  out->data = static_cast<uint8_t*>(TypedArrayData(v, &n, &bytes));
+  out->length = out->data ? bytes : 0;
+  return out->data != nullptr;
 }
 
 template <typename T>
 T* TypedData(const Napi::Value& v, size_t* len) {
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  Napi::ArrayBuffer ab = ta.ArrayBuffer();
-  *len = ta.ElementLength();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
+  return static_cast<T*>(TypedArrayData(v, len, nullptr));
 }
 
 // Waits until fd is readable (or writable), up to timeoutMs. Returns >0 ready, 0 timeout, -errno.
