@@ -97,7 +97,12 @@ export const ICMP_ERROR_TTL = 64;
 /** RFC 1812 §4.3.2.5: errors go out with precedence 6 (internetwork control), as Linux sends them. */
 const ICMPV4_ERROR_TOS = 0xc0;
 
-export class Icmpv4View {
+/**
+ * The 8-byte header both ICMP versions share (RFC 792, RFC 4443 §2.1): type, code, checksum and
+ * 32 bits whose meaning depends on the message. The version-specific views below add what the
+ * checksum covers and the named uses of the last 32 bits.
+ */
+abstract class IcmpHeaderView {
   constructor(
     public buf: Uint8Array,
     public off = 0,
@@ -109,7 +114,7 @@ export class Icmpv4View {
     return this;
   }
 
-  /** Type (`ICMPv4`). */
+  /** Type (`ICMPv4` or `ICMPv6`). */
   get type(): number {
     return this.buf[this.off + Field.Type]!;
   }
@@ -125,7 +130,7 @@ export class Icmpv4View {
     this.buf[this.off + Field.Code] = value;
   }
 
-  /** Checksum, over the whole ICMP message. */
+  /** Checksum (ICMPv4: over the message; ICMPv6: also over the IPv6 pseudo-header). */
   get checksum(): number {
     return readU16(this.buf, this.off + Field.Checksum);
   }
@@ -141,6 +146,12 @@ export class Icmpv4View {
     writeU32(this.buf, this.off + Field.RestOfHeader, value);
   }
 
+  get payloadOffset(): number {
+    return this.off + ICMP_HEADER_LENGTH;
+  }
+}
+
+export class Icmpv4View extends IcmpHeaderView {
   /** Identifier (Echo and Echo Reply). */
   get identifier(): number {
     return readU16(this.buf, this.off + Field.Identifier);
@@ -165,10 +176,6 @@ export class Icmpv4View {
     writeU16(this.buf, this.off + Field.NextHopMtu, value);
   }
 
-  get payloadOffset(): number {
-    return this.off + ICMP_HEADER_LENGTH;
-  }
-
   /** Computes the checksum over `length` bytes of message (header + data). */
   fillChecksum(length: number): void {
     this.checksum = 0;
@@ -180,60 +187,13 @@ export class Icmpv4View {
   }
 }
 
-export class Icmpv6View {
-  constructor(
-    public buf: Uint8Array,
-    public off = 0,
-  ) {}
-
-  bind(buf: Uint8Array, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
-  /** Type (`ICMPv6`). */
-  get type(): number {
-    return this.buf[this.off + Field.Type]!;
-  }
-  set type(value: number) {
-    this.buf[this.off + Field.Type] = value;
-  }
-
-  /** Code. */
-  get code(): number {
-    return this.buf[this.off + Field.Code]!;
-  }
-  set code(value: number) {
-    this.buf[this.off + Field.Code] = value;
-  }
-
-  /** Checksum, over the IPv6 pseudo-header and the whole ICMPv6 message. */
-  get checksum(): number {
-    return readU16(this.buf, this.off + Field.Checksum);
-  }
-  set checksum(value: number) {
-    writeU16(this.buf, this.off + Field.Checksum, value);
-  }
-
-  /** The 32 bits after the checksum, whatever the message makes of them. */
-  get restOfHeader(): number {
-    return readU32(this.buf, this.off + Field.RestOfHeader);
-  }
-  set restOfHeader(value: number) {
-    writeU32(this.buf, this.off + Field.RestOfHeader, value);
-  }
-
+export class Icmpv6View extends IcmpHeaderView {
   /** MTU (Packet Too Big, RFC 4443 §3.2). */
   get mtu(): number {
     return readU32(this.buf, this.off + Field.RestOfHeader);
   }
   set mtu(value: number) {
     writeU32(this.buf, this.off + Field.RestOfHeader, value);
-  }
-
-  get payloadOffset(): number {
-    return this.off + ICMP_HEADER_LENGTH;
   }
 
   /** Computes the checksum; the addresses are the 16 bytes at `addrBuf[sourceOff]`, `addrBuf[destinationOff]`. */
