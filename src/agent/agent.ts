@@ -18,7 +18,7 @@
 import type { Server } from 'node:http';
 import type { AgentConfig } from './config-types.js';
 import { parseHostPort, DEFAULTS } from './config.js';
-import { configureDevice } from './kernel.js';
+import { configureDevice, ipv6ForwardingEnabled } from './kernel.js';
 import { writeConflist } from './cni-conflist.js';
 import { startMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
 import { macBytes } from './mac.js';
@@ -27,9 +27,10 @@ import { openTun, type TunHandle } from '../device/native-tun.js';
 import { openUdp, closeUdp, type UdpHandles } from '../device/native-udp.js';
 import { nativeIo } from '../device/native.js';
 import { buildTable, type TablePeerInput } from '../table/table.js';
+import { buildTable6 } from '../table/table6.js';
 import { DataPath } from '../datapath/engine.js';
 import { newPeerCounters, PeerCounter } from '../datapath/counters.js';
-import { ipv4ToNumber, parseCidr4, numberToIpv4 } from '../wire/addr.js';
+import { ipv4ToNumber, parseCidr4, numberToIpv4, parseCidr6, bigIntToIpv6, bigIntToIpv6Bytes, looksLikeIpv6 } from '../wire/addr.js';
 import type { Peer, PeerSource } from '../peers/source.js';
 
 export interface AgentHooks {
@@ -56,6 +57,8 @@ export class Agent implements StatusSource {
     const cfg = this.cfg;
     const pod = parseCidr4(cfg.podCIDR);
     const localAddress = pod.net;
+    // Dual stack: the podCIDR6 network address is our IPv6 TUN address, as the IPv4 one is.
+    const pod6 = cfg.clusterCIDR6 && cfg.podCIDR6 ? parseCidr6(cfg.podCIDR6) : undefined;
     // Everything that can fail on bad input or a busy port comes before the kernel is touched:
     // a second agent that cannot start must not take over (and then remove) the running
     // agent's device route.
@@ -68,15 +71,22 @@ export class Agent implements StatusSource {
     // The TUN offload path (IFF_VNET_HDR) is negotiated by openTun; the data path adapts to it.
     this.tun = openTun(cfg.device, cfg.offloads.tun);
     this.log('info', 'tun device open', { device: this.tun.name, vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads });
-    await configureDevice({ device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength });
+    await configureDevice({
+      device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength,
+      ...(pod6 ? { address6: bigIntToIpv6(pod6.net), clusterCIDR6: cfg.clusterCIDR6 } : {}),
+    });
+    if (pod6 && !(await ipv6ForwardingEnabled())) {
+      this.log('warn', 'IPv6 forwarding is off on this node; IPv6 pods cannot reach other nodes until net.ipv6.conf.all.forwarding=1', { podCIDR6: cfg.podCIDR6 });
+    }
 
     this.datapath = new DataPath({
       tun: this.tun, udp: this.udp, localMAC: macBytes(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu,
       batch: cfg.tuning.batch ?? (this.tun.vnetHeader ? DEFAULTS.batchWithOffloads : DEFAULTS.batchPlain),
       udpGso: cfg.offloads.udpGso && this.udp.gso,
+      ...(pod6 ? { localAddress6: bigIntToIpv6Bytes(pod6.net) } : {}),
     });
     this.peerList = cfg.peers;
-    this.datapath.start(initial.sab, initial.counters);
+    this.datapath.start(initial.sab, initial.counters, initial.sab6);
     this.datapath.onWorkerError((err) => {
       this.forwarding = false;
       this.log('error', 'data path worker failed', { error: err.message });
@@ -97,7 +107,7 @@ export class Agent implements StatusSource {
     });
 
     if (cfg.cniConfDir) {
-      const path = writeConflist(cfg.cniConfDir, { podCIDR: cfg.podCIDR, mtu: cfg.mtu });
+      const path = writeConflist(cfg.cniConfDir, { podCIDR: cfg.podCIDR, podCIDR6: pod6 ? cfg.podCIDR6 : undefined, mtu: cfg.mtu });
       this.log('info', 'cni conflist written', { path });
     }
     this.forwarding = true;
@@ -106,6 +116,7 @@ export class Agent implements StatusSource {
       node: cfg.node, device: this.tun.name, underlayIP: cfg.underlayIP, port: this.udp.port, vni: cfg.vni,
       podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, vtepMAC: cfg.vtepMAC, mtu: cfg.mtu, peers: this.peerList.length,
       metrics: cfg.metricsAddr, peerSource: this.source.name,
+      ...(pod6 ? { podCIDR6: cfg.podCIDR6, clusterCIDR6: cfg.clusterCIDR6 } : {}),
     });
   }
 
@@ -115,7 +126,7 @@ export class Agent implements StatusSource {
     if (JSON.stringify(peers) === JSON.stringify(this.peerList)) return;
     try {
       const next = this.tableFor(peers, this.peerList);
-      const generation = this.datapath.publish(next.sab, next.counters);
+      const generation = this.datapath.publish(next.sab, next.counters, next.sab6);
       const before = new Set(this.peerList.map((p) => p.node));
       const after = new Set(peers.map((p) => p.node));
       this.peerList = peers;
@@ -128,8 +139,13 @@ export class Agent implements StatusSource {
     }
   }
 
-  /** Builds a table for `peers`, carrying the per-peer counters of nodes already known. */
-  private tableFor(peers: readonly Peer[], previous?: readonly Peer[]): { sab: SharedArrayBuffer; counters: Float64Array } {
+  /**
+   * Builds a table for `peers`, carrying the per-peer counters of nodes already known. With
+   * IPv6 pods, also the IPv6 table, from the same list so that its slots are the IPv4 table's.
+   * Without them, IPv6 CIDRs of peers are left out (static configs refuse them up front; a
+   * dual-stack Kubernetes cluster may have them on every Node).
+   */
+  private tableFor(peers: readonly Peer[], previous?: readonly Peer[]): { sab: SharedArrayBuffer; sab6: SharedArrayBuffer | undefined; counters: Float64Array } {
     const cfg = this.cfg;
     const cluster = parseCidr4(cfg.clusterCIDR);
     const inputs: TablePeerInput[] = peers.map((p) => ({
@@ -138,9 +154,17 @@ export class Agent implements StatusSource {
       port: p.port ?? cfg.port,
       vni: p.vni ?? cfg.vni,
       mac: macBytes(p.vtepMAC),
-      podCIDRs: p.podCIDRs.map((c) => parseCidr4(c)),
+      podCIDRs: p.podCIDRs.filter((c) => !looksLikeIpv6(c)).map((c) => parseCidr4(c)),
     }));
     const sab = buildTable({ clusterNet: cluster.net, clusterPrefix: cluster.prefix, localPodCIDRs: [parseCidr4(cfg.podCIDR)], peers: inputs });
+    let sab6: SharedArrayBuffer | undefined;
+    if (cfg.clusterCIDR6 && cfg.podCIDR6) {
+      const cluster6 = parseCidr6(cfg.clusterCIDR6);
+      sab6 = buildTable6({
+        clusterNet: cluster6.net, clusterPrefix: cluster6.prefix, localPodCIDRs: [parseCidr6(cfg.podCIDR6)],
+        peers: peers.map((p) => ({ node: p.node, podCIDRs: p.podCIDRs.filter(looksLikeIpv6).map((c) => parseCidr6(c)) })),
+      });
+    }
     const counters = newPeerCounters(peers.length);
     if (previous && this.datapath) {
       const old = this.datapath.currentPeerCounters;
@@ -151,7 +175,7 @@ export class Agent implements StatusSource {
         for (let f = 0; f < PeerCounter.Stride; f++) counters[i * PeerCounter.Stride + f] = old[j * PeerCounter.Stride + f] ?? 0;
       });
     }
-    return { sab, counters };
+    return { sab, sab6, counters };
   }
 
   reloadPeers(): void {
@@ -189,7 +213,7 @@ export class Agent implements StatusSource {
     const cfg = this.cfg;
     return {
       device: cfg.device, underlayIP: cfg.underlayIP, port: this.udp?.port ?? cfg.port, vni: cfg.vni, podCIDR: cfg.podCIDR,
-      clusterCIDR: cfg.clusterCIDR, vtepMAC: cfg.vtepMAC, mtu: cfg.mtu, peerSource: this.source.name,
+      clusterCIDR: cfg.clusterCIDR, ...(cfg.podCIDR6 ? { podCIDR6: cfg.podCIDR6, clusterCIDR6: cfg.clusterCIDR6 } : {}), vtepMAC: cfg.vtepMAC, mtu: cfg.mtu, peerSource: this.source.name,
       tableGeneration: this.datapath?.tableGeneration ?? 0, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false, udpGso: (this.udp?.gso ?? false) && cfg.offloads.udpGso },
       pid: process.pid,

@@ -2,7 +2,9 @@
  * The CNI network configuration the agent writes for its node: Debian's real `bridge` plugin
  * (bridge `cni0` as the pods' gateway, no masquerading: pod addresses must reach other pods
  * unchanged), `host-local` IPAM over the node's pod CIDR, and `portmap` for hostPort. The bridge
- * MTU is the overlay MTU, so pods never send a packet the tunnel has to fragment.
+ * MTU is the overlay MTU, so pods never send a packet the tunnel has to fragment. With a
+ * podCIDR6 (dual stack), host-local gets a second range, so every pod gets one address of each
+ * family and the bridge becomes the IPv6 gateway too (`<podCIDR6>::1`).
  *
  * The container runtime (or the lab's tiny CNI runtime) reads it; the file is written to a
  * temporary name and renamed, so a runtime never reads half a file.
@@ -14,6 +16,8 @@ export const CONFLIST_NAME = '10-vxnet.conflist';
 
 export interface ConflistOptions {
   readonly podCIDR: string;
+  /** The node's IPv6 pod CIDR; when set, pods get an IPv6 address too. */
+  readonly podCIDR6?: string | undefined;
   readonly mtu: number;
   readonly bridge?: string;
   readonly name?: string;
@@ -36,7 +40,7 @@ export function buildConflist(o: ConflistOptions): Record<string, unknown> {
         mtu: o.mtu,
         ipam: {
           type: 'host-local',
-          ranges: [[{ subnet: o.podCIDR }]],
+          ranges: o.podCIDR6 ? [[{ subnet: o.podCIDR }], [{ subnet: o.podCIDR6 }]] : [[{ subnet: o.podCIDR }]],
           ...(o.ipamDataDir ? { dataDir: o.ipamDataDir } : {}),
         },
       },

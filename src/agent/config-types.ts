@@ -33,6 +33,11 @@ export interface AgentConfig {
   readonly underlayIP: string;
   readonly clusterCIDR: string;
   readonly podCIDR: string;
+  /** All IPv6 pod addresses (dual stack); undefined: IPv4 pods only. */
+  readonly clusterCIDR6?: string;
+  /** This node's IPv6 pods, inside clusterCIDR6. Set whenever clusterCIDR6 is, once the agent
+   * runs (Kubernetes mode fills it from the Node's spec.podCIDRs). */
+  readonly podCIDR6?: string;
   readonly vtepMAC: string;
   /** Overlay MTU set on the TUN device (underlay MTU - 50 unless given). */
   readonly mtu: number;

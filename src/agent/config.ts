@@ -14,10 +14,12 @@ import YAML from 'yaml';
 import type { AgentConfig, TuningConfig } from './config-types.js';
 import type { Peer } from '../peers/source.js';
 import { deriveVtepMAC, normaliseMAC } from './mac.js';
+import { cidr6Contains, cidr6Overlaps, formatCidr6, looksLikeIpv6, parseCidr6 } from '../wire/addr.js';
 
 export class ConfigError extends Error {
   constructor(readonly field: string, detail: string, readonly file?: string) {
-    super(`${file ? `config ${file}: ` : ''}field "${field}": ${detail}`);
+    // A file that cannot be read or parsed has no field to name.
+    super(`${file ? `config ${file}: ` : ''}${field === '(file)' ? '' : `field "${field}": `}${detail}`);
     this.name = 'ConfigError';
   }
 }
@@ -38,13 +40,15 @@ export const DEFAULTS = {
 
 /** VXLAN over IPv4 costs 50 bytes: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
 export const VXLAN_IPV4_OVERHEAD = 50;
+/** RFC 8200 §5: every link that carries IPv6 has an MTU of at least 1280. */
+export const IPV6_MIN_MTU = 1280;
 
 /** Environment variables the agent reads (the DaemonSet's env is checked against this list). */
 export const AGENT_ENV = ['NODE_NAME', 'KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'VXNET_LOG_LEVEL'] as const;
 
 /** Top-level keys of the config file (the ConfigMap is checked against this list). */
 export const CONFIG_KEYS = [
-  'node', 'device', 'vni', 'port', 'underlayIP', 'clusterCIDR', 'podCIDR', 'vtepMAC', 'mtu',
+  'node', 'device', 'vni', 'port', 'underlayIP', 'clusterCIDR', 'podCIDR', 'clusterCIDR6', 'podCIDR6', 'vtepMAC', 'mtu',
   'underlayMTU', 'metricsAddr', 'cniConfDir', 'peerSource', 'peers', 'peersFile', 'offloads',
   'kubernetes', 'annotationPrefix', 'tuning',
 ] as const;
@@ -142,6 +146,27 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   if (podCIDR && !cidrInside(podCIDR, clusterCIDR)) {
     throw new ConfigError('podCIDR', `${podCIDR} is not inside clusterCIDR ${clusterCIDR}`);
   }
+  // Dual stack: IPv6 pods are optional and come on top of IPv4 ones (the underlay stays IPv4).
+  const clusterCIDR6Raw = optString(o, 'clusterCIDR6');
+  const clusterCIDR6 = clusterCIDR6Raw !== undefined ? cidr6(clusterCIDR6Raw, 'clusterCIDR6') : undefined;
+  if (clusterCIDR6 !== undefined) {
+    const prefix = Number(clusterCIDR6.split('/')[1]);
+    if (prefix < 8 || prefix > 126) {
+      throw new ConfigError('clusterCIDR6', `${clusterCIDR6}: the prefix must be from /8 to /126 (it becomes one route via the TUN device)`);
+    }
+    if (mtu < IPV6_MIN_MTU) {
+      throw new ConfigError('mtu', `${mtu} is below ${IPV6_MIN_MTU}, the IPv6 minimum link MTU (RFC 8200 section 5); with clusterCIDR6 set, mtu must be at least ${IPV6_MIN_MTU}`);
+    }
+  }
+  const podCIDR6Raw = optString(o, 'podCIDR6');
+  let podCIDR6: string | undefined;
+  if (podCIDR6Raw !== undefined) {
+    podCIDR6 = cidr6(podCIDR6Raw, 'podCIDR6');
+    if (clusterCIDR6 === undefined) throw new ConfigError('podCIDR6', `${podCIDR6} needs clusterCIDR6 (all IPv6 pod addresses of the cluster) to be set too`);
+    if (!cidr6Inside(podCIDR6, clusterCIDR6)) throw new ConfigError('podCIDR6', `${podCIDR6} is not inside clusterCIDR6 ${clusterCIDR6}`);
+  } else if (clusterCIDR6 !== undefined && !inKube) {
+    throw new ConfigError('podCIDR6', `missing: clusterCIDR6 is set, so this node needs its own IPv6 pod CIDR (e.g. a /64 inside ${clusterCIDR6})`);
+  }
   const underlayRaw = kubeUnderlay ?? optString(o, 'underlayIP');
   const underlayIP = underlayRaw !== undefined ? ipv4(underlayRaw, 'underlayIP') : inKube ? '' : ipv4(requireString(o, 'underlayIP'), 'underlayIP');
 
@@ -188,10 +213,14 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   if (inKube && (o.peers !== undefined || peersFile !== undefined)) {
     throw new ConfigError(o.peers !== undefined ? 'peers' : 'peersFile', 'static peers cannot be combined with peerSource "kubernetes" (peers come from the Node objects)');
   }
-  const peers = checkPeers(peersRaw, { node, underlayIP, podCIDR, clusterCIDR, port, vni });
+  const peers = checkPeers(peersRaw, {
+    node, underlayIP, podCIDR, clusterCIDR, port, vni,
+    ...(clusterCIDR6 !== undefined ? { clusterCIDR6 } : {}), ...(podCIDR6 !== undefined ? { podCIDR6 } : {}),
+  });
 
   return {
     node, device, vni, port, underlayIP, clusterCIDR, podCIDR, vtepMAC, mtu, metricsAddr,
+    ...(clusterCIDR6 !== undefined ? { clusterCIDR6 } : {}), ...(podCIDR6 !== undefined ? { podCIDR6 } : {}),
     peerSource, peers, offloads, tuning,
     kubernetes: {
       annotationPrefix,
@@ -219,7 +248,12 @@ export function readPeersFile(path: string): unknown {
   throw new ConfigError('peersFile', `${path} must hold a list of peers or {"peers": [...]}`);
 }
 
-interface Self { node: string; underlayIP: string; podCIDR: string; clusterCIDR: string; port: number; vni: number }
+interface Self {
+  node: string; underlayIP: string; podCIDR: string; clusterCIDR: string; port: number; vni: number;
+  /** Set when this node carries IPv6 pods; peers' IPv6 CIDRs are refused without it. */
+  clusterCIDR6?: string;
+  podCIDR6?: string;
+}
 
 /** Checks a peer list against itself and against this node. Used for file and reloads. */
 export function checkPeers(raw: unknown, self: Self): Peer[] {
@@ -228,6 +262,7 @@ export function checkPeers(raw: unknown, self: Self): Peer[] {
   const byName = new Map<string, number>();
   const byUnderlay = new Map<string, number>();
   const owned: Array<{ cidr: string; who: string }> = self.podCIDR ? [{ cidr: self.podCIDR, who: `this node (${self.node})` }] : [];
+  const owned6: Array<{ cidr: string; who: string }> = self.podCIDR6 ? [{ cidr: self.podCIDR6, who: `this node (${self.node})` }] : [];
   raw.forEach((p, i) => {
     const f = `peers[${i}].`;
     const po = asObject(p, `peers[${i}]`);
@@ -245,18 +280,32 @@ export function checkPeers(raw: unknown, self: Self): Peer[] {
     let cidrs: string[];
     if (po.podCIDRs !== undefined) {
       if (!Array.isArray(po.podCIDRs) || po.podCIDRs.length === 0) throw new ConfigError(`${f}podCIDRs`, 'must be a non-empty list of CIDRs');
-      cidrs = po.podCIDRs.map((c, j) => cidr(String(c), `${f}podCIDRs[${j}]`));
+      cidrs = po.podCIDRs.map((c, j) => anyCidr(String(c), `${f}podCIDRs[${j}]`));
     } else {
-      cidrs = [cidr(requireString(po, 'podCIDR', f), `${f}podCIDR`)];
+      cidrs = [anyCidr(requireString(po, 'podCIDR', f), `${f}podCIDR`)];
     }
     cidrs.forEach((c, j) => {
       const field = po.podCIDRs !== undefined ? `${f}podCIDRs[${j}]` : `${f}podCIDR`;
+      if (looksLikeIpv6(c)) {
+        if (self.clusterCIDR6 === undefined) {
+          throw new ConfigError(field, `${c} is an IPv6 CIDR, but this node has no clusterCIDR6; set clusterCIDR6 and podCIDR6 to carry IPv6 pods, or list only IPv4 CIDRs`);
+        }
+        if (!cidr6Inside(c, self.clusterCIDR6)) throw new ConfigError(field, `${c} is not inside clusterCIDR6 ${self.clusterCIDR6}`);
+        for (const other of owned6) {
+          if (cidr6Overlaps(parseCidr6(c), parseCidr6(other.cidr))) throw new ConfigError(field, `${c} overlaps ${other.cidr} of ${other.who}`);
+        }
+        owned6.push({ cidr: c, who: `peer "${node}"` });
+        return;
+      }
       if (!cidrInside(c, self.clusterCIDR)) throw new ConfigError(field, `${c} is not inside clusterCIDR ${self.clusterCIDR}`);
       for (const other of owned) {
         if (cidrOverlap(c, other.cidr)) throw new ConfigError(field, `${c} overlaps ${other.cidr} of ${other.who}`);
       }
       owned.push({ cidr: c, who: `peer "${node}"` });
     });
+    if (cidrs.every(looksLikeIpv6)) {
+      throw new ConfigError(po.podCIDRs !== undefined ? `${f}podCIDRs` : `${f}podCIDR`, 'needs an IPv4 CIDR: every node has an IPv4 pod CIDR, and IPv6 ones come in addition to it');
+    }
     const macRaw = requireString(po, 'vtepMAC', f);
     const vtepMAC = normaliseMAC(macRaw);
     if (!vtepMAC) throw new ConfigError(`${f}vtepMAC`, `"${macRaw}" is not a unicast MAC address (want xx:xx:xx:xx:xx:xx, first octet even)`);
@@ -334,6 +383,27 @@ export function cidr(s: string, field: string): string {
     throw new ConfigError(field, `"${s}" has host bits set; did you mean ${net.toString()}/${len}?`);
   }
   return `${net.toString()}/${len}`;
+}
+
+/** Checks an IPv6 CIDR with no host bits set; returns it normalised (RFC 5952 address). */
+export function cidr6(s: string, field: string): string {
+  let p: ReturnType<typeof parseCidr6>;
+  try {
+    p = parseCidr6(s.trim());
+  } catch {
+    throw new ConfigError(field, `"${s}" is not an IPv6 CIDR (address/len, e.g. fd00:10:244::/56)`);
+  }
+  if (p.hostBitsSet) throw new ConfigError(field, `"${s}" has host bits set; did you mean ${formatCidr6(p)}?`);
+  return formatCidr6(p);
+}
+
+/** An IPv4 or (when it has a colon) IPv6 CIDR, checked and normalised. */
+function anyCidr(s: string, field: string): string {
+  return looksLikeIpv6(s) ? cidr6(s, field) : cidr(s, field);
+}
+
+export function cidr6Inside(inner: string, outer: string): boolean {
+  return cidr6Contains(parseCidr6(outer), parseCidr6(inner));
 }
 
 function cidrParts(c: string): [ipaddr.IPv4, number] {

@@ -5,10 +5,19 @@
  * the cluster CIDR via the device. The node's own pod CIDR is more specific and stays on the
  * bridge (`cni0`), so only remote pods go through the TUN. Nothing else: no ARP, no FDB, no
  * per-peer route, which is why the kernel state does not grow with the cluster.
+ *
+ * Dual stack adds the same two things for IPv6: the podCIDR6 network address as a /128 and one
+ * route, clusterCIDR6 via the device. The device still gets no link-local address: a TUN device
+ * has no link layer, so an IPv6 route through it needs no next hop and no neighbour discovery,
+ * and the /128 is the source the kernel picks for host-to-remote-pod traffic (RFC 6724 rule 5,
+ * the outgoing interface's address). `nodad`: there is no link on which an address could be
+ * duplicated. Forwarding IPv6 between cni0 and the device needs net.ipv6.conf.all.forwarding=1,
+ * a node setting the agent checks but does not change (on a node that takes its own IPv6 route
+ * from router advertisements, turning forwarding on stops it from accepting them).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 
 const run = promisify(execFile);
 
@@ -42,6 +51,9 @@ export interface DeviceSetup {
   readonly address: string;
   readonly mtu: number;
   readonly clusterCIDR: string;
+  /** podCIDR6 network address, when the node has IPv6 pods. */
+  readonly address6?: string | undefined;
+  readonly clusterCIDR6?: string | undefined;
   /** TUN txqueuelen (packets, or super-packets with TSO). */
   readonly queueLength: number;
 }
@@ -55,11 +67,27 @@ export async function configureDevice(s: DeviceSetup): Promise<void> {
   await ip('set queue length', ['link', 'set', 'dev', s.device, 'txqueuelen', String(s.queueLength)]);
   await ip('flush old addresses', ['addr', 'flush', 'dev', s.device]);
   await ip('add address', ['addr', 'add', `${s.address}/32`, 'dev', s.device]);
+  const dual = s.address6 !== undefined && s.clusterCIDR6 !== undefined;
+  if (dual) {
+    // A node booted with IPv6 disabled by default creates new devices with it off.
+    await sysctl(`net/ipv6/conf/${s.device}/disable_ipv6`, '0');
+    await ip('add IPv6 address', ['-6', 'addr', 'add', `${s.address6}/128`, 'dev', s.device, 'nodad']);
+  }
   await ip('bring up', ['link', 'set', 'dev', s.device, 'up']);
   // ICMP errors that the agent writes back through TUN come from this same /32; without
   // accept_local the kernel would drop them as martians (a local source arriving from outside).
   await sysctl(`net/ipv4/conf/${s.device}/accept_local`, '1');
   await ip('add cluster route', ['route', 'replace', s.clusterCIDR, 'dev', s.device, 'src', s.address]);
+  if (dual) await ip('add IPv6 cluster route', ['-6', 'route', 'replace', s.clusterCIDR6!, 'dev', s.device]);
+}
+
+/** Whether the node forwards IPv6 (net.ipv6.conf.all.forwarding), which IPv6 pods need. */
+export async function ipv6ForwardingEnabled(): Promise<boolean> {
+  try {
+    return (await readFile('/proc/sys/net/ipv6/conf/all/forwarding', 'utf8')).trim() === '1';
+  } catch {
+    return false;
+  }
 }
 
 /** The first IPv4 address of interface `iface`, for `--iface`. */

@@ -72,7 +72,10 @@ async function agentCmd(args: string[]): Promise<number> {
   } else {
     const configPath = values.config;
     const watched = cfg.peersFile ? [cfg.peersFile] : [configPath];
-    const self = { node: cfg.node, underlayIP: cfg.underlayIP, podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, port: cfg.port, vni: cfg.vni };
+    const self = {
+      node: cfg.node, underlayIP: cfg.underlayIP, podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, port: cfg.port, vni: cfg.vni,
+      ...(cfg.clusterCIDR6 !== undefined ? { clusterCIDR6: cfg.clusterCIDR6 } : {}), ...(cfg.podCIDR6 !== undefined ? { podCIDR6: cfg.podCIDR6 } : {}),
+    };
     source = new FilePeerSource(watched, () => (cfg.peersFile
       ? checkPeers(readPeersFile(cfg.peersFile), self)
       : reloadConfig(configPath, overrides).peers));

@@ -14,12 +14,20 @@
  * inner IPv4 header must be sane (version, lengths, header checksum); the inner source must lie in
  * the sending peer's pod CIDRs (anti-spoofing: a peer can only speak for its own pods); the inner
  * destination must be in our own pod CIDR.
+ *
+ * Dual stack: with an IPv6 table (this node has a podCIDR6), EtherType 0x86DD is accepted too, and
+ * the inner IPv6 header gets the same treatment with the IPv6 table: version 6 and a payload
+ * length that fits the datagram (`bad_inner_ip`; IPv6 has no header checksum), the source in the
+ * sending peer's IPv6 pod CIDRs (`spoofed_source`), the destination in our podCIDR6
+ * (`not_local`). Without one, 0x86DD stays `bad_ethertype`.
  */
 import type { Tun, UdpBind } from '../device/types.js';
 import { ForwardingTable, Lookup } from '../table/table.js';
 import { VxlanFlags, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
 import { EtherType } from '../wire/ethernet.js';
 import { Ipv4View, tryIpv4 } from '../wire/ipv4.js';
+import { IPV6_HEADER_LENGTH, tryIpv6 } from '../wire/ipv6.js';
+import { ForwardingTable6 } from '../table/table6.js';
 import { TcpCoalescer } from '../wire/coalesce.js';
 import { allocateSlab } from '../wire/checksum-simd.js';
 import { Counter, Drop, PeerCounter } from './counters.js';
@@ -43,6 +51,8 @@ export interface DecapOptions {
 
 export class Decapsulator {
   table: ForwardingTable;
+  /** IPv6 pod CIDRs, same slots as `table`; undefined when this node has no IPv6 pods. */
+  table6: ForwardingTable6 | undefined;
   peerCounters: Float64Array;
 
   private readonly tun: Tun;
@@ -69,8 +79,9 @@ export class Decapsulator {
   private readonly arenaStart: number;
   private readonly ip = new Ipv4View(new Uint8Array(0));
 
-  constructor(o: DecapOptions, table: ForwardingTable, peerCounters: Float64Array) {
+  constructor(o: DecapOptions, table: ForwardingTable, peerCounters: Float64Array, table6?: ForwardingTable6) {
     this.table = table;
+    this.table6 = table6;
     this.peerCounters = peerCounters;
     this.tun = o.tun;
     this.udp = o.udp;
@@ -176,12 +187,16 @@ export class Decapsulator {
       c[Drop.bad_inner_mac]!++;
       return false;
     }
-    if (((s[e + 12]! << 8) | s[e + 13]!) !== EtherType.IPv4) {
+    const inner = off + ENCAP_LENGTH;
+    const innerLen = len - ENCAP_LENGTH;
+    const etherType = (s[e + 12]! << 8) | s[e + 13]!;
+    if (etherType !== EtherType.IPv4) {
+      if (etherType === EtherType.IPv6 && this.table6 !== undefined) {
+        return this.decapsulate6(inner, innerLen, slot, k);
+      }
       c[Drop.bad_ethertype]!++;
       return false;
     }
-    const inner = off + ENCAP_LENGTH;
-    const innerLen = len - ENCAP_LENGTH;
     if (!tryIpv4(s, inner, innerLen)) {
       c[Drop.bad_inner_ip]!++;
       return false;
@@ -199,7 +214,45 @@ export class Decapsulator {
       c[Drop.not_local]!++;
       return false;
     }
+    // `accept`, written out: on the IPv4 path the call cost about 2 ns per datagram in a
+    // microbenchmark (decapsulate is too large for V8 to inline one more function into it).
     const total = ip.totalLength;
+    this.innerOffsets[k] = inner;
+    this.innerLengths[k] = total;
+    this.outOffsets[k] = inner;
+    this.outLengths[k] = total;
+    c[Counter.RxPackets]!++;
+    c[Counter.RxBytes]! += total;
+    const pc = this.peerCounters;
+    const base = slot * PeerCounter.Stride;
+    pc[base + PeerCounter.RxPackets]!++;
+    pc[base + PeerCounter.RxBytes]! += total;
+    return true;
+  }
+
+  /** The inner checks for an IPv6 packet at slab[inner, inner+innerLen) from peer `slot`. */
+  private decapsulate6(inner: number, innerLen: number, slot: number, k: number): boolean {
+    const c = this.c;
+    const s = this.slab;
+    const t6 = this.table6!;
+    if (!tryIpv6(s, inner, innerLen)) {
+      c[Drop.bad_inner_ip]!++;
+      return false;
+    }
+    if (t6.lookup6(s, inner + 8) !== slot) {
+      c[Drop.spoofed_source]!++;
+      return false;
+    }
+    if (t6.lookup6(s, inner + 24) !== Lookup.Local) {
+      c[Drop.not_local]!++;
+      return false;
+    }
+    return this.accept(inner, IPV6_HEADER_LENGTH + ((s[inner + 4]! << 8) | s[inner + 5]!), slot, k);
+  }
+
+  /** Output entry k becomes the checked inner packet at slab[inner, inner+total). */
+  private accept(inner: number, total: number, slot: number, k: number): boolean {
+    const c = this.c;
     // With TUN offloads the coalescer writes each packet's virtio header into its headroom.
     this.innerOffsets[k] = inner;
     this.innerLengths[k] = total;

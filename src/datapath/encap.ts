@@ -12,13 +12,25 @@
  * peer owns gets an ICMP "destination unreachable" back through TUN, and a DF packet larger than
  * the overlay MTU gets "fragmentation needed" with our MTU (RFC 1191); both are rate-limited by a
  * token bucket so a scan cannot turn the agent into an ICMP generator.
+ *
+ * IPv6 pods (dual stack) take the same path with a second table: an IPv6 packet is looked up in
+ * the IPv6 table (table6.ts, same slots as the IPv4 one), goes out with inner EtherType 0x86DD
+ * and the same VXLAN header, and its flow hash covers the 128-bit addresses. IPv6 routers never
+ * fragment (RFC 8200 §5), so any plain IPv6 packet longer than the MTU gets an ICMPv6 Packet Too
+ * Big; an unowned destination gets ICMPv6 "no route to destination" (RFC 4443 §3.1, §3.2), from
+ * the same token bucket. Without an IPv6 table (no clusterCIDR6) IPv6 packets count as no_route.
  */
 import type { Tun, UdpBind } from '../device/types.js';
 import { ForwardingTable, Lookup } from '../table/table.js';
 import { EthernetView, EtherType } from '../wire/ethernet.js';
 import { VxlanView, VxlanFlags, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
 import { Ipv4View, IpProtocol } from '../wire/ipv4.js';
-import { writeIcmpv4Error, icmpv4ErrorAllowed, ICMPv4, Icmpv4Unreachable } from '../wire/icmp.js';
+import { ForwardingTable6 } from '../table/table6.js';
+import { IPV6_HEADER_LENGTH } from '../wire/ipv6.js';
+import {
+  writeIcmpv4Error, icmpv4ErrorAllowed, ICMPv4, Icmpv4Unreachable,
+  writeIcmpv6Error, icmpv6ErrorAllowed, ICMPv6, Icmpv6Unreachable, ICMPV6_ERROR_MAX_LENGTH,
+} from '../wire/icmp.js';
 import { VirtioNetHdrView, VirtioGsoType, VirtioNetHdrFlags, VIRTIO_NET_HDR_LENGTH } from '../wire/virtio.js';
 import { segment, completeChecksum } from '../wire/segment.js';
 import { allocateSlab } from '../wire/checksum-simd.js';
@@ -45,6 +57,8 @@ export interface EncapOptions {
   readonly localMAC: Uint8Array;
   /** Our TUN address (pod CIDR network address), uint32: the source of ICMP errors we generate. */
   readonly localAddress: number;
+  /** Our IPv6 TUN address (podCIDR6 network address), 16 bytes: the source of ICMPv6 errors. */
+  readonly localAddress6?: Uint8Array;
   readonly mtu: number;
   readonly batch: number;
   /** Send segments of a super-packet with UDP_SEGMENT (one sendmsg for up to 64 datagrams). */
@@ -55,6 +69,8 @@ export interface EncapOptions {
 
 export class Encapsulator {
   table: ForwardingTable;
+  /** IPv6 pod CIDRs, same slots as `table`; undefined when this node has no IPv6 pods. */
+  table6: ForwardingTable6 | undefined;
   peerCounters: Float64Array;
 
   private readonly tun: Tun;
@@ -62,6 +78,7 @@ export class Encapsulator {
   private readonly c: Float64Array;
   private readonly localMAC: Uint8Array;
   private readonly localAddress: number;
+  private readonly localAddress6: Uint8Array;
   private readonly mtu: number;
   private readonly batch: number;
   private readonly senderMask: number;
@@ -90,21 +107,23 @@ export class Encapsulator {
   private readonly eth = new EthernetView(new Uint8Array(0));
   private readonly vx = new VxlanView(new Uint8Array(0));
 
-  private readonly icmpSlab = new Uint8Array(HEADROOM + 576);
+  private readonly icmpSlab = new Uint8Array(HEADROOM + ICMPV6_ERROR_MAX_LENGTH);
   private readonly icmpOffsets = Int32Array.of(0);
   private readonly icmpLengths = Int32Array.of(0);
   private readonly icmpRate: number;
   private icmpTokens: number;
   private icmpRefilled = 0;
 
-  constructor(o: EncapOptions, table: ForwardingTable, peerCounters: Float64Array) {
+  constructor(o: EncapOptions, table: ForwardingTable, peerCounters: Float64Array, table6?: ForwardingTable6) {
     this.table = table;
+    this.table6 = table6;
     this.peerCounters = peerCounters;
     this.tun = o.tun;
     this.udp = o.udp;
     this.c = o.counters;
     this.localMAC = o.localMAC;
     this.localAddress = o.localAddress;
+    this.localAddress6 = o.localAddress6 ?? new Uint8Array(16);
     this.mtu = o.mtu;
     this.batch = o.batch;
     this.senderMask = o.udp.senders - 1;
@@ -216,8 +235,9 @@ export class Encapsulator {
       return k;
     }
     this.segmentUsed += m * stride;
-    const sock = this.flowHash(p, l4) & this.senderMask;
-    this.writeHeaders(base, slot);
+    const v6 = slab[p]! >> 4 === 6;
+    const sock = (v6 ? this.flowHash6(p, plen) : this.flowHash(p, l4)) & this.senderMask;
+    this.writeHeaders(base, slot, v6 ? EtherType.IPv6 : EtherType.IPv4);
     for (let j = 1; j < m; j++) slab.copyWithin(base + j * stride, base, base + ENCAP_LENGTH);
     let bytes = 0;
     for (let j = 0; j < m; j++) bytes += this.segLengths[j]!;
@@ -250,14 +270,15 @@ export class Encapsulator {
     const slot = this.route(off, len, true);
     if (slot < 0) return false;
     const start = off - ENCAP_LENGTH;
-    this.writeHeaders(start, slot);
+    const v6 = this.slab[off]! >> 4 === 6;
+    this.writeHeaders(start, slot, v6 ? EtherType.IPv6 : EtherType.IPv4);
     const table = this.table;
     this.sendOffsets[k] = start;
     this.sendLengths[k] = len + ENCAP_LENGTH;
     this.sendAddrs[k] = table.underlay[slot]!;
     this.sendPorts[k] = table.port[slot]!;
     this.sendGso[k] = 0;
-    this.sendSock[k] = this.flowHash(off, this.ip.headerLength) & this.senderMask;
+    this.sendSock[k] = (v6 ? this.flowHash6(off, len) : this.flowHash(off, this.ip.headerLength)) & this.senderMask;
     this.sendDatagrams[k] = 1;
     const pc = this.peerCounters;
     const base = slot * PeerCounter.Stride;
@@ -268,7 +289,7 @@ export class Encapsulator {
   }
 
   /**
-   * Checks the IPv4 packet at slab[off, off+len) and finds its peer slot. Returns the slot, or
+   * Checks the IP packet at slab[off, off+len) and finds its peer slot. Returns the slot, or
    * -1 after counting the drop (and answering with ICMP where that helps the sender).
    * `checkMtu`: plain packets larger than the MTU with DF set get "fragmentation needed";
    * super-packets are cut to the MSS and never need it.
@@ -277,8 +298,8 @@ export class Encapsulator {
     const c = this.c;
     const slab = this.slab;
     if (len < 20 || slab[off]! >> 4 !== 4) {
-      // IPv6 has no pod CIDRs in this version; anything else from TUN is not IP.
-      c[len >= 40 && slab[off]! >> 4 === 6 ? Drop.no_route : Drop.bad_ip]!++;
+      if (len >= IPV6_HEADER_LENGTH && slab[off]! >> 4 === 6) return this.route6(off, len, checkMtu);
+      c[Drop.bad_ip]!++;
       return -1;
     }
     const ip = this.ip.bind(slab, off);
@@ -305,6 +326,62 @@ export class Encapsulator {
     return slot;
   }
 
+  /**
+   * `route` for an IPv6 packet (at least 40 bytes, version 6). The payload must fit the read
+   * (jumbograms, RFC 2675, are not supported). Without an IPv6 table, or for a destination no
+   * peer owns, the drop is no_route; a plain packet over the MTU is too_big (RFC 8200 §5: no
+   * router fragments IPv6, the sender must).
+   */
+  private route6(off: number, len: number, checkMtu: boolean): number {
+    const c = this.c;
+    const slab = this.slab;
+    if (IPV6_HEADER_LENGTH + ((slab[off + 4]! << 8) | slab[off + 5]!) > len) {
+      c[Drop.bad_ip]!++;
+      return -1;
+    }
+    const t6 = this.table6;
+    if (t6 === undefined) {
+      c[Drop.no_route]!++;
+      return -1;
+    }
+    const slot = t6.lookup6(slab, off + 24);
+    if (slot < 0) {
+      if (slot === Lookup.Local) {
+        c[Drop.local_loop]!++;
+      } else {
+        c[Drop.no_route]!++;
+        this.icmpError6(off, len, ICMPv6.DestinationUnreachable, Icmpv6Unreachable.NoRoute, 0);
+      }
+      return -1;
+    }
+    if (checkMtu && len > this.mtu) {
+      c[Drop.too_big]!++;
+      this.icmpError6(off, len, ICMPv6.PacketTooBig, 0, this.mtu);
+      return -1;
+    }
+    return slot;
+  }
+
+  /** Flow hash of an IPv6 packet: both 128-bit addresses, the next header and, when it is TCP
+   * or UDP right after the fixed header, the ports. One flow, one sender (RFC 7348 §5). */
+  private flowHash6(off: number, len: number): number {
+    const s = this.slab;
+    const next = s[off + 6]!;
+    let h = next;
+    for (let i = off + 8; i < off + IPV6_HEADER_LENGTH; i += 4) {
+      h = Math.imul(h ^ ((s[i]! << 24) | (s[i + 1]! << 16) | (s[i + 2]! << 8) | s[i + 3]!), 0x9e3779b1);
+      h ^= h >>> 15;
+    }
+    if ((next === IpProtocol.TCP || next === IpProtocol.UDP) && len >= IPV6_HEADER_LENGTH + 4) {
+      const p = off + IPV6_HEADER_LENGTH;
+      h ^= Math.imul((s[p]! << 24) | (s[p + 1]! << 16) | (s[p + 2]! << 8) | s[p + 3]!, 0x85ebca6b);
+    }
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x7feb352d);
+    h ^= h >>> 15;
+    return h;
+  }
+
   /** Flow hash over addresses, protocol and (unfragmented TCP/UDP) ports: picks the sender,
    * hence the outer source port, so one flow keeps one path and its order (RFC 7348 §5). */
   private flowHash(off: number, headerLength: number): number {
@@ -323,7 +400,7 @@ export class Encapsulator {
   }
 
   /** VXLAN (RFC 7348 §5) + inner Ethernet to the peer's VTEP MAC, at slab[start, start+22). */
-  private writeHeaders(start: number, slot: number): void {
+  private writeHeaders(start: number, slot: number, etherType: number): void {
     const table = this.table;
     const vx = this.vx.bind(this.slab, start);
     vx.flags = VxlanFlags.Instance;
@@ -333,7 +410,7 @@ export class Encapsulator {
     const eth = this.eth.bind(this.slab, start + VXLAN_HEADER_LENGTH);
     eth.setDestination(table.mac, slot * 6);
     eth.setSource(this.localMAC, 0);
-    eth.etherType = EtherType.IPv4;
+    eth.etherType = etherType;
   }
 
   private flush(k: number): void {
@@ -354,7 +431,26 @@ export class Encapsulator {
 
   /** Sends an ICMPv4 error about the packet at slab[off..] back through TUN, if a token is left. */
   private icmpError(off: number, len: number, type: number, code: number, mtu: number): void {
-    if (!icmpv4ErrorAllowed(this.slab, off, len)) return;
+    if (!icmpv4ErrorAllowed(this.slab, off, len) || !this.takeIcmpToken()) return;
+    const vnet = this.tun.vnetHeader ? 10 : 0;
+    const out = this.icmpSlab;
+    out.fill(0, HEADROOM - vnet, HEADROOM);
+    const n = writeIcmpv4Error(out, HEADROOM, this.slab, off, len, this.localAddress, type, code, mtu);
+    this.writeIcmp(n, vnet);
+  }
+
+  /** The same for an IPv6 packet: an ICMPv6 error from our IPv6 TUN address (RFC 4443 §2.4). */
+  private icmpError6(off: number, len: number, type: number, code: number, mtu: number): void {
+    if (!icmpv6ErrorAllowed(this.slab, off, len, type, code) || !this.takeIcmpToken()) return;
+    const vnet = this.tun.vnetHeader ? 10 : 0;
+    const out = this.icmpSlab;
+    out.fill(0, HEADROOM - vnet, HEADROOM);
+    const n = writeIcmpv6Error(out, HEADROOM, this.slab, off, len, this.localAddress6, type, code, mtu);
+    this.writeIcmp(n, vnet);
+  }
+
+  /** One token from the bucket shared by ICMPv4 and ICMPv6 errors; counts the suppressed ones. */
+  private takeIcmpToken(): boolean {
     const now = Date.now();
     if (now - this.icmpRefilled >= 1000) {
       this.icmpTokens = this.icmpRate;
@@ -362,16 +458,17 @@ export class Encapsulator {
     }
     if (this.icmpTokens <= 0) {
       this.c[Counter.IcmpSuppressed]!++;
-      return;
+      return false;
     }
     this.icmpTokens--;
-    const vnet = this.tun.vnetHeader ? 10 : 0;
-    const out = this.icmpSlab;
-    out.fill(0, HEADROOM - vnet, HEADROOM);
-    const n = writeIcmpv4Error(out, HEADROOM, this.slab, off, len, this.localAddress, type, code, mtu);
+    return true;
+  }
+
+  /** Writes the n-byte error at icmpSlab[HEADROOM..] (with a zero virtio header) to TUN. */
+  private writeIcmp(n: number, vnet: number): void {
     if (n <= 0) return;
     this.icmpOffsets[0] = HEADROOM - vnet;
     this.icmpLengths[0] = n + vnet;
-    if (this.tun.write(out, this.icmpOffsets, this.icmpLengths, 1) === 1) this.c[Counter.IcmpSent]!++;
+    if (this.tun.write(this.icmpSlab, this.icmpOffsets, this.icmpLengths, 1) === 1) this.c[Counter.IcmpSent]!++;
   }
 }

@@ -18,6 +18,8 @@ export interface EngineOptions {
   readonly udp: UdpHandles;
   readonly localMAC: Uint8Array;
   readonly localAddress: number;
+  /** IPv6 TUN address (16 bytes), when the node has IPv6 pods. */
+  readonly localAddress6?: Uint8Array | undefined;
   readonly vni: number;
   readonly mtu: number;
   readonly batch: number;
@@ -37,7 +39,7 @@ export class DataPath {
   get currentPeerCounters(): Float64Array { return this.peerCounters; }
   get tableGeneration(): number { return this.generation; }
 
-  start(table: SharedArrayBuffer, peerCounters: Float64Array): void {
+  start(table: SharedArrayBuffer, peerCounters: Float64Array, table6?: SharedArrayBuffer): void {
     this.generation = 1;
     this.peerCounters = peerCounters;
     Atomics.store(this.control, Control.Generation, this.generation);
@@ -45,9 +47,9 @@ export class DataPath {
       const { port1, port2 } = new MessageChannel();
       const init: WorkerInit = {
         role, tun: this.o.tun, udp: this.o.udp, control: this.control.buffer as SharedArrayBuffer,
-        counters: this.counters.buffer as SharedArrayBuffer, table,
+        counters: this.counters.buffer as SharedArrayBuffer, table, table6,
         peerCounters: peerCounters.buffer as SharedArrayBuffer, generation: this.generation, port: port2,
-        localMAC: this.o.localMAC, localAddress: this.o.localAddress, vni: this.o.vni, mtu: this.o.mtu, batch: this.o.batch, udpGso: this.o.udpGso,
+        localMAC: this.o.localMAC, localAddress: this.o.localAddress, localAddress6: this.o.localAddress6, vni: this.o.vni, mtu: this.o.mtu, batch: this.o.batch, udpGso: this.o.udpGso,
       };
       // The hot loops allocate nothing per packet, so small V8 heaps suffice; they keep the
       // agent's RSS down (each worker is a whole V8 isolate): measured ~3 MB less peak RSS with
@@ -61,10 +63,10 @@ export class DataPath {
     }
   }
 
-  /** Hands a new table to both workers; they switch at their next batch. */
-  publish(table: SharedArrayBuffer, peerCounters: Float64Array): number {
+  /** Hands a new table (and its IPv6 twin, if any) to both workers; they switch at their next batch. */
+  publish(table: SharedArrayBuffer, peerCounters: Float64Array, table6?: SharedArrayBuffer): number {
     const generation = this.generation + 1;
-    const msg: TableMessage = { generation, table, peerCounters: peerCounters.buffer as SharedArrayBuffer };
+    const msg: TableMessage = { generation, table, table6, peerCounters: peerCounters.buffer as SharedArrayBuffer };
     for (const w of this.workers) w.port.postMessage(msg);
     this.generation = generation;
     this.peerCounters = peerCounters;

@@ -14,6 +14,7 @@ import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from '
 import { attachTun, type TunHandle } from '../device/native-tun.js';
 import { attachUdp, type UdpHandles } from '../device/native-udp.js';
 import { ForwardingTable } from '../table/table.js';
+import { ForwardingTable6 } from '../table/table6.js';
 import { Encapsulator } from './encap.js';
 import { Decapsulator } from './decap.js';
 import { Counter } from './counters.js';
@@ -28,18 +29,28 @@ export interface WorkerInit {
   readonly control: SharedArrayBuffer;
   readonly counters: SharedArrayBuffer;
   readonly table: SharedArrayBuffer;
+  /** The IPv6 table (table6.ts), built with `table`; absent without IPv6 pods. */
+  readonly table6?: SharedArrayBuffer | undefined;
   readonly peerCounters: SharedArrayBuffer;
   readonly generation: number;
   readonly port: MessagePort;
   readonly localMAC: Uint8Array;
   readonly localAddress: number;
+  /** IPv6 TUN address (16 bytes), when the node has IPv6 pods: the source of ICMPv6 errors. */
+  readonly localAddress6?: Uint8Array | undefined;
   readonly vni: number;
   readonly mtu: number;
   readonly batch: number;
   readonly udpGso: boolean;
 }
 
-export interface TableMessage { readonly generation: number; readonly table: SharedArrayBuffer; readonly peerCounters: SharedArrayBuffer }
+export interface TableMessage {
+  readonly generation: number;
+  readonly table: SharedArrayBuffer;
+  /** The IPv6 table built from the same peer list; the two are always switched together. */
+  readonly table6?: SharedArrayBuffer | undefined;
+  readonly peerCounters: SharedArrayBuffer;
+}
 
 function run(init: WorkerInit): void {
   const control = new Int32Array(init.control);
@@ -48,10 +59,10 @@ function run(init: WorkerInit): void {
   const udp = attachUdp(init.udp);
   let generation = init.generation;
   const stage = init.role === 'tx'
-    ? new Encapsulator({ tun, udp, counters, localMAC: init.localMAC, localAddress: init.localAddress, mtu: init.mtu, batch: init.batch, udpGso: init.udpGso },
-      new ForwardingTable(init.table), new Float64Array(init.peerCounters))
+    ? new Encapsulator({ tun, udp, counters, localMAC: init.localMAC, localAddress: init.localAddress, localAddress6: init.localAddress6, mtu: init.mtu, batch: init.batch, udpGso: init.udpGso },
+      new ForwardingTable(init.table), new Float64Array(init.peerCounters), table6Of(init.table6))
     : new Decapsulator({ tun, udp, counters, localMAC: init.localMAC, vni: init.vni, mtu: init.mtu, batch: init.batch },
-      new ForwardingTable(init.table), new Float64Array(init.peerCounters));
+      new ForwardingTable(init.table), new Float64Array(init.peerCounters), table6Of(init.table6));
   const seenSlot = init.role === 'tx' ? Control.TxSeen : Control.RxSeen;
   Atomics.store(control, seenSlot, generation);
   while (Atomics.load(control, Control.Stop) === 0) {
@@ -60,6 +71,7 @@ function run(init: WorkerInit): void {
       while (msg !== undefined) {
         const m = msg.message as TableMessage;
         stage.table = new ForwardingTable(m.table);
+        stage.table6 = table6Of(m.table6);
         stage.peerCounters = new Float64Array(m.peerCounters);
         generation = m.generation;
         msg = receiveMessageOnPort(init.port);
@@ -70,6 +82,10 @@ function run(init: WorkerInit): void {
     stage.runOnce(POLL_MS);
   }
   parentPort?.postMessage({ stopped: init.role });
+}
+
+function table6Of(sab: SharedArrayBuffer | undefined): ForwardingTable6 | undefined {
+  return sab === undefined ? undefined : new ForwardingTable6(sab);
 }
 
 if (workerData) run(workerData as WorkerInit);

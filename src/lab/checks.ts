@@ -20,6 +20,12 @@ export function podEndpoint(p: LabPod): Endpoint {
   return { ns: p.ns, ip: p.ip, label: p.name };
 }
 
+/** The pod's IPv6 address as an endpoint (dual-stack labs). */
+export function podEndpoint6(p: LabPod): Endpoint {
+  if (p.ip6 === undefined) throw new Error(`pod ${p.name} has no IPv6 address (is the lab dual-stack?)`);
+  return { ns: p.ns, ip: p.ip6, label: p.name };
+}
+
 export interface CheckResult {
   readonly name: string;
   readonly ok: boolean;
@@ -47,6 +53,7 @@ export async function ping(
   const interval = opts.intervalS ?? 0.2;
   const argv = ['ping', '-n', '-c', String(count), '-i', String(interval), '-W', String(opts.waitS ?? 2)];
   if (opts.size !== undefined) argv.push('-s', String(opts.size), '-M', 'do');
+  if (to.includes(':')) argv.push('-6');
   argv.push(to);
   const r = await lab.exec(fromNs, argv, { timeoutMs: Math.ceil(count * interval * 1000) + 10_000 });
   return parsePing(r.stdout + r.stderr);
@@ -76,14 +83,15 @@ function pingObserved(r: PingResult): string {
   return `${r.received}/${r.sent} replies${r.rttsMs.length ? `, avg ${avg.toFixed(3)} ms` : ''}`;
 }
 
-/** Every pod pings every pod on the other nodes. */
-export async function pingAllPods(lab: Lab, count = 3): Promise<CheckResult[]> {
+/** Every pod pings every pod on the other nodes (at their IPv6 addresses with family 6). */
+export async function pingAllPods(lab: Lab, count = 3, family: 4 | 6 = 4): Promise<CheckResult[]> {
   const pairs: [LabPod, LabPod][] = [];
   for (const a of lab.pods) for (const b of lab.pods) if (a.nodeIndex !== b.nodeIndex) pairs.push([a, b]);
   return mapLimit(pairs, 6, async ([a, b]) => {
-    const r = await ping(lab, a.ns, b.ip, { count });
+    const to = family === 6 ? podEndpoint6(b).ip : b.ip;
+    const r = await ping(lab, a.ns, to, { count });
     return {
-      name: `ping ${a.name}(${a.ip}) -> ${b.name}(${b.ip})`,
+      name: `ping ${a.name}(${family === 6 ? a.ip6 : a.ip}) -> ${b.name}(${to})`,
       ok: r.sent > 0 && r.received === r.sent,
       observed: pingObserved(r),
     };
@@ -309,6 +317,9 @@ export async function runChecks(lab: Lab, log: (r: CheckResult) => void = () => 
   };
   add(await guard('underlay is routed', () => underlayRouted(lab)));
   add(await guard('ping all pods', () => pingAllPods(lab)));
+  if (lab.pods.length > 0 && lab.pods.every((p) => p.ip6 !== undefined)) {
+    add(await guard('ping all pods over IPv6', () => pingAllPods(lab, 3, 6)));
+  }
   const [a, b] = crossPair(lab);
   add(await iperfBothWays(lab, a, b));
   add(

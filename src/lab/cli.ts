@@ -9,8 +9,8 @@ import type { NodeKind } from './topology.js';
 
 const USAGE = `usage: vxnet lab <command> [options]
 
-  up     [--nodes N] [--kind K[,K...]] [--vni N] [--port N] [--pods N] [--id ID] [--attacker]
-         build a lab that stays up; prints pods and the peer table
+  up     [--nodes N] [--kind K[,K...]] [--vni N] [--port N] [--pods N] [--id ID] [--attacker] [--ipv6]
+         build a lab that stays up; prints pods and the peer table (--ipv6: dual-stack pods)
   down   ID... | --all          remove labs (agents, namespaces, files)
   list                          labs recorded in /run/vxnet-lab
   test   [up options] [--keep]  build a lab, run the connectivity checks, remove it (--keep: leave it up)
@@ -66,6 +66,9 @@ function parse(args: readonly string[]): Parsed {
         break;
       case '--attacker':
         opts.attacker = true;
+        break;
+      case '--ipv6':
+        opts.ipv6 = true;
         break;
       case '--kind': {
         const list = val().split(',');

@@ -135,6 +135,15 @@ export async function cniDel(inv: CniInvocation, prevResult?: CniResult): Promis
   return errors;
 }
 
+/** The first IPv6 address in a result, without its prefix length. */
+export function resultIPv6(result: CniResult): string | null {
+  for (const ip of result.ips ?? []) {
+    const addr = ip.address.split('/')[0] ?? '';
+    if (addr.includes(':')) return addr;
+  }
+  return null;
+}
+
 /** The first IPv4 address in a result, without its prefix length. */
 export function resultIPv4(result: CniResult): string | null {
   for (const ip of result.ips ?? []) {

@@ -29,12 +29,20 @@
  * - direct:  no overlay; the router routes each pod CIDR to its node (the physical baseline).
  * - socat:   a naive userspace relay (TUN <-> UDP), two nodes only, for the bench.
  * - openvpn: OpenVPN point-to-point without crypto, two nodes only, for the bench.
+ *
+ * Dual stack (`ipv6: true`, vxnet and kernel nodes only): every node also gets an IPv6 pod CIDR
+ * (topology.ts), every pod an IPv6 address from a second host-local range, and node namespaces
+ * forward IPv6. The underlay stays IPv4, so IPv6 pod traffic crosses it inside VXLAN with inner
+ * EtherType 0x86DD. A kernel VXLAN node carries both families on its one vxlan device (an IPv6
+ * /128, and per peer a permanent IPv6 neighbour entry and an onlink route). flannel would use a
+ * second device, flannel-v6.<VNI>, but that one runs over an IPv6 underlay (its peers publish
+ * public-ipv6); over an IPv4 underlay the single device is what the kernel can do.
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeConflist } from '../agent/cni-conflist.js';
-import { cniAdd, cniDel, resultIPv4, type CniResult } from './cni-runtime.js';
+import { cniAdd, cniDel, resultIPv4, resultIPv6, type CniResult } from './cni-runtime.js';
 import { Background, background, inNs, run, runOk, waitFor, type RunResult } from './exec.js';
 import { httpGetInNs, parsePrometheus, type HttpResult, type Sample } from './http.js';
 import {
@@ -51,14 +59,17 @@ import {
 import {
   ATTACKER_SUBNET,
   CLUSTER_CIDR,
+  CLUSTER_CIDR6,
   MAX_NODES,
   METRICS_ADDR,
   podCIDR,
+  podCIDR6,
   podGateway,
   podLetter,
   podMTU,
   routerIP,
   tunnelAddress,
+  tunnelAddress6,
   underlayIP,
   vtepMAC,
   type NodeKind,
@@ -85,6 +96,8 @@ export interface LabOptions {
   /** How agents learn peers. 'kubernetes' needs `apiServer`; the lab then writes no peers. */
   peerSource?: 'static' | 'kubernetes';
   apiServer?: { kubeconfig: string; annotationPrefix?: string };
+  /** Dual stack: IPv6 pod CIDRs and pod addresses too (vxnet and kernel nodes only). */
+  ipv6?: boolean;
   /** Add an 'attacker' namespace behind the router on 192.168.250.0/24. */
   attacker?: boolean;
   /** Keep running after this process exits (for `vxnet lab up`); remove with `vxnet lab down`. */
@@ -120,6 +133,9 @@ export interface LabNode {
   readonly podGateway: string;
   /** Network address of the pod CIDR, the overlay device's own /32. */
   readonly tunnelAddress: string;
+  /** Dual-stack labs: the IPv6 pod CIDR and its network address (the overlay device's /128). */
+  readonly podCIDR6?: string;
+  readonly tunnelAddress6?: string;
   readonly vtepMAC: string;
   /** Overlay device: the agent's TUN, the kernel vxlan device, socat's or openvpn's TUN. */
   readonly device: string | null;
@@ -136,6 +152,8 @@ export interface LabPod {
   readonly ns: string;
   readonly nodeIndex: number;
   readonly ip: string;
+  /** Dual-stack labs: the pod's IPv6 address. */
+  readonly ip6?: string;
   readonly containerId: string;
   readonly result: CniResult;
 }
@@ -363,7 +381,7 @@ export class Lab {
     }
     lines.push('', 'NODE     POD   NAMESPACE            IP');
     for (const p of this.pods) {
-      lines.push(`${`node${p.nodeIndex}`.padEnd(8)} ${p.name.padEnd(5)} ${p.ns.padEnd(20)} ${p.ip}`);
+      lines.push(`${`node${p.nodeIndex}`.padEnd(8)} ${p.name.padEnd(5)} ${p.ns.padEnd(20)} ${p.ip}${p.ip6 ? ` ${p.ip6}` : ''}`);
     }
     lines.push('', 'PEER TABLE (node -> peer: underlay, pod CIDRs, VTEP MAC)');
     for (const n of this.nodes) {
@@ -384,7 +402,7 @@ export class Lab {
       }
       if (n.kind === 'vxnet' || n.kind === 'kernel') {
         for (const p of this.nodes) {
-          if (p !== n) lines.push(`${n.name} -> ${p.name}: ${p.underlayIP} ${p.podCIDR} ${p.vtepMAC} (configured)`);
+          if (p !== n) lines.push(`${n.name} -> ${p.name}: ${p.underlayIP} ${p.podCIDR}${p.podCIDR6 ? `,${p.podCIDR6}` : ''} ${p.vtepMAC} (configured)`);
         }
       }
     }
@@ -432,6 +450,7 @@ export class Lab {
     for (let i = 1; i <= n; i++) {
       const kind = kindOf(i);
       if ((kind === 'socat' || kind === 'openvpn') && n !== 2) throw new Error(`${kind} labs have exactly 2 nodes`);
+      if (this.opts.ipv6 && kind !== 'vxnet' && kind !== 'kernel') throw new Error(`dual-stack labs have vxnet and kernel nodes only, not ${kind}`);
       const dir = join(this.dir, `node${i}`);
       mkdirSync(dir, { recursive: true });
       this.nodes.push({
@@ -446,6 +465,7 @@ export class Lab {
         podCIDR: podCIDR(i),
         podGateway: podGateway(i),
         tunnelAddress: tunnelAddress(i),
+        ...(this.opts.ipv6 ? { podCIDR6: podCIDR6(i), tunnelAddress6: tunnelAddress6(i) } : {}),
         vtepMAC: vtepMAC(i),
         device: deviceFor(kind, this.vni),
         mtu: podMTU(kind),
@@ -459,7 +479,26 @@ export class Lab {
     await Promise.all(this.nodes.map((node) => this.buildDataPlane(node)));
     this.log(`lab ${this.id}: pods`);
     await Promise.all(this.nodes.map((node) => this.buildPods(node)));
+    if (this.opts.ipv6) await this.settleIpv6();
     this.saveState();
+  }
+
+  /**
+   * New IPv6 addresses (the bridges' gateways, the pods') are "tentative" until duplicate
+   * address detection has run, about a second, and cannot be used before. Waits for that in
+   * every node and pod namespace, so the first ping of a test does not fail for it.
+   */
+  private async settleIpv6(): Promise<void> {
+    const spaces = [...this.nodes.map((n) => n.ns), ...this.pods.map((p) => p.ns)];
+    await Promise.all(spaces.map((ns) => waitFor(
+      `IPv6 duplicate address detection in ${ns}`,
+      async () => {
+        const r = await run(['ip', '-n', ns, '-6', 'addr', 'show', 'tentative'], { timeoutMs: 3000 });
+        return r.code === 0 && r.stdout.trim() === '' ? true : undefined;
+      },
+      10_000,
+      100,
+    )));
   }
 
   private async buildUnderlay(): Promise<void> {
@@ -473,6 +512,8 @@ export class Lab {
         'net.ipv4.ip_forward=1',
         'net.ipv4.conf.all.rp_filter=0',
         'net.ipv4.conf.default.rp_filter=0',
+        // A node of a dual-stack cluster routes IPv6 between its pods' bridge and the overlay.
+        ...(this.opts.ipv6 ? ['net.ipv6.conf.all.forwarding=1'] : []),
       );
       // Both ends are created in place: nothing ever exists in the root namespace.
       await runOk(['ip', '-n', r, 'link', 'add', node.routerIface, 'type', 'veth', 'peer', 'name', node.uplink, 'netns', node.ns]);
@@ -531,7 +572,7 @@ export class Lab {
         break;
     }
     // Nodes without an agent get the conflist the agent would have written.
-    if (node.kind !== 'vxnet') writeConflist(join(node.dir, 'net.d'), { podCIDR: node.podCIDR, mtu: node.mtu });
+    if (node.kind !== 'vxnet') writeConflist(join(node.dir, 'net.d'), { podCIDR: node.podCIDR, podCIDR6: node.podCIDR6, mtu: node.mtu });
   }
 
   private peersOf(node: LabNode): LabNode[] {
@@ -546,6 +587,7 @@ export class Lab {
       'dstport', String(this.port), 'nolearning');
     await ip('link', 'set', dev, 'address', node.vtepMAC, 'mtu', String(node.mtu));
     await ip('addr', 'add', `${node.tunnelAddress}/32`, 'dev', dev);
+    if (node.tunnelAddress6) await ip('-6', 'addr', 'add', `${node.tunnelAddress6}/128`, 'dev', dev, 'nodad');
     await ip('link', 'set', dev, 'up');
     if (this.opts.programKernelPeers ?? true) await this.programKernelPeers(node.index, this.peersOf(node));
   }
@@ -553,9 +595,14 @@ export class Lab {
   /**
    * Programs kernel VXLAN node i's peers as flannel's vxlan backend does: per peer one permanent
    * neighbour entry (its tunnel address -> its VTEP MAC), one FDB entry (that MAC -> its underlay
-   * IP) and one onlink route for its pod CIDR via the tunnel address.
+   * IP) and one onlink route for its pod CIDR via the tunnel address. In a dual-stack lab the same
+   * device also gets the IPv6 pair: a permanent neighbour entry for the peer's IPv6 tunnel address
+   * (the same MAC, so the same FDB entry) and an onlink route for its IPv6 pod CIDR.
    */
-  async programKernelPeers(i: number, peers: ReadonlyArray<{ tunnelAddress: string; vtepMAC: string; underlayIP: string; podCIDR: string }>): Promise<void> {
+  async programKernelPeers(
+    i: number,
+    peers: ReadonlyArray<{ tunnelAddress: string; vtepMAC: string; underlayIP: string; podCIDR: string; tunnelAddress6?: string; podCIDR6?: string }>,
+  ): Promise<void> {
     const node = this.node(i);
     if (node.kind !== 'kernel') throw new Error(`${node.name} is not a kernel VXLAN node`);
     const dev = node.device as string;
@@ -564,6 +611,10 @@ export class Lab {
       await ip('neigh', 'replace', p.tunnelAddress, 'lladdr', p.vtepMAC, 'dev', dev, 'nud', 'permanent');
       await runOk(['bridge', '-n', node.ns, 'fdb', 'append', p.vtepMAC, 'dev', dev, 'dst', p.underlayIP, 'self', 'permanent']);
       await ip('route', 'replace', p.podCIDR, 'via', p.tunnelAddress, 'dev', dev, 'onlink');
+      if (node.tunnelAddress6 && p.tunnelAddress6 && p.podCIDR6) {
+        await ip('-6', 'neigh', 'replace', p.tunnelAddress6, 'lladdr', p.vtepMAC, 'dev', dev, 'nud', 'permanent');
+        await ip('-6', 'route', 'replace', p.podCIDR6, 'via', p.tunnelAddress6, 'dev', dev, 'onlink');
+      }
     }
   }
 
@@ -575,6 +626,7 @@ export class Lab {
       vni: this.vni,
       port: this.port,
       clusterCIDR: CLUSTER_CIDR,
+      ...(this.opts.ipv6 ? { clusterCIDR6: CLUSTER_CIDR6 } : {}),
       mtu: node.mtu,
       metricsAddr: METRICS_ADDR,
       cniConfDir: join(node.dir, 'net.d'),
@@ -598,11 +650,12 @@ export class Lab {
         peerSource: 'static',
         underlayIP: node.underlayIP,
         podCIDR: node.podCIDR,
+        ...(node.podCIDR6 ? { podCIDR6: node.podCIDR6 } : {}),
         vtepMAC: node.vtepMAC,
         peers: this.peersOf(node).map((p) => ({
           node: p.name,
           underlayIP: p.underlayIP,
-          podCIDRs: [p.podCIDR],
+          podCIDRs: p.podCIDR6 ? [p.podCIDR, p.podCIDR6] : [p.podCIDR],
           vtepMAC: p.vtepMAC,
         })),
       };
@@ -736,8 +789,10 @@ export class Lab {
       const result = await cniAdd(this.cniInvocation(node, ns, ns, conflist));
       const ip = resultIPv4(result);
       if (ip === null) throw new Error(`${name}: CNI result has no IPv4 address: ${JSON.stringify(result)}`);
-      this.pods.push({ name, ns, nodeIndex: node.index, ip, containerId: ns, result });
-      this.log(`${node.name}: pod ${name} ${ip}`);
+      const ip6 = this.opts.ipv6 ? resultIPv6(result) : null;
+      if (this.opts.ipv6 && ip6 === null) throw new Error(`${name}: CNI result has no IPv6 address: ${JSON.stringify(result)}`);
+      this.pods.push({ name, ns, nodeIndex: node.index, ip, ...(ip6 !== null ? { ip6 } : {}), containerId: ns, result });
+      this.log(`${node.name}: pod ${name} ${ip}${ip6 !== null ? ` ${ip6}` : ''}`);
     }
   }
 }

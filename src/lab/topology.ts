@@ -4,6 +4,8 @@
  *   node i (1-based): underlay 192.168.(100+i).2/24, its router port 192.168.(100+i).1
  *                     pod CIDR 10.244.i.0/24, bridge cni0 10.244.i.1, tunnel address 10.244.i.0/32
  *   attacker:         192.168.250.2/24 behind router port 192.168.250.1
+ *   dual stack:       cluster fd00:10:244::/56, node i's pod CIDR fd00:10:244:<i in hex>::/64,
+ *                     bridge cni0 <that>::1, tunnel address <that>:: (a /128); the underlay stays IPv4
  *
  * Each node sits alone on its own subnet, so any node-to-node packet crosses the router
  * namespace: the overlay is tested over a routed underlay, as in a real cluster spread over
@@ -11,6 +13,7 @@
  */
 
 export const CLUSTER_CIDR = '10.244.0.0/16';
+export const CLUSTER_CIDR6 = 'fd00:10:244::/56';
 export const UNDERLAY_MTU = 1500;
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14), RFC 7348 section 5. */
 export const VXLAN_OVERHEAD = 50;
@@ -38,6 +41,18 @@ export function tunnelAddress(i: number): string {
 }
 export function podGateway(i: number): string {
   return `10.244.${i}.1`;
+}
+
+/** Node i's IPv6 pod CIDR: the i-th /64 of the /56 (i up to 255). */
+export function podCIDR6(i: number): string {
+  return `fd00:10:244:${i.toString(16)}::/64`;
+}
+/** Network address of node i's IPv6 pod CIDR: the overlay device's own /128. */
+export function tunnelAddress6(i: number): string {
+  return `fd00:10:244:${i.toString(16)}::`;
+}
+export function podGateway6(i: number): string {
+  return `fd00:10:244:${i.toString(16)}::1`;
 }
 
 /** A deterministic, locally administered unicast VTEP MAC for node i: 02:76:78:6c:00:ii. */

@@ -5,6 +5,8 @@
  * Order of facts, each with its source:
  *   node name     --node, the file's `node`, or NODE_NAME (downward API)
  *   pod CIDR      the file's `podCIDR`, else the Node's spec.podCIDRs (waits up to 60 s for IPAM)
+ *   pod CIDR6     with clusterCIDR6 only: the file's `podCIDR6`, else the Node's IPv6 spec.podCIDRs
+ *                 entry (IPAM assigns both families at once)
  *   underlay IP   --underlay-ip / kubernetes.underlayIP, else --iface / kubernetes.iface, else the
  *                 config's underlayIP, else the Node's InternalIP: the address our socket binds
  *   public IP     the Node's public-ip-overwrite annotation (1:1 NAT in front of the node), else
@@ -15,7 +17,7 @@
  * NetworkUnavailable=False is set.
  */
 import type { AgentConfig } from '../agent/config-types.js';
-import { ConfigError, cidr } from '../agent/config.js';
+import { ConfigError, cidr, cidr6, cidr6Inside } from '../agent/config.js';
 import { deriveVtepMAC } from '../agent/mac.js';
 import { interfaceIPv4 } from '../agent/kernel.js';
 import type { LogFn } from '../agent/log.js';
@@ -40,6 +42,18 @@ export async function prepareKubernetes(cfg: AgentConfig, log: LogFn): Promise<P
     podCIDR = cidr(first, `Node ${cfg.node} spec.podCIDR`);
   }
 
+  let podCIDR6 = cfg.podCIDR6;
+  if (cfg.clusterCIDR6 && !podCIDR6) {
+    const first6 = self.podCIDRs6[0];
+    if (!first6) {
+      throw new ConfigError('podCIDR6', `node ${cfg.node} has no IPv6 spec.podCIDRs entry, but clusterCIDR6 is set; run a dual-stack cluster (kube-controller-manager --cluster-cidr=<IPv4 CIDR>,<IPv6 CIDR>), set podCIDR6 in the config, or remove clusterCIDR6`);
+    }
+    podCIDR6 = cidr6(first6, `Node ${cfg.node} spec.podCIDRs`);
+    if (!cidr6Inside(podCIDR6, cfg.clusterCIDR6)) {
+      throw new ConfigError('podCIDR6', `node ${cfg.node}'s IPv6 pod CIDR ${podCIDR6} is not inside clusterCIDR6 ${cfg.clusterCIDR6}; make clusterCIDR6 the cluster's IPv6 --cluster-cidr`);
+    }
+  }
+
   let underlayIP = cfg.kubernetes.underlayIP ?? '';
   let underlayFrom = 'kubernetes.underlayIP';
   if (!underlayIP && cfg.kubernetes.iface) {
@@ -58,8 +72,8 @@ export async function prepareKubernetes(cfg: AgentConfig, log: LogFn): Promise<P
 
   const publicIP = self.publicIPOverwrite ?? underlayIP;
   const vtepMAC = cfg.vtepMAC || self.vtepMAC || deriveVtepMAC(cfg.node);
-  const config: AgentConfig = { ...cfg, podCIDR, underlayIP, vtepMAC };
-  log('info', 'kubernetes facts', { node: cfg.node, podCIDR, underlayIP, underlayFrom, publicIP, vtepMAC, annotationPrefix: prefix });
+  const config: AgentConfig = { ...cfg, podCIDR, underlayIP, vtepMAC, ...(podCIDR6 ? { podCIDR6 } : {}) };
+  log('info', 'kubernetes facts', { node: cfg.node, podCIDR, ...(podCIDR6 ? { podCIDR6 } : {}), underlayIP, underlayFrom, publicIP, vtepMAC, annotationPrefix: prefix });
 
   const source = new KubePeerSource({
     nodeName: cfg.node, kubeConfig: kc, annotationPrefix: prefix,

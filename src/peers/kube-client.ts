@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { ApiException, CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
-import { annotationKeys, nodeInternalIP, nodePodCIDRs, normalizeIPv4, vtepMACFromAnnotations, type AnnotationKeys, type NodeLike } from './kube-node.js';
+import { annotationKeys, nodeInternalIP, nodePodCIDRs, nodePodCIDRs6, normalizeIPv4, vtepMACFromAnnotations, type AnnotationKeys, type NodeLike } from './kube-node.js';
 
 /** Environment variables the Kubernetes mode reads (the DaemonSet sets NODE_NAME). */
 export const KUBE_ENV = ['NODE_NAME', 'KUBECONFIG'] as const;
@@ -55,6 +55,8 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 export interface SelfFacts {
   /** IPv4 pod CIDRs (`spec.podCIDRs`, else `spec.podCIDR`), normalised. Empty until IPAM assigns one. */
   podCIDRs: string[];
+  /** IPv6 pod CIDRs (dual stack), normalised; assigned together with the IPv4 one. */
+  podCIDRs6: string[];
   /** First IPv4 InternalIP. */
   internalIP?: string;
   annotations: Record<string, string>;
@@ -104,7 +106,7 @@ export async function loadSelf(kc: KubeConfig, nodeName: string, prefix: string,
 
 export function selfFacts(node: NodeLike, keys: AnnotationKeys): SelfFacts {
   const annotations = { ...(node.metadata?.annotations ?? {}) };
-  const facts: SelfFacts = { podCIDRs: nodePodCIDRs(node), annotations };
+  const facts: SelfFacts = { podCIDRs: nodePodCIDRs(node), podCIDRs6: nodePodCIDRs6(node), annotations };
   const internalIP = nodeInternalIP(node);
   if (internalIP !== undefined) facts.internalIP = internalIP;
   const mac = vtepMACFromAnnotations(annotations, keys);

@@ -10,7 +10,9 @@
  *   <prefix>/kube-subnet-manager  "true"  (flannel's prefix only: flannel ignores nodes without it)
  *
  * The pod CIDR is not an annotation: it is `spec.podCIDRs` (or the older `spec.podCIDR`), which the
- * node IPAM controller assigns. When `public-ip` is missing we fall back to the node's InternalIP,
+ * node IPAM controller assigns. In a dual-stack cluster that list holds one CIDR per family; a
+ * peer carries both (IPv4 first), and a node without an IPv4 one is not a peer, because the
+ * IPv4 pod network is what every vxnet node has (IPv6 comes on top). When `public-ip` is missing we fall back to the node's InternalIP,
  * so a node annotated by hand (or by a tool that knows only backend-type/backend-data) still works.
  * `backend-data` may carry a `Port` field: our extension for nodes that listen on a port other than
  * the cluster's; flannel's decoder ignores unknown fields, and we never write it under flannel's
@@ -21,6 +23,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { Peer } from './source.js';
+import { formatCidr6, parseCidr6 } from '../wire/addr.js';
 
 /** flannel's annotation prefix; using it makes vxnet and flannel nodes peers of each other. */
 export const FLANNEL_PREFIX = 'flannel.alpha.coreos.com';
@@ -118,6 +121,16 @@ export function normalizeIPv4CIDR(s: unknown): string | undefined {
   return `${ipaddr.IPv4.networkAddressFromCIDR(s).toString()}/${Number(len)}`;
 }
 
+/** `addr/len` (IPv6, RFC 5952 form) with host bits cleared, or undefined when `s` is not an IPv6 CIDR. */
+export function normalizeIPv6CIDR(s: unknown): string | undefined {
+  if (typeof s !== 'string' || !s.includes(':')) return undefined;
+  try {
+    return formatCidr6(parseCidr6(s));
+  } catch {
+    return undefined;
+  }
+}
+
 export type BackendDataResult = { ok: true; data: BackendData } | { ok: false; why: string };
 
 /** Parses `<prefix>/backend-data`. Unknown fields are ignored, as Go's decoder does. */
@@ -193,10 +206,19 @@ export type NodePeerResult =
 
 /** IPv4 pod CIDRs of a node: `spec.podCIDRs`, else `spec.podCIDR`; normalised, duplicates dropped. */
 export function nodePodCIDRs(node: NodeLike): string[] {
+  return podCIDRsOf(node, normalizeIPv4CIDR);
+}
+
+/** IPv6 pod CIDRs of a node (dual stack), the same way. */
+export function nodePodCIDRs6(node: NodeLike): string[] {
+  return podCIDRsOf(node, normalizeIPv6CIDR);
+}
+
+function podCIDRsOf(node: NodeLike, normalize: (s: unknown) => string | undefined): string[] {
   const list = node.spec?.podCIDRs && node.spec.podCIDRs.length > 0 ? node.spec.podCIDRs : node.spec?.podCIDR ? [node.spec.podCIDR] : [];
   const out: string[] = [];
   for (const c of list) {
-    const n = normalizeIPv4CIDR(c);
+    const n = normalize(c);
     if (n !== undefined && !out.includes(n)) out.push(n);
   }
   return out;
@@ -224,10 +246,11 @@ export function nodeToPeer(node: NodeLike, keys: AnnotationKeys): NodePeerResult
   }
   const bd = parseBackendData(ann[keys.backendData]);
   if (!bd.ok) return { ok: false, reason: SkipReason.BadBackendData, detail: `${keys.backendData}: ${bd.why}` };
-  const podCIDRs = nodePodCIDRs(node);
-  if (podCIDRs.length === 0) {
+  const podCIDRs4 = nodePodCIDRs(node);
+  if (podCIDRs4.length === 0) {
     return { ok: false, reason: SkipReason.NoPodCIDR, detail: 'no IPv4 spec.podCIDRs/spec.podCIDR (is the controller manager run with --allocate-node-cidrs?)' };
   }
+  const podCIDRs = [...podCIDRs4, ...nodePodCIDRs6(node)];
   let underlayIP: string | undefined;
   const publicIP = ann[keys.publicIP];
   if (publicIP !== undefined && publicIP !== '') {

@@ -123,3 +123,94 @@ export function ipv6ToBytes(s: string): Uint8Array {
 export function bytesToIpv6(bytes: Uint8Array, off = 0): string {
   return new ipaddr.IPv6(Array.from({ length: 8 }, (_, i) => (bytes[off + 2 * i]! << 8) | bytes[off + 2 * i + 1]!)).toRFC5952String();
 }
+
+/**
+ * IPv6 CIDRs on the control plane. A 128-bit network address is a `bigint` here (exact, and
+ * comparisons and shifts just work); the data path never sees one: the IPv6 forwarding table
+ * turns them into four uint32 words per row when it is built.
+ */
+export interface Cidr6 {
+  /** Network address, host bits cleared, 0 <= net < 2^128. */
+  net: bigint;
+  prefix: number;
+}
+
+export interface ParsedCidr6 extends Cidr6 {
+  /** True when the text had host bits set (`fd00::7/64`); `net` has them cleared anyway. */
+  hostBitsSet: boolean;
+}
+
+const ALL_ONES_128 = (1n << 128n) - 1n;
+
+/** The 128-bit netmask of a prefix length 0..128. */
+export function prefixMask6(prefix: number): bigint {
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 128) {
+    throw new AddressError(`invalid IPv6 prefix length ${prefix}: expected an integer 0-128`);
+  }
+  return (ALL_ONES_128 << BigInt(128 - prefix)) & ALL_ONES_128;
+}
+
+/** 16 bytes (at `bytes[off]`) as a 128-bit bigint. */
+export function ipv6BytesToBigInt(bytes: Uint8Array, off = 0): bigint {
+  let n = 0n;
+  for (let i = 0; i < 16; i++) n = (n << 8n) | BigInt(bytes[off + i]!);
+  return n;
+}
+
+/** A 128-bit bigint as 16 bytes. */
+export function bigIntToIpv6Bytes(n: bigint): Uint8Array {
+  const out = new Uint8Array(16);
+  for (let i = 15; i >= 0; i--) {
+    out[i] = Number(n & 0xffn);
+    n >>= 8n;
+  }
+  return out;
+}
+
+/** Parses an IPv6 address into a 128-bit bigint. */
+export function ipv6ToBigInt(s: string): bigint {
+  return ipv6BytesToBigInt(ipv6ToBytes(s));
+}
+
+/** Formats a 128-bit bigint in RFC 5952 canonical form. */
+export function bigIntToIpv6(n: bigint): string {
+  return bytesToIpv6(bigIntToIpv6Bytes(n));
+}
+
+/** Parses `addr/len` (any RFC 4291 address form, no zone, len 0-128). */
+export function parseCidr6(s: string): ParsedCidr6 {
+  const slash = s.indexOf('/');
+  const lenText = slash < 0 ? '' : s.slice(slash + 1);
+  if (slash < 0 || !/^(0|[1-9][0-9]{0,2})$/.test(lenText) || Number(lenText) > 128) {
+    throw new AddressError(`invalid IPv6 CIDR ${JSON.stringify(s)}: expected address/prefix-length, like fd00:10:244::/56`);
+  }
+  const prefix = Number(lenText);
+  let addr: bigint;
+  try {
+    addr = ipv6ToBigInt(s.slice(0, slash));
+  } catch (err) {
+    throw new AddressError(`invalid IPv6 CIDR ${JSON.stringify(s)}: ${(err as Error).message}`);
+  }
+  const net = addr & prefixMask6(prefix);
+  return { net, prefix, hostBitsSet: net !== addr };
+}
+
+/** Formats an IPv6 CIDR as `addr/len`, the address in RFC 5952 form. */
+export function formatCidr6(cidr: Cidr6): string {
+  return `${bigIntToIpv6(cidr.net)}/${cidr.prefix}`;
+}
+
+/** True when every address of `inner` lies in `outer` (equal CIDRs included). */
+export function cidr6Contains(outer: Cidr6, inner: Cidr6): boolean {
+  return inner.prefix >= outer.prefix && (inner.net & prefixMask6(outer.prefix)) === outer.net;
+}
+
+/** True when the two IPv6 CIDRs share any address. */
+export function cidr6Overlaps(a: Cidr6, b: Cidr6): boolean {
+  return cidr6Contains(a, b) || cidr6Contains(b, a);
+}
+
+/** True for text that is meant as an IPv6 address or CIDR (it has a colon); IPv4 never does. */
+export function looksLikeIpv6(s: string): boolean {
+  return s.includes(':');
+}

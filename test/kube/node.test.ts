@@ -116,7 +116,7 @@ test('nodeToPeer: cases', () => {
     { name: 'public-ip wins over InternalIP', node: annotated({ annotations: { ...base, 'vxnet.io/public-ip': '198.51.100.1' } }), want: { underlayIP: '198.51.100.1' } },
     { name: 'bad public-ip', node: annotated({ annotations: { ...base, 'vxnet.io/public-ip': 'fe80::1' } }), want: SkipReason.BadPublicIP },
     { name: 'no address at all', node: annotated({ annotations: base, internalIP: '' }), want: SkipReason.NoUnderlayIP },
-    { name: 'dual stack: IPv4 CIDR only', node: annotated({ annotations: base, podCIDRs: ['fd00:10:244:3::/64', '10.244.3.0/24'] }), want: { podCIDRs: ['10.244.3.0/24'] } },
+    { name: 'dual stack: both families, IPv4 first', node: annotated({ annotations: base, podCIDRs: ['fd00:10:244:3::/64', '10.244.3.0/24'] }), want: { podCIDRs: ['10.244.3.0/24', 'fd00:10:244:3::/64'] } },
     { name: 'IPv6 only', node: annotated({ annotations: base, podCIDRs: ['fd00:10:244:3::/64'] }), want: SkipReason.NoPodCIDR },
     { name: 'host bits cleared', node: annotated({ annotations: base, podCIDR: '10.244.3.7/24' }), want: { podCIDRs: ['10.244.3.0/24'] } },
     { name: 'no podCIDR', node: makeNode({ name: 'n', internalIP: '192.168.103.2', annotations: base }), want: SkipReason.NoPodCIDR },

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiStandIn, makeNode, kubeconfigYaml } from '../../src/kube/apiserver.js';
 import { ApiRelay, NODE_API_PORT } from '../../src/lab/api-relay.js';
-import { podCIDR, underlayIP, tunnelAddress, vtepMAC } from '../../src/lab/topology.js';
-import { ping } from '../../src/lab/checks.js';
+import { podCIDR, podCIDR6, underlayIP, tunnelAddress, vtepMAC } from '../../src/lab/topology.js';
+import { ping, pingAllPods } from '../../src/lab/checks.js';
 import type { Lab, LabOptions } from '../../src/lab/lab.js';
 import { agentSkip, assertAllPodsPing, assertIperfBothWays, withLab } from './helpers.js';
 
@@ -43,7 +43,9 @@ async function withApiLab(nodes: number, prefixAnnotations: (i: number) => Recor
   const { port } = await api.start();
   for (let i = 1; i <= nodes; i++) {
     const annotations = prefixAnnotations(i);
-    api.addNode(makeNode({ name: `node${i}`, podCIDR: podCIDR(i), internalIP: underlayIP(i), ...(annotations ? { annotations } : {}) }));
+    // A dual-stack cluster's IPAM gives every Node one pod CIDR of each family.
+    const cidrs = opts.ipv6 ? { podCIDRs: [podCIDR(i), podCIDR6(i)] } : { podCIDR: podCIDR(i) };
+    api.addNode(makeNode({ name: `node${i}`, ...cidrs, internalIP: underlayIP(i), ...(annotations ? { annotations } : {}) }));
   }
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, kubeconfigYaml(`http://127.0.0.1:${NODE_API_PORT}`));
@@ -167,5 +169,20 @@ test('flannel mode: kernel VXLAN node programmed from flannel annotations publis
       say(`ping ${a} -> ${b}: ${r.received}/${r.sent}`);
       assert.ok(r.sent > 0 && r.received === r.sent, `ping ${a} -> ${b}`);
     }
+  });
+});
+
+test('dual stack with the API: agents take podCIDR6 from their Node and peers\' IPv6 CIDRs from theirs; IPv6 pod mesh', { skip, timeout: 240_000 }, async () => {
+  await withApiLab(3, () => undefined, { ipv6: true }, async (lab) => {
+    for (const n of lab.nodes) {
+      const st = (await lab.status(n.index)) as { info: { podCIDR6?: string }; peers: Array<{ node: string; podCIDRs: string[] }> };
+      say(`${n.name}: podCIDR6 ${st.info.podCIDR6} (from its Node); peers ${st.peers.map((p) => `${p.node} ${p.podCIDRs.join(',')}`).join('; ')}`);
+      assert.equal(st.info.podCIDR6, podCIDR6(n.index));
+      for (const p of st.peers) assert.deepEqual(p.podCIDRs, [podCIDR(Number(p.node.slice(4))), podCIDR6(Number(p.node.slice(4)))]);
+    }
+    const results = await pingAllPods(lab, 2, 6);
+    const failed = results.filter((r) => !r.ok);
+    say(`${results.length - failed.length}/${results.length} cross-node pod pairs answered ping -6`);
+    assert.deepEqual(failed, []);
   });
 });

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync, chmodSync, readFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConflist } from '../../src/agent/cni-conflist.js';
-import { cniAdd, cniDel, resultIPv4, CniError } from '../../src/lab/cni-runtime.js';
+import { cniAdd, cniDel, resultIPv4, resultIPv6, CniError } from '../../src/lab/cni-runtime.js';
 import { parsePing, percentile } from '../../src/lab/checks.js';
 import { parsePrometheus, sampleValue } from '../../src/lab/http.js';
 import { parseFields } from '../../src/lab/capture.js';
@@ -43,6 +43,18 @@ test('address plan follows contracts.md "Lab defaults"', () => {
   assert.equal(topo.cidrContains('0.0.0.0/0', '1.2.3.4'), true);
   assert.throws(() => topo.ipToInt('10.244.1'), /not an IPv4/);
   assert.throws(() => topo.ipToInt('10.244.1.256'), /not an IPv4/);
+});
+
+test('dual-stack address plan: the i-th /64 of fd00:10:244::/56, in hex', () => {
+  assert.equal(topo.CLUSTER_CIDR6, 'fd00:10:244::/56');
+  assert.equal(topo.podCIDR6(1), 'fd00:10:244:1::/64');
+  assert.equal(topo.podCIDR6(42), 'fd00:10:244:2a::/64');
+  assert.equal(topo.tunnelAddress6(3), 'fd00:10:244:3::');
+  assert.equal(topo.podGateway6(3), 'fd00:10:244:3::1');
+  const result = { ips: [{ address: '10.244.1.2/24' }, { address: 'fd00:10:244:1::2/64' }] };
+  assert.equal(resultIPv4(result), '10.244.1.2');
+  assert.equal(resultIPv6(result), 'fd00:10:244:1::2');
+  assert.equal(resultIPv6({ ips: [{ address: '10.244.1.2/24' }] }), null);
 });
 
 test('lab ids and namespace names stay short and safe', () => {

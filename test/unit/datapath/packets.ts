@@ -57,3 +57,39 @@ export function vxlanDatagram(s: { vni: number; dstMAC: string; srcMAC: string; 
   b.set(s.inner, 22);
   return b;
 }
+
+/** IPv6 text to 16 bytes, "::" expanded by hand. */
+export function ip6(s: string): Uint8Array {
+  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  if (groups.length !== 8) throw new Error(`bad test address ${s}`);
+  const b = new Uint8Array(16);
+  groups.forEach((g, i) => { const v = parseInt(g, 16); b[2 * i] = v >> 8; b[2 * i + 1] = v & 0xff; });
+  return b;
+}
+
+export interface Ipv6Spec {
+  src: string; dst: string; payload?: number; next?: number; hopLimit?: number; flowLabel?: number;
+  srcPort?: number; dstPort?: number;
+}
+
+/** An IPv6 packet (40-byte fixed header) with a UDP-like payload of `payload` bytes (ports first). */
+export function ipv6Packet(s: Ipv6Spec): Uint8Array {
+  const plen = s.payload ?? 16;
+  const b = new Uint8Array(40 + plen);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, (0x6 << 28) | ((s.flowLabel ?? 0x12345) & 0xfffff));
+  v.setUint16(4, plen);
+  b[6] = s.next ?? 17;
+  b[7] = s.hopLimit ?? 64;
+  b.set(ip6(s.src), 8);
+  b.set(ip6(s.dst), 24);
+  if (plen >= 4) {
+    v.setUint16(40, s.srcPort ?? 40000);
+    v.setUint16(42, s.dstPort ?? 5201);
+  }
+  for (let i = 44; i < b.length; i++) b[i] = (i * 3) & 0xff;
+  return b;
+}
