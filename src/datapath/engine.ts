@@ -8,23 +8,10 @@
  * when idle. See docs/performance.md for the measurements behind this choice.
  */
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
-import type { TunHandle } from '../device/native-tun.js';
-import type { UdpHandles } from '../device/native-udp.js';
 import { newCounters, newPeerCounters } from './counters.js';
-import { Control, type TableMessage, type WorkerInit } from './worker.js';
+import { Control, type DataPathParams, type TableMessage, type WorkerInit } from './worker.js';
 
-export interface EngineOptions {
-  readonly tun: TunHandle;
-  readonly udp: UdpHandles;
-  readonly localMAC: Uint8Array;
-  readonly localAddress: number;
-  /** IPv6 TUN address (16 bytes), when the node has IPv6 pods. */
-  readonly localAddress6?: Uint8Array | undefined;
-  readonly vni: number;
-  readonly mtu: number;
-  readonly batch: number;
-  readonly udpGso: boolean;
-}
+export type EngineOptions = DataPathParams;
 
 export class DataPath {
   readonly counters = newCounters();
@@ -46,10 +33,9 @@ export class DataPath {
     for (const role of ['tx', 'rx'] as const) {
       const { port1, port2 } = new MessageChannel();
       const init: WorkerInit = {
-        role, tun: this.o.tun, udp: this.o.udp, control: this.control.buffer as SharedArrayBuffer,
+        ...this.o, role, control: this.control.buffer as SharedArrayBuffer,
         counters: this.counters.buffer as SharedArrayBuffer, table, table6,
         peerCounters: peerCounters.buffer as SharedArrayBuffer, generation: this.generation, port: port2,
-        localMAC: this.o.localMAC, localAddress: this.o.localAddress, localAddress6: this.o.localAddress6, vni: this.o.vni, mtu: this.o.mtu, batch: this.o.batch, udpGso: this.o.udpGso,
       };
       // The hot loops allocate nothing per packet, so small V8 heaps suffice; they keep the
       // agent's RSS down (each worker is a whole V8 isolate): measured ~3 MB less peak RSS with

@@ -22,18 +22,10 @@ import { Counter } from './counters.js';
 export const Control = { Generation: 0, Stop: 1, TxSeen: 2, RxSeen: 3, Slots: 4 } as const;
 export const POLL_MS = 100;
 
-export interface WorkerInit {
-  readonly role: 'tx' | 'rx';
+/** What both workers know about the node; the engine's options are exactly these. */
+export interface DataPathParams {
   readonly tun: TunHandle;
   readonly udp: UdpHandles;
-  readonly control: SharedArrayBuffer;
-  readonly counters: SharedArrayBuffer;
-  readonly table: SharedArrayBuffer;
-  /** The IPv6 table (table6.ts), built with `table`; absent without IPv6 pods. */
-  readonly table6?: SharedArrayBuffer | undefined;
-  readonly peerCounters: SharedArrayBuffer;
-  readonly generation: number;
-  readonly port: MessagePort;
   readonly localMAC: Uint8Array;
   readonly localAddress: number;
   /** IPv6 TUN address (16 bytes), when the node has IPv6 pods: the source of ICMPv6 errors. */
@@ -42,6 +34,18 @@ export interface WorkerInit {
   readonly mtu: number;
   readonly batch: number;
   readonly udpGso: boolean;
+}
+
+export interface WorkerInit extends DataPathParams {
+  readonly role: 'tx' | 'rx';
+  readonly control: SharedArrayBuffer;
+  readonly counters: SharedArrayBuffer;
+  readonly table: SharedArrayBuffer;
+  /** The IPv6 table (table6.ts), built with `table`; absent without IPv6 pods. */
+  readonly table6?: SharedArrayBuffer | undefined;
+  readonly peerCounters: SharedArrayBuffer;
+  readonly generation: number;
+  readonly port: MessagePort;
 }
 
 export interface TableMessage {
