@@ -160,8 +160,10 @@ Napi::Value TunSetOffload(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
 }
 
-// tunRead(fd, slab, offsets, capacity, lengths, max, timeoutMs) -> count, or -errno.
-// Waits up to timeoutMs for the first packet, then drains without blocking.
+// tunRead(fd, slab, offsets, capacity, lengths, max, timeoutMs[, maxBytes]) -> count, or -errno.
+// Waits up to timeoutMs for the first packet, then drains without blocking: up to `max`
+// packets, and (when maxBytes > 0) stops once that many bytes have been read, so one call
+// moves many small packets or a few 64 KB super-packets.
 Napi::Value TunRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
@@ -173,13 +175,15 @@ Napi::Value TunRead(const Napi::CallbackInfo& info) {
   int32_t* lengths = TypedData<int32_t>(info[4], &nLen);
   int max = info[5].As<Napi::Number>().Int32Value();
   int timeoutMs = info[6].As<Napi::Number>().Int32Value();
+  int64_t maxBytes = info.Length() > 7 && info[7].IsNumber() ? info[7].As<Napi::Number>().Int64Value() : 0;
   if (static_cast<size_t>(max) > nOff) max = static_cast<int>(nOff);
   if (static_cast<size_t>(max) > nLen) max = static_cast<int>(nLen);
 
   int w = WaitFor(fd, POLLIN, timeoutMs);
   if (w <= 0) return Napi::Number::New(env, w);
   int n = 0;
-  while (n < max) {
+  int64_t bytes = 0;
+  while (n < max && (maxBytes <= 0 || bytes < maxBytes)) {
     size_t off = static_cast<size_t>(offsets[n]);
     if (off + capacity > slab.length) break;
     ssize_t r = read(fd, slab.data + off, capacity);
@@ -189,6 +193,7 @@ Napi::Value TunRead(const Napi::CallbackInfo& info) {
       return Napi::Number::New(env, -errno);
     }
     lengths[n++] = static_cast<int32_t>(r);
+    bytes += r;
   }
   return Napi::Number::New(env, n);
 }

@@ -81,7 +81,7 @@ export class Agent implements StatusSource {
 
     this.datapath = new DataPath({
       tun: this.tun, udp: this.udp, localMAC: macBytes(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu,
-      batch: cfg.tuning.batch ?? (this.tun.vnetHeader ? DEFAULTS.batchWithOffloads : DEFAULTS.batchPlain),
+      batch: cfg.tuning.batch ?? DEFAULTS.batch,
       udpGso: cfg.offloads.udpGso && this.udp.gso,
       ...(pod6 ? { localAddress6: bigIntToIpv6Bytes(pod6.net) } : {}),
     });

@@ -57,8 +57,8 @@ export interface AgentConfig {
 }
 
 export interface TuningConfig {
-  /** Packets per batch syscall (TUN read loop, recvmmsg, sendmmsg). Undefined: 16 with TUN
-   * offloads (each slot then holds a 64 KB super-packet), 64 without. */
+  /** Packets per batch call (TUN read loop, recvmmsg, sendmmsg); with offloads a call also
+   * stops near 1 MB (a TUN read's byte budget, 16 GRO slots of 64 KB). Undefined: 64. */
   readonly batch?: number;
   /** SO_RCVBUF / SO_SNDBUF for the UDP sockets, bytes. */
   readonly socketBuffer: number;

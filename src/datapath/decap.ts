@@ -38,6 +38,8 @@ const MIN_DATAGRAM = ENCAP_LENGTH + 20;
 /** Where coalesced super-packets are assembled (with TUN offloads); runs that do not fit go
  * out as single packets. */
 const ARENA = 2 << 20;
+/** Slots per recvmmsg with UDP GRO, each up to 64 KB. */
+const GRO_SLOTS = 16;
 
 export interface DecapOptions {
   readonly tun: Tun;
@@ -90,21 +92,24 @@ export class Decapsulator {
     this.mac0 = ((m[0]! << 24) | (m[1]! << 16) | (m[2]! << 8) | m[3]!) >>> 0;
     this.mac1 = (m[4]! << 8) | m[5]!;
     this.vni = o.vni;
-    this.batch = o.batch;
+    // recvmmsg cannot stop at a byte count, so with GRO (64 KB per slot) the slot count is
+    // capped to keep one call near 1 MB, as the outbound read budget does.
+    const slots = o.udp.gro ? Math.min(o.batch, GRO_SLOTS) : o.batch;
+    this.batch = slots;
     this.vnet = o.tun.vnetHeader;
     // With GRO a slot receives up to 64 KB of coalesced datagrams; without, one datagram of at
     // most MTU + 50 (we also accept jumbo peers up to 9000 and count anything larger as truncated).
     this.capacity = o.udp.gro ? 65536 : Math.max(9216, (o.mtu + 64 + 63) & ~63);
     const slot = HEADROOM + this.capacity;
-    this.arenaStart = slot * o.batch;
+    this.arenaStart = slot * slots;
     this.slab = allocateSlab(this.arenaStart + (this.vnet ? ARENA : 0));
-    this.recvOffsets = new Int32Array(o.batch);
-    for (let i = 0; i < o.batch; i++) this.recvOffsets[i] = i * slot + HEADROOM;
-    this.recvLengths = new Int32Array(o.batch);
-    this.srcAddrs = new Uint32Array(o.batch);
-    this.gsoSizes = new Int32Array(o.batch);
+    this.recvOffsets = new Int32Array(slots);
+    for (let i = 0; i < slots; i++) this.recvOffsets[i] = i * slot + HEADROOM;
+    this.recvLengths = new Int32Array(slots);
+    this.srcAddrs = new Uint32Array(slots);
+    this.gsoSizes = new Int32Array(slots);
     // GRO can pack up to 64 datagrams in one slot.
-    const maxOut = o.udp.gro ? o.batch * 64 : o.batch;
+    const maxOut = o.udp.gro ? slots * 64 : slots;
     this.outOffsets = new Int32Array(maxOut);
     this.outLengths = new Int32Array(maxOut);
     this.innerOffsets = new Int32Array(maxOut);

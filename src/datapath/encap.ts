@@ -49,6 +49,9 @@ const UDP_GSO_MAX_SEGMENTS = 64;
 const SUPER_PACKET_MAX = 65536;
 /** Where segments of super-packets are laid out for UDP GSO, per batch (flushed when full). */
 const SEGMENT_AREA = 1 << 20;
+/** With TUN offloads one read call stops after this many bytes: a batch is then up to `batch`
+ * small packets or about 16 super-packets (docs/performance.md). */
+export const READ_BUDGET = 1 << 20;
 
 export interface EncapOptions {
   readonly tun: Tun;
@@ -157,7 +160,7 @@ export class Encapsulator {
 
   /** One batch: TUN read, encapsulate, sendmmsg. Returns packets read (0 on timeout). */
   runOnce(timeoutMs: number): number {
-    const n = this.tun.read(this.slab, this.readOffsets, this.capacity, this.readLengths, this.batch, timeoutMs);
+    const n = this.tun.read(this.slab, this.readOffsets, this.capacity, this.readLengths, this.batch, timeoutMs, this.vnet ? READ_BUDGET : 0);
     if (n === 0) return 0;
     this.c[Counter.TxBatches]!++;
     let k = 0;

@@ -13,13 +13,15 @@ export class FakeTun implements Tun {
 
   inject(pkt: Uint8Array): void { this.inbound.push(pkt.slice()); }
 
-  read(slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array, max: number): number {
+  read(slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array, max: number, _timeoutMs = 0, maxBytes = 0): number {
     let n = 0;
-    while (n < max && this.inbound.length > 0) {
+    let bytes = 0;
+    while (n < max && this.inbound.length > 0 && (maxBytes <= 0 || bytes < maxBytes)) {
       const p = this.inbound.shift()!;
       const len = Math.min(p.length, capacity);
       slab.set(p.subarray(0, len), offsets[n]!);
       lengths[n] = len;
+      bytes += len;
       n++;
     }
     return n;

@@ -33,8 +33,8 @@ export function attachTun(h: TunHandle): Tun {
   return {
     name: h.name,
     vnetHeader: h.vnetHeader,
-    read: (slab, offsets, capacity, lengths, max, timeoutMs) => {
-      const n = io.tunRead(fd, slab, offsets, capacity, lengths, max, timeoutMs);
+    read: (slab, offsets, capacity, lengths, max, timeoutMs, maxBytes) => {
+      const n = io.tunRead(fd, slab, offsets, capacity, lengths, max, timeoutMs, maxBytes ?? 0);
       return n < 0 ? 0 : n;
     },
     write: (slab, offsets, lengths, count) => io.tunWrite(fd, slab, offsets, lengths, count),

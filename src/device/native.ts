@@ -13,7 +13,7 @@ export interface NativeIo {
   openTun(name: string, flags: number): { fd: number; name: string };
   tunSetOffload(fd: number, flags: number): number;
   tunRead(fd: number, slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array,
-    max: number, timeoutMs: number): number;
+    max: number, timeoutMs: number, maxBytes?: number): number;
   tunWrite(fd: number, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
   udpOpen(addr: number, port: number, rcvbuf: number, sndbuf: number, flags: number): { fd: number; port: number; gro: boolean; gso: boolean };
   udpRecv(fd: number, slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array,

@@ -11,8 +11,9 @@ export interface Tun {
   readonly name: string;
   /** True when every packet carries a 10-byte virtio_net_hdr in front (IFF_VNET_HDR). */
   readonly vnetHeader: boolean;
-  /** Reads up to `max` packets; waits up to `timeoutMs` for the first. Returns the count (0: none). */
-  read(slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array, max: number, timeoutMs: number): number;
+  /** Reads up to `max` packets, and stops early once `maxBytes` (if > 0) have been read; waits up
+   * to `timeoutMs` for the first. Returns the count (0: none). */
+  read(slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array, max: number, timeoutMs: number, maxBytes?: number): number;
   /** Writes `count` packets; returns how many the kernel accepted. */
   write(slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
   close(): void;
