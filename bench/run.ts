@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the data-path comparison (src/lab/bench.ts) written to docs/benchmarks.md and
  * docs/bench-chart.svg. Needs root (network namespaces). Options: --quick, --only k1,k2
- * (direct, kernel, vxnet, vxnet-nooffload, socat, openvpn), --out DIR.
+ * (direct, kernel, vxnet, vxnet-nooffload, socat, openvpn), --rounds N (default 3), --out DIR.
  */
 import { fileURLToPath } from 'node:url';
 import { runBench } from '../src/lab/bench.js';
@@ -21,6 +21,7 @@ if (process.getuid?.() !== 0) {
 await runBench({
   outDir: value('--out') ?? fileURLToPath(new URL('../../docs', import.meta.url)),
   quick: args.includes('--quick'),
+  ...(value('--rounds') ? { rounds: Number(value('--rounds')) } : {}),
   ...(only ? { only } : {}),
   log: (m) => void process.stderr.write(`${m}\n`),
 });

@@ -62,6 +62,9 @@ export interface BenchRow {
   cpuSecPerMpkt?: number;
   rssMB?: number;
   hwmMB?: number;
+  /** Rounds this row combines (medians), and the single-stream TCP sample of each. */
+  rounds?: number;
+  tcp1Samples?: number[];
   error?: string;
   skipped?: string;
 }
@@ -85,6 +88,8 @@ export interface BenchOptions {
   log?: (msg: string) => void;
   /** Overrides for every lab (e.g. agentCommand). */
   lab?: Partial<LabOptions>;
+  /** Interleaved rounds per path; default 3 (1 with quick). */
+  rounds?: number;
 }
 
 const CLK_TCK = 100;
@@ -128,96 +133,139 @@ export async function describeMachine(): Promise<Machine> {
   };
 }
 
-async function benchPath(path: BenchPath, opts: BenchOptions): Promise<BenchRow> {
+/** One round of every measurement on one path's lab. */
+async function measure(lab: Lab, path: BenchPath, secs: number, pings: number, log: (m: string) => void): Promise<BenchRow> {
   const row: BenchRow = { key: path.key, label: path.label };
-  const log = opts.log ?? (() => undefined);
-  if (path.needs && !(await commandExists(path.needs))) {
-    row.skipped = `${path.needs} not installed`;
-    return row;
-  }
-  const secs = opts.quick ? 2 : 5;
-  const pings = opts.quick ? 50 : 200;
-  const lab = await Lab.up({
-    nodes: 2,
-    podsPerNode: 1,
-    kind: () => path.kind,
-    ...(path.agentConfigExtra ? { agentConfigExtra: path.agentConfigExtra } : {}),
-    ...opts.lab,
-  });
-  try {
-    const a = lab.pod('p1a');
-    const b = lab.pod('p2a');
-    const pids = [lab.agentPid(1), lab.agentPid(2)].filter((p): p is number => p !== undefined && p > 0);
-    const relay = path.kind === 'vxnet' || path.kind === 'socat' || path.kind === 'openvpn';
-
+  const a = lab.pod('p1a');
+  const b = lab.pod('p2a');
+  const pids = [lab.agentPid(1), lab.agentPid(2)].filter((p): p is number => p !== undefined && p > 0);
+  const relay = path.kind === 'vxnet' || path.kind === 'socat' || path.kind === 'openvpn';
+  const cpuOver = async <T>(f: () => Promise<T>): Promise<{ result: T; cpu: number | undefined }> => {
     const before = pids.map(procSample);
-    const t1 = await iperf(lab, podEndpoint(b), podEndpoint(a), { seconds: secs });
+    const result = await f();
     const after = pids.map(procSample);
-    row.tcp1Bps = t1.bitsPerSecond;
-    row.tcp1Retransmits = t1.retransmits ?? 0;
-    if (relay && t1.bytes > 0 && before.every(Boolean) && after.every(Boolean)) {
-      let cpu = 0;
-      for (let i = 0; i < pids.length; i++) cpu += (after[i] as ProcSample).cpuSeconds - (before[i] as ProcSample).cpuSeconds;
-      row.cpuSecPerGB = cpu / (t1.bytes / 1e9);
+    if (!relay || !before.every(Boolean) || !after.every(Boolean)) return { result, cpu: undefined };
+    let cpu = 0;
+    for (let i = 0; i < pids.length; i++) cpu += (after[i] as ProcSample).cpuSeconds - (before[i] as ProcSample).cpuSeconds;
+    return { result, cpu };
+  };
+
+  const t1 = await cpuOver(() => iperf(lab, podEndpoint(b), podEndpoint(a), { seconds: secs }));
+  row.tcp1Bps = t1.result.bitsPerSecond;
+  row.tcp1Retransmits = t1.result.retransmits ?? 0;
+  if (t1.cpu !== undefined && t1.result.bytes > 0) row.cpuSecPerGB = t1.cpu / (t1.result.bytes / 1e9);
+  log(`${path.key}: TCP 1 stream ${(t1.result.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`);
+
+  const t4 = await iperf(lab, podEndpoint(b), podEndpoint(a), { seconds: secs, streams: 4 });
+  row.tcp4Bps = t4.bitsPerSecond;
+  log(`${path.key}: TCP 4 streams ${(t4.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`);
+
+  const u = await cpuOver(() => iperf(lab, podEndpoint(b), podEndpoint(a), { seconds: Math.min(secs, 3), udpLength: 64 }));
+  row.udpPps = u.result.receivedPps ?? 0;
+  const delivered = (u.result.packets ?? 0) - (u.result.lostPackets ?? 0);
+  if (u.cpu !== undefined && delivered > 0) row.cpuSecPerMpkt = u.cpu / (delivered / 1e6);
+  row.udpLossPct = u.result.packets ? (100 * (u.result.lostPackets ?? 0)) / u.result.packets : 0;
+  log(`${path.key}: UDP 64 B ${Math.round(row.udpPps)} pps received, ${row.udpLossPct.toFixed(1)}% lost`);
+
+  const p = await ping(lab, a.ns, b.ip, { count: pings, intervalS: 0.01, waitS: 1 });
+  row.rttP50Ms = percentile(p.rttsMs, 50);
+  row.rttP99Ms = percentile(p.rttsMs, 99);
+  log(`${path.key}: RTT p50 ${row.rttP50Ms.toFixed(3)} ms, p99 ${row.rttP99Ms.toFixed(3)} ms`);
+
+  if (relay) {
+    const mem = pids.map(procSample).filter((x): x is ProcSample => x !== null);
+    if (mem.length > 0) {
+      row.rssMB = Math.max(...mem.map((x) => x.rssKB)) / 1024;
+      row.hwmMB = Math.max(...mem.map((x) => x.hwmKB)) / 1024;
     }
-    log(`${path.key}: TCP 1 stream ${(t1.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`);
-
-    const t4 = await iperf(lab, podEndpoint(b), podEndpoint(a), { seconds: secs, streams: 4 });
-    row.tcp4Bps = t4.bitsPerSecond;
-    log(`${path.key}: TCP 4 streams ${(t4.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`);
-
-    const beforeUdp = pids.map(procSample);
-    const u = await iperf(lab, podEndpoint(b), podEndpoint(a), { seconds: Math.min(secs, 3), udpLength: 64 });
-    const afterUdp = pids.map(procSample);
-    row.udpPps = u.receivedPps ?? 0;
-    const delivered = (u.packets ?? 0) - (u.lostPackets ?? 0);
-    if (relay && delivered > 0 && beforeUdp.every(Boolean) && afterUdp.every(Boolean)) {
-      let cpu = 0;
-      for (let i = 0; i < pids.length; i++) cpu += (afterUdp[i] as ProcSample).cpuSeconds - (beforeUdp[i] as ProcSample).cpuSeconds;
-      row.cpuSecPerMpkt = cpu / (delivered / 1e6);
-    }
-    row.udpLossPct = u.packets ? (100 * (u.lostPackets ?? 0)) / u.packets : 0;
-    log(`${path.key}: UDP 64 B ${Math.round(row.udpPps)} pps received, ${row.udpLossPct.toFixed(1)}% lost`);
-
-    const p = await ping(lab, a.ns, b.ip, { count: pings, intervalS: 0.01, waitS: 1 });
-    row.rttP50Ms = percentile(p.rttsMs, 50);
-    row.rttP99Ms = percentile(p.rttsMs, 99);
-    log(`${path.key}: RTT p50 ${row.rttP50Ms.toFixed(3)} ms, p99 ${row.rttP99Ms.toFixed(3)} ms`);
-
-    if (relay) {
-      const mem = pids.map(procSample).filter((s): s is ProcSample => s !== null);
-      if (mem.length > 0) {
-        row.rssMB = Math.max(...mem.map((s) => s.rssKB)) / 1024;
-        row.hwmMB = Math.max(...mem.map((s) => s.hwmKB)) / 1024;
-      }
-    }
-  } catch (err) {
-    row.error = (err as Error).message.split('\n').slice(0, 3).join(' | ');
-    log(`${path.key}: ${row.error}`);
-  } finally {
-    await lab.down();
   }
   return row;
 }
 
-/** Run the bench, write DIR/benchmarks.md and DIR/bench-chart.svg, print the table. */
+function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const v = [...values].sort((x, y) => x - y);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid] : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}
+
+type NumericKey = 'tcp1Bps' | 'tcp1Retransmits' | 'tcp4Bps' | 'udpPps' | 'udpLossPct' | 'rttP50Ms' | 'rttP99Ms' | 'cpuSecPerGB' | 'cpuSecPerMpkt';
+const MEDIAN_KEYS: readonly NumericKey[] = ['tcp1Bps', 'tcp1Retransmits', 'tcp4Bps', 'udpPps', 'udpLossPct', 'rttP50Ms', 'rttP99Ms', 'cpuSecPerGB', 'cpuSecPerMpkt'];
+
+/** The median of each metric over a path's rounds; memory is the largest seen. */
+export function combineRounds(path: BenchPath, rounds: readonly BenchRow[]): BenchRow {
+  const row: BenchRow = { key: path.key, label: path.label, rounds: rounds.length, tcp1Samples: rounds.map((r) => r.tcp1Bps).filter((v): v is number => v !== undefined) };
+  for (const k of MEDIAN_KEYS) {
+    const m = median(rounds.map((r) => r[k]).filter((v): v is number => v !== undefined && Number.isFinite(v)));
+    if (m !== undefined) row[k] = m;
+  }
+  const rss = rounds.map((r) => r.rssMB).filter((v): v is number => v !== undefined);
+  const hwm = rounds.map((r) => r.hwmMB).filter((v): v is number => v !== undefined);
+  if (rss.length > 0) row.rssMB = Math.max(...rss);
+  if (hwm.length > 0) row.hwmMB = Math.max(...hwm);
+  const errors = rounds.map((r) => r.error).filter(Boolean);
+  if (errors.length > 0) row.error = errors[0];
+  return row;
+}
+
+/**
+ * Run the bench, write DIR/benchmarks.md and DIR/bench-chart.svg, print the table.
+ *
+ * These machines' speed drifts over minutes (CPU steal), so measuring the paths one after the
+ * other lets a slow phase land on one path and skew every ratio. Instead every path's lab is
+ * built first, then `rounds` rounds measure each path once, in an order that rotates each
+ * round, and the report gives each metric's median over the rounds.
+ */
 export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
   const log = opts.log ?? (() => undefined);
   const started = Date.now();
   const machine = await describeMachine();
-  const rows: BenchRow[] = [];
-  for (const path of BENCH_PATHS) {
-    if (opts.only && !opts.only.includes(path.key)) continue;
-    log(`bench: ${path.label}`);
-    try {
-      rows.push(await benchPath(path, opts));
-    } catch (err) {
-      rows.push({ key: path.key, label: path.label, error: (err as Error).message.split('\n').slice(0, 3).join(' | ') });
+  const secs = opts.quick ? 2 : 4;
+  const pings = opts.quick ? 50 : 200;
+  const roundCount = opts.rounds ?? (opts.quick ? 1 : 3);
+  const paths = BENCH_PATHS.filter((p) => !opts.only || opts.only.includes(p.key));
+  const labs = new Map<string, Lab>();
+  const failed = new Map<string, BenchRow>();
+  const samples = new Map<string, BenchRow[]>();
+  try {
+    for (const path of paths) {
+      if (path.needs && !(await commandExists(path.needs))) {
+        failed.set(path.key, { key: path.key, label: path.label, skipped: `${path.needs} not installed` });
+        continue;
+      }
+      log(`bench: building the ${path.label} lab`);
+      try {
+        labs.set(path.key, await Lab.up({
+          nodes: 2, podsPerNode: 1, kind: () => path.kind,
+          ...(path.agentConfigExtra ? { agentConfigExtra: path.agentConfigExtra } : {}),
+          ...opts.lab,
+        }));
+      } catch (err) {
+        failed.set(path.key, { key: path.key, label: path.label, error: (err as Error).message.split('\n').slice(0, 3).join(' | ') });
+      }
     }
+    const live = paths.filter((p) => labs.has(p.key));
+    for (let r = 0; r < roundCount; r++) {
+      for (let j = 0; j < live.length; j++) {
+        const path = live[(j + r) % live.length]!;
+        log(`bench: round ${r + 1}/${roundCount}, ${path.label}`);
+        let row: BenchRow;
+        try {
+          row = await measure(labs.get(path.key)!, path, secs, pings, log);
+        } catch (err) {
+          row = { key: path.key, label: path.label, error: (err as Error).message.split('\n').slice(0, 3).join(' | ') };
+          log(`${path.key}: ${row.error}`);
+        }
+        samples.set(path.key, [...(samples.get(path.key) ?? []), row]);
+      }
+    }
+  } finally {
+    await Promise.allSettled([...labs.values()].map((l) => l.down()));
   }
+  const rows = paths.map((p) => failed.get(p.key) ?? combineRounds(p, samples.get(p.key) ?? []));
   const seconds = (Date.now() - started) / 1000;
   mkdirSync(opts.outDir, { recursive: true });
-  writeFileSync(join(opts.outDir, 'benchmarks.md'), renderMarkdown(rows, machine, seconds, opts.quick ?? false));
+  writeFileSync(join(opts.outDir, 'benchmarks.md'), renderMarkdown(rows, machine, seconds, opts.quick ?? false, roundCount));
   writeFileSync(join(opts.outDir, 'bench-chart.svg'), renderChart(rows, machine));
   process.stdout.write(`${renderTable(rows)}\n\n${renderRatios(rows)}\n`);
   log(`bench: ${seconds.toFixed(0)} s; wrote ${join(opts.outDir, 'benchmarks.md')} and bench-chart.svg`);
@@ -267,20 +315,26 @@ export function renderRatios(rows: readonly BenchRow[]): string {
   return [head, ...lines].join('\n');
 }
 
-export function renderMarkdown(rows: readonly BenchRow[], m: Machine, seconds: number, quick: boolean): string {
+export function renderMarkdown(rows: readonly BenchRow[], m: Machine, seconds: number, quick: boolean, rounds = 1): string {
+  const spread = rows
+    .filter((r) => (r.tcp1Samples?.length ?? 0) > 1)
+    .map((r) => `| ${r.label} | ${(r.tcp1Samples ?? []).map((v) => (v / 1e9).toFixed(2)).join(' / ')} |`);
   return `# Benchmarks
 
 Generated by \`npm run bench\` (bench/run.ts, src/lab/bench.ts) on ${m.date}; do not edit by hand.
 ${quick ? '\n**Quick run** (2 s iperf3, 50 pings): numbers are rough.\n' : ''}
 Machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}, Node ${m.node}, ${m.iperf3}. The run took ${seconds.toFixed(0)} s.
 
-Each path is a fresh two-node lab (see [lab.md](lab.md)): pod p1a on node1 sends to pod p2a on
-node2, across a router namespace, each node on its own subnet. The router's ports finish
+Each path is its own two-node lab (see [lab.md](lab.md)): pod p1a on node1 sends to pod p2a on
+node2, across a router namespace, each node on its own subnet. All the labs are built first, then
+${rounds} round${rounds === 1 ? '' : 's'} measure every path once each, in an order that rotates every round. Each number
+below is the median over the rounds (memory: the largest). The machine's speed drifts over
+minutes, so interleaving keeps a slow phase from landing on one path and skewing the ratios. The router's ports finish
 checksums and segment in software, as a NIC would put packets on a wire, for every path alike.
 Senders, receivers, relays and the router all share the machine's ${m.cores} cores, so compare the
 paths with one another; absolute numbers say little about a real network.
 
-- **TCP**: iperf3, ${quick ? 2 : 5} s, receiver's rate; 1 stream, then 4 (-P 4).
+- **TCP**: iperf3, ${quick ? 2 : 4} s, receiver's rate; 1 stream, then 4 (-P 4).
 - **UDP 64 B**: iperf3 -u -l 64 -b 0 (as fast as the sender can): packets per second that
   arrived, and the share the receiver counted lost.
 - **RTT**: ${quick ? 50 : 200} pings at 10 ms intervals, 50th and 99th percentile.
@@ -296,7 +350,13 @@ ${renderTable(rows)}
 ## Relative to kernel VXLAN
 
 ${renderRatios(rows)}
+${spread.length > 0 ? `
+## Single-stream TCP, each round (Gbit/s)
 
+| Path | rounds |
+|---|---|
+${spread.join('\n')}
+` : ''}
 ![bar chart of the results](bench-chart.svg)
 `;
 }

@@ -15,7 +15,7 @@ import { parsePing, percentile } from '../../src/lab/checks.js';
 import { parsePrometheus, sampleValue } from '../../src/lab/http.js';
 import { parseFields } from '../../src/lab/capture.js';
 import { renderBarChart } from '../../src/lab/svg-chart.js';
-import { procSample, renderTable, renderRatios } from '../../src/lab/bench.js';
+import { procSample, renderTable, renderRatios, combineRounds } from '../../src/lab/bench.js';
 import { isValidLabId, randomLabId, nsPrefix } from '../../src/lab/state.js';
 import * as topo from '../../src/lab/topology.js';
 
@@ -243,6 +243,21 @@ test('bench table and ratios to kernel VXLAN', () => {
   const r = renderRatios(rows);
   assert.match(r, /\| vxnet \| 0\.50x \| 0\.50x \| 0\.50x \| 2\.00x \|/);
   assert.doesNotMatch(r, /OpenVPN/);
+});
+
+test('bench rounds combine into medians; memory is the largest seen', () => {
+  const path = { key: 'vxnet', label: 'vxnet', kind: 'vxnet' as const };
+  const r = combineRounds(path, [
+    { key: 'vxnet', label: 'vxnet', tcp1Bps: 9e9, udpPps: 100, rssMB: 80, hwmMB: 85 },
+    { key: 'vxnet', label: 'vxnet', tcp1Bps: 3e9, udpPps: 300, rssMB: 82, hwmMB: 90 },
+    { key: 'vxnet', label: 'vxnet', tcp1Bps: 7e9, udpPps: 200, rssMB: 81, hwmMB: 88 },
+  ]);
+  assert.equal(r.tcp1Bps, 7e9);
+  assert.equal(r.udpPps, 200);
+  assert.equal(r.hwmMB, 90);
+  assert.equal(r.rssMB, 82);
+  assert.deepEqual(r.tcp1Samples, [9e9, 3e9, 7e9]);
+  assert.equal(combineRounds(path, [{ key: 'vxnet', label: 'vxnet', tcp1Bps: 2e9 }, { key: 'vxnet', label: 'vxnet', tcp1Bps: 4e9 }]).tcp1Bps, 3e9);
 });
 
 test('procSample reads this process from /proc', { skip: process.platform !== 'linux' }, () => {
