@@ -14,9 +14,10 @@ const USAGE = `usage: vxnet lab <command> [options]
   down   ID... | --all          remove labs (agents, namespaces, files)
   list                          labs recorded in /run/vxnet-lab
   test   [up options] [--keep]  build a lab, run the connectivity checks, remove it (--keep: leave it up)
-  bench  [--out DIR] [--quick] [--only P,...]
-                                benchmark the data paths (2-node labs), write DIR/benchmarks.md
-                                and DIR/bench-chart.svg; P: direct kernel vxnet vxnet-nooffload
+  bench  [--out DIR] [--quick] [--rounds N] [--only P,...]
+                                benchmark the data paths (2-node labs, N interleaved rounds,
+                                medians), print the table, write DIR/benchmarks.md and
+                                DIR/bench-chart.svg; P: direct kernel vxnet vxnet-nooffload
                                 socat openvpn
 
   K is vxnet, kernel, direct, socat or openvpn; a list gives node 1, 2, ... (the last repeats).`;
@@ -77,6 +78,7 @@ function parse(args: readonly string[]): Parsed {
         break;
       }
       case '--out':
+      case '--rounds':
       case '--only':
         values.set(a.slice(2), val());
         break;
@@ -146,6 +148,7 @@ export async function labMain(args: readonly string[]): Promise<number> {
           outDir: p.values.get('out') ?? 'docs',
           quick: p.flags.has('quick'),
           ...(only ? { only } : {}),
+          ...(p.values.has('rounds') ? { rounds: Number(p.values.get('rounds')) } : {}),
           log,
         });
         return 0;
