@@ -10,7 +10,7 @@
  * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
  */
 import { parseArgs } from 'node:util';
-import { loadConfigFile, ConfigError, checkPeers, readPeersFile, loadConfigFile as reloadConfig } from '../agent/config.js';
+import { loadConfigFile, ConfigError, checkPeers, readPeersFile } from '../agent/config.js';
 import { makeLogger } from '../agent/log.js';
 import { Agent } from '../agent/agent.js';
 import { FilePeerSource } from '../peers/file.js';
@@ -78,7 +78,7 @@ async function agentCmd(args: string[]): Promise<number> {
     };
     source = new FilePeerSource(watched, () => (cfg.peersFile
       ? checkPeers(readPeersFile(cfg.peersFile), self)
-      : reloadConfig(configPath, overrides).peers));
+      : loadConfigFile(configPath, overrides).peers));
   }
   const agent = new Agent(cfg, source, log, onForwarding ? { onForwarding } : {});
   let stopping = false;

@@ -72,11 +72,12 @@ export class Decapsulator {
   private readonly recvLengths: Int32Array;
   private readonly srcAddrs: Uint32Array;
   private readonly gsoSizes: Int32Array;
-  private readonly outOffsets: Int32Array;
-  private readonly outLengths: Int32Array;
-  /** With TUN offloads: the inner packets, before coalescing. */
+  /** The accepted inner packets; written to TUN as they are, or first coalesced into `out*`. */
   private readonly innerOffsets: Int32Array;
   private readonly innerLengths: Int32Array;
+  /** With TUN offloads: what the coalescer makes of the inner packets. */
+  private readonly outOffsets: Int32Array;
+  private readonly outLengths: Int32Array;
   private readonly coalescer: TcpCoalescer | undefined;
   private readonly arenaStart: number;
   private readonly ip = new Ipv4View(new Uint8Array(0));
@@ -110,10 +111,10 @@ export class Decapsulator {
     this.gsoSizes = new Int32Array(slots);
     // GRO can pack up to 64 datagrams in one slot.
     const maxOut = o.udp.gro ? slots * 64 : slots;
-    this.outOffsets = new Int32Array(maxOut);
-    this.outLengths = new Int32Array(maxOut);
     this.innerOffsets = new Int32Array(maxOut);
     this.innerLengths = new Int32Array(maxOut);
+    this.outOffsets = new Int32Array(this.vnet ? maxOut : 0);
+    this.outLengths = new Int32Array(this.vnet ? maxOut : 0);
     this.coalescer = this.vnet ? new TcpCoalescer({ maxBatch: maxOut, verifyChecksums: true }) : undefined;
   }
 
@@ -142,14 +143,17 @@ export class Decapsulator {
       }
     }
     if (k > 0) {
-      let m = k;
       const co = this.coalescer;
+      let m = k;
+      let written: number;
       if (co !== undefined) {
         const merged = co.mergedSegments;
         m = co.coalesce(this.slab, this.innerOffsets, this.innerLengths, k, this.arenaStart, ARENA, this.outOffsets, this.outLengths);
         this.c[Counter.RxCoalesced]! += co.mergedSegments - merged;
+        written = this.tun.write(this.slab, this.outOffsets, this.outLengths, m);
+      } else {
+        written = this.tun.write(this.slab, this.innerOffsets, this.innerLengths, k);
       }
-      const written = this.tun.write(this.slab, this.outOffsets, this.outLengths, m);
       if (written < m) this.c[Drop.tun_write]! += m - written;
     }
     return n;
@@ -157,8 +161,9 @@ export class Decapsulator {
 
   /**
    * Checks the datagram at slab[off, off+len) from underlay address `src`. When it passes, sets
-   * output entry k to the inner packet (with a zeroed virtio header in front when TUN has one)
-   * and returns true; otherwise counts the reason and returns false. Never throws.
+   * inner entry k to the inner packet, where it lies (with TUN offloads the coalescer later writes
+   * its virtio header into the headroom), and returns true; otherwise counts the reason and
+   * returns false. Never throws.
    */
   decapsulate(off: number, len: number, src: number, k: number): boolean {
     const c = this.c;
@@ -224,8 +229,6 @@ export class Decapsulator {
     const total = ip.totalLength;
     this.innerOffsets[k] = inner;
     this.innerLengths[k] = total;
-    this.outOffsets[k] = inner;
-    this.outLengths[k] = total;
     c[Counter.RxPackets]!++;
     c[Counter.RxBytes]! += total;
     const pc = this.peerCounters;
@@ -261,8 +264,6 @@ export class Decapsulator {
     // With TUN offloads the coalescer writes each packet's virtio header into its headroom.
     this.innerOffsets[k] = inner;
     this.innerLengths[k] = total;
-    this.outOffsets[k] = inner;
-    this.outLengths[k] = total;
     c[Counter.RxPackets]!++;
     c[Counter.RxBytes]! += total;
     const pc = this.peerCounters;
