@@ -20,6 +20,7 @@ import { segment } from '../../../src/wire/segment.js';
 import { VirtioNetHdrView, VirtioGsoType } from '../../../src/wire/virtio.js';
 import { buildTcp, asPartial, naiveValid, naiveChecksum as sumOf, pseudoHeader6, pattern, u16, u32 } from '../wire/helpers.js';
 import { ip6, ipv4Packet, ipv6Packet, naiveChecksum, vxlanDatagram } from './packets.js';
+import { Rng } from '../../rng.js';
 
 const LOCAL_MAC = '02:aa:bb:cc:dd:01';
 const PEER_MAC = '02:aa:bb:cc:dd:02';
@@ -348,11 +349,8 @@ test('a GRO batch of in-order IPv6 TCP segments reaches TUN as one TCPV6 super-p
 test('fuzz: 600,000 random and mutated IPv4 and IPv6 datagrams never throw; each is forwarded or counted', () => {
   const batch = 64;
   const { tun, udp, counters, d } = decapSetup({ batch });
-  let seed = Number(process.env.VXNET_FUZZ_SEED ?? 0x6eed1234) >>> 0;
-  const rand = (): number => {
-    seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0;
-    return seed;
-  };
+  const rng = new Rng(Number(process.env.VXNET_FUZZ_SEED ?? 0x6eed1234));
+  const rand = (): number => rng.u32();
   const base4 = vxlanDatagram({ vni: 1, dstMAC: LOCAL_MAC, srcMAC: PEER_MAC, inner: ipv4Packet({ src: '10.244.2.5', dst: '10.244.1.7', payload: 32 }) });
   const base6 = dg6();
   const total = 600_000;

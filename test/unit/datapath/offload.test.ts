@@ -18,6 +18,7 @@ import { segment } from '../../../src/wire/segment.js';
 import { VirtioNetHdrView, VirtioGsoType } from '../../../src/wire/virtio.js';
 import { buildTcp, asPartial, naiveValid, pattern, ip4, u16, u32 } from '../wire/helpers.js';
 import { vxlanDatagram } from './packets.js';
+import { Rng } from '../../rng.js';
 
 const PEER = ipv4ToNumber('192.168.102.2');
 const LOCAL_MAC = '02:00:00:00:00:01';
@@ -179,8 +180,8 @@ test('a GRO batch of in-order segments reaches TUN as one super-packet that re-s
 
 test('fuzz with offloads: 200,000 datagrams through decap + coalescer never throw; each is forwarded or counted', () => {
   const { tun, udp, counters, d } = decapSetup();
-  let seed = 0xc0ffee;
-  const rand = (): number => { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0; return seed; };
+  const rng = new Rng(0xc0ffee);
+  const rand = (): number => rng.u32();
   const base = vxlanDatagram({ vni: 1, dstMAC: LOCAL_MAC, srcMAC: PEER_MAC,
     inner: buildTcp({ src: ip4('10.244.2.5'), dst: ip4('10.244.1.7'), seq: 1, payload: pattern(200) }) });
   const total = 200_000;

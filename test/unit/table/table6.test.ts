@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 
 import { buildTable6, ForwardingTable6, Lookup, type Table6Input } from '../../../src/table/table6.js';
 import { TableError } from '../../../src/table/table.js';
+import { Rng } from '../../rng.js';
 
 /** Text to bigint: "a:b::c" expanded by hand. */
 function big(s: string): bigint {
@@ -142,30 +143,6 @@ test('table6: the buffer is checked when attached, and rows() reads it back in o
 
 // ---- the differential test -------------------------------------------------------------
 
-/** xorshift32. */
-class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 1;
-  }
-  u32(): number {
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s;
-  }
-  int(lo: number, hi: number): number {
-    return lo + (this.u32() % (hi - lo + 1));
-  }
-  u128(): bigint {
-    return (BigInt(this.u32()) << 96n) | (BigInt(this.u32()) << 64n) | (BigInt(this.u32()) << 32n) | BigInt(this.u32());
-  }
-  chance(p: number): boolean {
-    return this.u32() / 2 ** 32 < p;
-  }
-}
 
 const SPACE = 1n << 128n;
 
