@@ -7,9 +7,11 @@
  * for a userspace design) and OpenVPN without crypto (a mature userspace tunnel), when
  * installed. Measurements, pod to pod across the router: single-stream TCP (iperf3 -t 5),
  * four streams (-P 4), 64-byte UDP at unlimited rate (received packets per second and loss),
- * ping RTT p50/p99 over 200 pings at 10 ms, and for userspace relays their CPU seconds per GB
- * moved (utime+stime of both relay processes from /proc, over the single-stream run) and memory
- * (VmRSS now, VmHWM peak, of the busier process).
+ * ping RTT p50/p99 over 200 pings at 10 ms and over a second series at 200 ms (idle gaps between
+ * requests, as RPC traffic has), the whole machine's busy CPU seconds per GB delivered (from
+ * /proc/stat deltas over the single-stream run, so kernel softirq work counts, for every path),
+ * and for userspace relays their own CPU seconds per GB moved (utime+stime of both relay
+ * processes from /proc) and memory (VmRSS now, VmHWM peak, of the busier process).
  *
  * Everything shares one machine: iperf3 client and server, both relays and the router all
  * compete for the same cores, so the numbers compare paths with each other, not with a NIC.
@@ -56,6 +58,12 @@ export interface BenchRow {
   udpLossPct?: number;
   rttP50Ms?: number;
   rttP99Ms?: number;
+  /** The same over pings 200 ms apart: every round trip starts from idle threads. */
+  rttIdleP50Ms?: number;
+  rttIdleP99Ms?: number;
+  /** Busy CPU seconds of the whole machine (all cores, /proc/stat) per GB delivered in the
+   * single-stream run: senders, receivers, relays, router and softirq work alike. */
+  machineCpuSecPerGB?: number;
   /** Relay CPU seconds (both nodes) per GB received during the single-stream run. */
   cpuSecPerGB?: number;
   /** Relay CPU seconds (both nodes) per million 64-byte packets delivered in the UDP run. */
@@ -93,6 +101,19 @@ export interface BenchOptions {
 }
 
 const CLK_TCK = 100;
+
+/**
+ * Busy seconds of the whole machine so far: every core's user, nice, system, irq and softirq
+ * time from the first line of /proc/stat. Idle, iowait and steal (time the hypervisor gave to
+ * someone else) are not ours.
+ */
+export function machineBusySeconds(stat = readFileSync('/proc/stat', 'utf8')): number {
+  const line = stat.split('\n').find((l) => l.startsWith('cpu '));
+  if (line === undefined) return Number.NaN;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = f;
+  return (user + nice + system + irq + softirq) / CLK_TCK;
+}
 
 interface ProcSample {
   cpuSeconds: number;
@@ -134,7 +155,7 @@ export async function describeMachine(): Promise<Machine> {
 }
 
 /** One round of every measurement on one path's lab. */
-async function measure(lab: Lab, path: BenchPath, secs: number, pings: number, log: (m: string) => void): Promise<BenchRow> {
+async function measure(lab: Lab, path: BenchPath, secs: number, pings: number, idlePings: number, log: (m: string) => void): Promise<BenchRow> {
   const row: BenchRow = { key: path.key, label: path.label };
   const a = lab.pod('p1a');
   const b = lab.pod('p2a');
@@ -150,11 +171,14 @@ async function measure(lab: Lab, path: BenchPath, secs: number, pings: number, l
     return { result, cpu };
   };
 
+  const busyBefore = machineBusySeconds();
   const t1 = await cpuOver(() => iperf(lab, podEndpoint(b), podEndpoint(a), { seconds: secs }));
+  const busy = machineBusySeconds() - busyBefore;
   row.tcp1Bps = t1.result.bitsPerSecond;
   row.tcp1Retransmits = t1.result.retransmits ?? 0;
   if (t1.cpu !== undefined && t1.result.bytes > 0) row.cpuSecPerGB = t1.cpu / (t1.result.bytes / 1e9);
-  log(`${path.key}: TCP 1 stream ${(t1.result.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`);
+  if (t1.result.bytes > 0 && Number.isFinite(busy)) row.machineCpuSecPerGB = busy / (t1.result.bytes / 1e9);
+  log(`${path.key}: TCP 1 stream ${(t1.result.bitsPerSecond / 1e9).toFixed(2)} Gbit/s, machine ${num(row.machineCpuSecPerGB, 2)} CPU s/GB`);
 
   const t4 = await iperf(lab, podEndpoint(b), podEndpoint(a), { seconds: secs, streams: 4 });
   row.tcp4Bps = t4.bitsPerSecond;
@@ -171,6 +195,11 @@ async function measure(lab: Lab, path: BenchPath, secs: number, pings: number, l
   row.rttP50Ms = percentile(p.rttsMs, 50);
   row.rttP99Ms = percentile(p.rttsMs, 99);
   log(`${path.key}: RTT p50 ${row.rttP50Ms.toFixed(3)} ms, p99 ${row.rttP99Ms.toFixed(3)} ms`);
+
+  const q = await ping(lab, a.ns, b.ip, { count: idlePings, intervalS: 0.2, waitS: 1 });
+  row.rttIdleP50Ms = percentile(q.rttsMs, 50);
+  row.rttIdleP99Ms = percentile(q.rttsMs, 99);
+  log(`${path.key}: RTT at 200 ms p50 ${row.rttIdleP50Ms.toFixed(3)} ms, p99 ${row.rttIdleP99Ms.toFixed(3)} ms`);
 
   if (relay) {
     const mem = pids.map(procSample).filter((x): x is ProcSample => x !== null);
@@ -189,8 +218,10 @@ function median(values: readonly number[]): number | undefined {
   return v.length % 2 === 1 ? v[mid] : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
 }
 
-type NumericKey = 'tcp1Bps' | 'tcp1Retransmits' | 'tcp4Bps' | 'udpPps' | 'udpLossPct' | 'rttP50Ms' | 'rttP99Ms' | 'cpuSecPerGB' | 'cpuSecPerMpkt';
-const MEDIAN_KEYS: readonly NumericKey[] = ['tcp1Bps', 'tcp1Retransmits', 'tcp4Bps', 'udpPps', 'udpLossPct', 'rttP50Ms', 'rttP99Ms', 'cpuSecPerGB', 'cpuSecPerMpkt'];
+type NumericKey = 'tcp1Bps' | 'tcp1Retransmits' | 'tcp4Bps' | 'udpPps' | 'udpLossPct' | 'rttP50Ms' | 'rttP99Ms'
+  | 'rttIdleP50Ms' | 'rttIdleP99Ms' | 'machineCpuSecPerGB' | 'cpuSecPerGB' | 'cpuSecPerMpkt';
+const MEDIAN_KEYS: readonly NumericKey[] = ['tcp1Bps', 'tcp1Retransmits', 'tcp4Bps', 'udpPps', 'udpLossPct', 'rttP50Ms', 'rttP99Ms',
+  'rttIdleP50Ms', 'rttIdleP99Ms', 'machineCpuSecPerGB', 'cpuSecPerGB', 'cpuSecPerMpkt'];
 
 /** The median of each metric over a path's rounds; memory is the largest seen. */
 export function combineRounds(path: BenchPath, rounds: readonly BenchRow[]): BenchRow {
@@ -222,6 +253,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
   const machine = await describeMachine();
   const secs = opts.quick ? 2 : 4;
   const pings = opts.quick ? 50 : 200;
+  const idlePings = opts.quick ? 20 : 100;
   const roundCount = opts.rounds ?? (opts.quick ? 1 : 3);
   const paths = BENCH_PATHS.filter((p) => !opts.only || opts.only.includes(p.key));
   const labs = new Map<string, Lab>();
@@ -251,7 +283,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
         log(`bench: round ${r + 1}/${roundCount}, ${path.label}`);
         let row: BenchRow;
         try {
-          row = await measure(labs.get(path.key)!, path, secs, pings, log);
+          row = await measure(labs.get(path.key)!, path, secs, pings, idlePings, log);
         } catch (err) {
           row = { key: path.key, label: path.label, error: (err as Error).message.split('\n').slice(0, 3).join(' | ') };
           log(`${path.key}: ${row.error}`);
@@ -267,7 +299,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
   mkdirSync(opts.outDir, { recursive: true });
   writeFileSync(join(opts.outDir, 'benchmarks.md'), renderMarkdown(rows, machine, seconds, opts.quick ?? false, roundCount));
   writeFileSync(join(opts.outDir, 'bench-chart.svg'), renderChart(rows, machine));
-  process.stdout.write(`${renderTable(rows)}\n\n${renderRatios(rows)}\n`);
+  process.stdout.write(`${renderTable(rows)}\n\n${renderRatios(rows)}\n\n${renderLatencyVsSocat(rows)}\n`);
   log(`bench: ${seconds.toFixed(0)} s; wrote ${join(opts.outDir, 'benchmarks.md')} and bench-chart.svg`);
   return rows;
 }
@@ -286,14 +318,14 @@ function kpps(v: number | undefined): string {
 
 export function renderTable(rows: readonly BenchRow[]): string {
   const head =
-    '| Path | TCP 1 stream (Gbit/s) | TCP 4 streams (Gbit/s) | UDP 64 B received (kpps) | UDP loss | RTT p50 / p99 (ms) | CPU s per GB | CPU s per Mpkt | RSS / peak (MB) |\n' +
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| Path | TCP 1 stream (Gbit/s) | TCP 4 streams (Gbit/s) | UDP 64 B received (kpps) | UDP loss | RTT p50 / p99, 10 ms (ms) | RTT p50 / p99, 200 ms (ms) | machine CPU s per GB | relay CPU s per GB | relay CPU s per Mpkt | RSS / peak (MB) |\n' +
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const lines = rows.map((r) => {
-    if (r.skipped) return `| ${r.label} | skipped: ${r.skipped} | | | | | | | |`;
-    if (r.error && r.tcp1Bps === undefined) return `| ${r.label} | failed: ${r.error.replace(/\|/g, '/')} | | | | | | | |`;
+    if (r.skipped) return `| ${r.label} | skipped: ${r.skipped} | | | | | | | | | |`;
+    if (r.error && r.tcp1Bps === undefined) return `| ${r.label} | failed: ${r.error.replace(/\|/g, '/')} | | | | | | | | | |`;
     return (
       `| ${r.label} | ${gbps(r.tcp1Bps)} | ${gbps(r.tcp4Bps)} | ${kpps(r.udpPps)} | ${r.udpLossPct === undefined ? '-' : `${r.udpLossPct.toFixed(1)}%`} ` +
-      `| ${num(r.rttP50Ms, 3)} / ${num(r.rttP99Ms, 3)} | ${num(r.cpuSecPerGB, 2)} | ${num(r.cpuSecPerMpkt, 2)} | ${r.rssMB === undefined ? '-' : `${r.rssMB.toFixed(0)} / ${num(r.hwmMB, 0)}`} |` +
+      `| ${num(r.rttP50Ms, 3)} / ${num(r.rttP99Ms, 3)} | ${num(r.rttIdleP50Ms, 3)} / ${num(r.rttIdleP99Ms, 3)} | ${num(r.machineCpuSecPerGB, 2)} | ${num(r.cpuSecPerGB, 2)} | ${num(r.cpuSecPerMpkt, 2)} | ${r.rssMB === undefined ? '-' : `${r.rssMB.toFixed(0)} / ${num(r.hwmMB, 0)}`} |` +
       (r.error ? ` (partial: ${r.error.replace(/\|/g, '/')})` : '')
     );
   });
@@ -308,10 +340,23 @@ function ratio(a: number | undefined, b: number | undefined): string {
 export function renderRatios(rows: readonly BenchRow[]): string {
   const k = rows.find((r) => r.key === 'kernel');
   const head =
-    '| Path | TCP 1 stream | TCP 4 streams | UDP 64 B pps | RTT p50 (lower is better) |\n|---|---:|---:|---:|---:|';
+    '| Path | TCP 1 stream | TCP 4 streams | UDP 64 B pps | machine CPU per GB (lower is better) | RTT p50 / p99, 10 ms (lower is better) | RTT p50 / p99, 200 ms |\n|---|---:|---:|---:|---:|---:|---:|';
   const lines = rows
     .filter((r) => !r.skipped && r.key !== 'kernel')
-    .map((r) => `| ${r.label} | ${ratio(r.tcp1Bps, k?.tcp1Bps)} | ${ratio(r.tcp4Bps, k?.tcp4Bps)} | ${ratio(r.udpPps, k?.udpPps)} | ${ratio(r.rttP50Ms, k?.rttP50Ms)} |`);
+    .map((r) => `| ${r.label} | ${ratio(r.tcp1Bps, k?.tcp1Bps)} | ${ratio(r.tcp4Bps, k?.tcp4Bps)} | ${ratio(r.udpPps, k?.udpPps)} `
+      + `| ${ratio(r.machineCpuSecPerGB, k?.machineCpuSecPerGB)} | ${ratio(r.rttP50Ms, k?.rttP50Ms)} / ${ratio(r.rttP99Ms, k?.rttP99Ms)} `
+      + `| ${ratio(r.rttIdleP50Ms, k?.rttIdleP50Ms)} / ${ratio(r.rttIdleP99Ms, k?.rttIdleP99Ms)} |`);
+  return [head, ...lines].join('\n');
+}
+
+/** vxnet's latency against the simplest relay (socat) measured in the same run. */
+export function renderLatencyVsSocat(rows: readonly BenchRow[]): string {
+  const s = rows.find((r) => r.key === 'socat');
+  if (s === undefined || s.skipped) return '';
+  const head = '| Path | RTT p50, 10 ms | RTT p99, 10 ms | RTT p50, 200 ms | RTT p99, 200 ms |\n|---|---:|---:|---:|---:|';
+  const lines = rows
+    .filter((r) => !r.skipped && r.key.startsWith('vxnet'))
+    .map((r) => `| ${r.label} | ${ratio(r.rttP50Ms, s.rttP50Ms)} | ${ratio(r.rttP99Ms, s.rttP99Ms)} | ${ratio(r.rttIdleP50Ms, s.rttIdleP50Ms)} | ${ratio(r.rttIdleP99Ms, s.rttIdleP99Ms)} |`);
   return [head, ...lines].join('\n');
 }
 
@@ -337,9 +382,14 @@ paths with one another; absolute numbers say little about a real network.
 - **TCP**: iperf3, ${quick ? 2 : 4} s, receiver's rate; 1 stream, then 4 (-P 4).
 - **UDP 64 B**: iperf3 -u -l 64 -b 0 (as fast as the sender can): packets per second that
   arrived, and the share the receiver counted lost.
-- **RTT**: ${quick ? 50 : 200} pings at 10 ms intervals, 50th and 99th percentile.
-- **CPU s per GB**: for userspace relays (vxnet, socat, OpenVPN), utime+stime of both relay
-  processes over the single-stream TCP run, per GB received. **CPU s per Mpkt**: the same over
+- **RTT**: ${quick ? 50 : 200} pings at 10 ms intervals, then ${quick ? 20 : 100} at 200 ms (every round trip
+  starts from idle threads, as request/response traffic does), 50th and 99th percentile.
+- **machine CPU s per GB**: busy CPU seconds of the whole machine (user, system, irq and
+  softirq time of every core, from /proc/stat) over the single-stream TCP run, per GB received.
+  It counts everything the path costs, kernel work included, for every path alike (iperf3 and
+  the router too, which cost the same everywhere).
+- **relay CPU s per GB**: for userspace relays (vxnet, socat, OpenVPN), utime+stime of both relay
+  processes over the single-stream TCP run, per GB received. **relay CPU s per Mpkt**: the same over
   the 64-byte UDP run, per million packets delivered. **RSS / peak**: VmRSS and VmHWM of the
   larger process after the runs.
 
@@ -350,7 +400,11 @@ ${renderTable(rows)}
 ## Relative to kernel VXLAN
 
 ${renderRatios(rows)}
-${spread.length > 0 ? `
+${renderLatencyVsSocat(rows) ? `
+## Latency relative to socat (lower is better)
+
+${renderLatencyVsSocat(rows)}
+` : ''}${spread.length > 0 ? `
 ## Single-stream TCP, each round (Gbit/s)
 
 | Path | rounds |

@@ -15,7 +15,7 @@ import { parsePing, percentile } from '../../src/lab/checks.js';
 import { parsePrometheus, sampleValue } from '../../src/lab/http.js';
 import { parseFields } from '../../src/lab/capture.js';
 import { renderBarChart } from '../../src/lab/svg-chart.js';
-import { procSample, renderTable, renderRatios, combineRounds } from '../../src/lab/bench.js';
+import { procSample, renderTable, renderRatios, renderLatencyVsSocat, combineRounds, machineBusySeconds } from '../../src/lab/bench.js';
 import { isValidLabId, randomLabId, nsPrefix } from '../../src/lab/state.js';
 import * as topo from '../../src/lab/topology.js';
 
@@ -233,16 +233,30 @@ test('bar chart: one bar per path, scaled per panel, n/a for missing values, esc
 
 test('bench table and ratios to kernel VXLAN', () => {
   const rows = [
-    { key: 'kernel', label: 'kernel VXLAN', tcp1Bps: 10e9, tcp4Bps: 12e9, udpPps: 200_000, udpLossPct: 1, rttP50Ms: 0.05, rttP99Ms: 0.1 },
-    { key: 'vxnet', label: 'vxnet', tcp1Bps: 5e9, tcp4Bps: 6e9, udpPps: 100_000, udpLossPct: 2, rttP50Ms: 0.1, rttP99Ms: 0.3, cpuSecPerGB: 3.5, cpuSecPerMpkt: 4.25, rssMB: 80, hwmMB: 90 },
+    { key: 'kernel', label: 'kernel VXLAN', tcp1Bps: 10e9, tcp4Bps: 12e9, udpPps: 200_000, udpLossPct: 1, rttP50Ms: 0.05, rttP99Ms: 0.1,
+      rttIdleP50Ms: 0.1, rttIdleP99Ms: 0.2, machineCpuSecPerGB: 1 },
+    { key: 'vxnet', label: 'vxnet', tcp1Bps: 5e9, tcp4Bps: 6e9, udpPps: 100_000, udpLossPct: 2, rttP50Ms: 0.1, rttP99Ms: 0.3,
+      rttIdleP50Ms: 0.15, rttIdleP99Ms: 0.8, machineCpuSecPerGB: 1.5, cpuSecPerGB: 3.5, cpuSecPerMpkt: 4.25, rssMB: 80, hwmMB: 90 },
+    { key: 'socat', label: 'socat', tcp1Bps: 1e9, rttP50Ms: 0.2, rttP99Ms: 0.3, rttIdleP50Ms: 0.3, rttIdleP99Ms: 0.4 },
     { key: 'openvpn', label: 'OpenVPN', skipped: 'openvpn not installed' },
   ];
   const t = renderTable(rows);
-  assert.match(t, /\| vxnet \| 5\.00 \| 6\.00 \| 100\.0 \| 2\.0% \| 0\.100 \/ 0\.300 \| 3\.50 \| 4\.25 \| 80 \/ 90 \|/);
+  assert.match(t, /\| vxnet \| 5\.00 \| 6\.00 \| 100\.0 \| 2\.0% \| 0\.100 \/ 0\.300 \| 0\.150 \/ 0\.800 \| 1\.50 \| 3\.50 \| 4\.25 \| 80 \/ 90 \|/);
   assert.match(t, /\| OpenVPN \| skipped: openvpn not installed/);
   const r = renderRatios(rows);
-  assert.match(r, /\| vxnet \| 0\.50x \| 0\.50x \| 0\.50x \| 2\.00x \|/);
+  assert.match(r, /\| vxnet \| 0\.50x \| 0\.50x \| 0\.50x \| 1\.50x \| 2\.00x \/ 3\.00x \| 1\.50x \/ 4\.00x \|/);
   assert.doesNotMatch(r, /OpenVPN/);
+  const l = renderLatencyVsSocat(rows);
+  assert.match(l, /\| vxnet \| 0\.50x \| 1\.00x \| 0\.50x \| 2\.00x \|/);
+  assert.doesNotMatch(l, /kernel/);
+});
+
+test('machineBusySeconds counts user, nice, system, irq and softirq; not idle, iowait or steal', () => {
+  // user nice system idle iowait irq softirq steal guest guest_nice, in USER_HZ (100/s)
+  const stat = 'cpu  100 20 300 99999 500 6 70 800 0 0\ncpu0 50 10 150 50000 250 3 35 400 0 0\n';
+  assert.equal(machineBusySeconds(stat), (100 + 20 + 300 + 6 + 70) / 100);
+  assert.ok(Number.isNaN(machineBusySeconds('nothing here\n')));
+  if (process.platform === 'linux') assert.ok(machineBusySeconds() > 0);
 });
 
 test('bench rounds combine into medians; memory is the largest seen', () => {
