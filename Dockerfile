@@ -14,7 +14,7 @@
 # process in the image runs with node, and (2) is ignored under no_new_privs, so the pod would need
 # allowPrivilegeEscalation: true, a weaker setting than root without the other capabilities.
 
-FROM node:20-bookworm AS build
+FROM node:24-bookworm AS build
 WORKDIR /src
 # Dependencies first, without lifecycle scripts: this layer is reused until the lockfile changes.
 COPY package.json package-lock.json ./
@@ -29,7 +29,7 @@ COPY src/ src/
 RUN npm run build
 RUN npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iproute2 \
  && rm -rf /var/lib/apt/lists/*

@@ -201,8 +201,33 @@ export function statusOf(err: unknown): number | undefined {
   return undefined;
 }
 
+/**
+ * The message of an error and of its causes. The client's HTTP layer (undici) reports a refused
+ * connection or a TLS failure as "fetch failed" with the real reason in `cause`, which is the
+ * part an operator needs.
+ */
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const code = (e as { code?: unknown }).code;
+    const text = typeof code === 'string' && !msg.includes(code) ? `${msg} (${code})` : msg;
+    if (text && !parts.includes(text)) parts.push(text);
+    e = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
+  }
+  return parts.join(': ');
+}
+
+/** The first socket-level error code (ECONNREFUSED, ETIMEDOUT, ...) of an error or its causes. */
+function errorCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
+  }
+  return undefined;
 }
 
 function apiMessage(err: ApiException<unknown>): string | undefined {
@@ -239,7 +264,5 @@ export function toKubeApiError(err: unknown, what: string, nodeName: string | un
         return new KubeApiError(`${what}: the API server at ${server} answered ${status}${suffix}`, status);
     }
   }
-  const code = (err as { code?: unknown } | null)?.code;
-  const c = typeof code === 'string' ? code : undefined;
-  return new KubeApiError(`${what}: no answer from the Kubernetes API at ${server}: ${errorMessage(err)}`, undefined, c);
+  return new KubeApiError(`${what}: no answer from the Kubernetes API at ${server}: ${errorMessage(err)}`, undefined, errorCode(err));
 }
