@@ -10,11 +10,13 @@ import assert from 'node:assert/strict';
 import { FakeTun, FakeUdp } from '../../../src/device/fake.js';
 import { Encapsulator } from '../../../src/datapath/encap.js';
 import { Decapsulator } from '../../../src/datapath/decap.js';
-import { newCounters, newPeerCounters, Counter, Drop, RX_DROP_REASONS } from '../../../src/datapath/counters.js';
+import { newCounters, Counter, Drop, RX_DROP_REASONS } from '../../../src/datapath/counters.js';
+import { newPeerState, peerField, tableSet, totals } from '../../support/datapath.js';
+import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
 import { ipv4ToNumber, parseCidr4 } from '../../../src/wire/addr.js';
 import { macBytes } from '../../../src/agent/mac.js';
-import { segment } from '../../../src/wire/segment.js';
+import { segment } from '../../support/segment-copy.js';
 import { VirtioNetHdrView, VirtioGsoType } from '../../../src/wire/virtio.js';
 import { buildTcp, asPartial, naiveValid, pattern, ip4, u16, u32 } from '../wire/helpers.js';
 import { vxlanDatagram } from './packets.js';
@@ -49,10 +51,11 @@ function encapSetup(udpGso: boolean) {
   const tun = new FakeTun(true);
   const udp = new FakeUdp(8);
   const counters = newCounters();
+  const peerState = newPeerState();
   const e = new Encapsulator({
-    tun, udp, counters, localMAC: macBytes(LOCAL_MAC), localAddress: ipv4ToNumber('10.244.1.0'), mtu: 1450, batch: 8, udpGso,
-  }, table(), newPeerCounters(1));
-  return { tun, udp, counters, e };
+    tun, udp, counters, peerState, localMAC: macBytes(LOCAL_MAC), localAddress: ipv4ToNumber('10.244.1.0'), mtu: 1450, batch: 8, udpGso,
+  }, tableSet(table()));
+  return { tun, udp, counters, peerState, e };
 }
 
 const MSS = 1398;
@@ -94,14 +97,14 @@ function checkSegments(dgs: Uint8Array[], payload: Uint8Array): void {
 }
 
 test('TSO super-packet from TUN -> segments sent with UDP GSO, every segment verified', () => {
-  const { tun, udp, counters, e } = encapSetup(true);
+  const { tun, udp, counters, peerState, e } = encapSetup(true);
   const sp = superPacket(20_000);
   tun.inject(sp.read);
   e.runOnce(0);
   assert.equal(udp.sent.length, 1, 'one GSO send');
   assert.equal(udp.sent[0]!.gso, 22 + 40 + MSS, 'gso size = VXLAN + inner Ethernet + headers + MSS');
   checkSegments(datagrams(udp), sp.payload);
-  assert.equal(counters[Counter.TxPackets], 15);
+  assert.equal(totals(peerState).txPackets, 15);
   assert.equal(counters[Counter.TxSegments], 15);
 });
 
@@ -133,7 +136,7 @@ test('a plain packet with NEEDS_CSUM gets its checksum completed before it leave
 });
 
 test('a malformed super-packet is dropped as bad_ip and nothing is sent', () => {
-  const { tun, udp, counters, e } = encapSetup(true);
+  const { tun, udp, counters, peerState, e } = encapSetup(true);
   const sp = superPacket(5_000);
   sp.read[10 + 20 + 12] = 0xf0; // TCP data offset 60 > what is there
   sp.read[6] = 0xff; // csum_start beyond the packet
@@ -147,12 +150,13 @@ function decapSetup() {
   const tun = new FakeTun(true);
   const udp = new FakeUdp(8, true);
   const counters = newCounters();
-  const d = new Decapsulator({ tun, udp, counters, localMAC: macBytes(LOCAL_MAC), vni: 1, mtu: 1450, batch: 16 }, table(), newPeerCounters(1));
-  return { tun, udp, counters, d };
+  const peerState = newPeerState();
+  const d = new Decapsulator({ tun, udp, counters, peerState, localMAC: macBytes(LOCAL_MAC), vni: 1, mtu: 1450, batch: 16 }, tableSet(table()));
+  return { tun, udp, counters, peerState, d };
 }
 
 test('a GRO batch of in-order segments reaches TUN as one super-packet that re-segments exactly', () => {
-  const { tun, udp, counters, d } = decapSetup();
+  const { tun, udp, counters, peerState, d } = decapSetup();
   const segs: Uint8Array[] = [];
   for (let j = 0; j < 10; j++) {
     segs.push(buildTcp({ src: ip4('10.244.2.5'), dst: ip4('10.244.1.7'), seq: 1000 + j * MSS, id: 0x2000 + j, payload: pattern(MSS, j) }));
@@ -164,7 +168,7 @@ test('a GRO batch of in-order segments reaches TUN as one super-packet that re-s
   udp.inject(all, PEER, gso);
   d.runOnce(0);
   assert.equal(tun.written.length, 1, 'one TUN write');
-  assert.equal(counters[Counter.RxPackets], 10);
+  assert.equal(totals(peerState).rxPackets, 10);
   assert.equal(counters[Counter.RxCoalesced], 10);
   const w = tun.written[0]!;
   const hdr = new VirtioNetHdrView(w, 0);
@@ -179,7 +183,7 @@ test('a GRO batch of in-order segments reaches TUN as one super-packet that re-s
 });
 
 test('fuzz with offloads: 200,000 datagrams through decap + coalescer never throw; each is forwarded or counted', () => {
-  const { tun, udp, counters, d } = decapSetup();
+  const { tun, udp, counters, peerState, d } = decapSetup();
   const rng = new Rng(0xc0ffee);
   const rand = (): number => rng.u32();
   const base = vxlanDatagram({ vni: 1, dstMAC: LOCAL_MAC, srcMAC: PEER_MAC,
@@ -196,5 +200,5 @@ test('fuzz with offloads: 200,000 datagrams through decap + coalescer never thro
     tun.written.length = 0;
   }
   const dropped = RX_DROP_REASONS.reduce((s, r) => s + counters[Drop[r]]!, 0);
-  assert.equal(counters[Counter.RxPackets]! + dropped, total);
+  assert.equal(totals(peerState).rxPackets! + dropped, total);
 });
