@@ -27,11 +27,9 @@ import {
   type V1ClusterRole,
   type V1ClusterRoleBinding,
   type V1ConfigMap,
-  type V1Container,
   type V1DaemonSet,
   type V1Deployment,
   type V1Job,
-  type V1PodSpec,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { AGENT_ENV, checkConfig } from '../../src/agent/config.js';
@@ -41,6 +39,7 @@ import { ApiStandIn, makeNode } from '../../src/kube/apiserver.js';
 import { DEFAULT_IPERF3_IMAGE, IPERF3_PORT } from '../../src/kube/bench.js';
 import { annotationKeys, KUBE_ENV } from '../../src/peers/kube.js';
 import { peerNode, Recorder, waitFor } from './helpers.js';
+import { flagValue, hostMount, loadDaemonSet, type ContainerView, type DaemonSetView } from '../support/deploy.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -163,29 +162,17 @@ test('the ConfigMap passes the agent’s own config checks in kubernetes mode', 
   assert.doesNotThrow(() => annotationKeys(cfg.kubernetes.annotationPrefix));
 });
 
-function daemonSet(): { ds: V1DaemonSet; pod: V1PodSpec; agent: V1Container; init: V1Container } {
-  const ds = one<V1DaemonSet>('DaemonSet');
-  const pod = ds.spec!.template.spec!;
-  assert.deepEqual(pod.containers.map((c) => c.name), ['vxnet'], 'one container, the agent');
-  assert.deepEqual(pod.initContainers?.map((c) => c.name), ['install-cni'], 'one init container, the CNI plugin install');
-  return { ds, pod, agent: pod.containers[0]!, init: pod.initContainers![0]! };
-}
-
-/** Where `c` sees the host path `hostPath` (and the mount and volume that do it), or undefined. */
-function hostMount(pod: V1PodSpec, c: V1Container, hostPath: string): { mountPath: string; readOnly: boolean; type: string | undefined } | undefined {
-  const vol = pod.volumes?.find((v) => v.hostPath?.path === hostPath);
-  const m = c.volumeMounts?.find((x) => x.name === vol?.name);
-  return vol && m ? { mountPath: m.mountPath, readOnly: m.readOnly ?? false, type: vol.hostPath!.type } : undefined;
-}
-
-/** The value after `flag` in an argument list. */
-function flag(args: readonly string[] | undefined, name: string): string | undefined {
-  const i = args?.indexOf(name) ?? -1;
-  return i >= 0 ? args![i + 1] : undefined;
+/** The DaemonSet through the view a container-constraints test uses, plus its two containers. */
+function daemonSet(): DaemonSetView & { agent: ContainerView; init: ContainerView } {
+  const v = loadDaemonSet(DEPLOY);
+  assert.deepEqual(v.containers.map((c) => c.name), ['vxnet'], 'one container, the agent');
+  assert.deepEqual(v.initContainers.map((c) => c.name), ['install-cni'], 'one init container, the CNI plugin install');
+  return { ...v, agent: v.containers[0]!, init: v.initContainers[0]! };
 }
 
 test('the DaemonSet’s agent: env the agent reads, args matching the Dockerfile’s CMD and the ConfigMap', () => {
-  const { pod, agent: c } = daemonSet();
+  const { agent } = daemonSet();
+  const c = agent.raw;
   for (const e of KUBE_ENV) assert.ok((AGENT_ENV as readonly string[]).includes(e), `KUBE_ENV ${e} is not in the agent's AGENT_ENV`);
   for (const e of c.env ?? []) assert.ok((AGENT_ENV as readonly string[]).includes(e.name), `DaemonSet sets ${e.name}, which the agent does not read`);
   const nodeName = c.env?.find((e) => e.name === 'NODE_NAME');
@@ -194,17 +181,17 @@ test('the DaemonSet’s agent: env the agent reads, args matching the Dockerfile
   // args == Dockerfile CMD, and --config points into the ConfigMap's mount.
   const cmd = dockerfile().cmd;
   assert.deepEqual(c.args, cmd);
-  const configPath = flag(cmd, '--config')!;
-  const mount = c.volumeMounts?.find((m) => configPath.startsWith(`${m.mountPath}/`));
+  const configPath = flagValue(cmd, '--config')!;
+  const mount = agent.mounts.find((m) => configPath.startsWith(`${m.mountPath}/`));
   assert.ok(mount, `no volume mounted over ${configPath}`);
-  const vol = pod.volumes?.find((v) => v.name === mount.name);
-  assert.equal(vol?.configMap?.name, one<V1ConfigMap>('ConfigMap').metadata!.name);
+  assert.equal(mount.configMap, one<V1ConfigMap>('ConfigMap').metadata!.name);
+  assert.equal(mount.readOnly, true, 'the config is mounted read-only');
   assert.ok(one<V1ConfigMap>('ConfigMap').data?.[configPath.slice(mount.mountPath.length + 1)], `ConfigMap has no key for ${configPath}`);
   assert.ok(c.resources?.requests?.['cpu'] && c.resources?.requests?.['memory'] && c.resources?.limits?.['memory']);
 });
 
 test('the DaemonSet’s probes: metricsAddr’s host and port; the start-up budget covers the wait for a pod CIDR', () => {
-  const { agent: c } = daemonSet();
+  const c = daemonSet().agent.raw;
   const [host, port] = String(configMapJSON()['metricsAddr']).split(':');
   const probes = [
     { name: 'startupProbe', probe: c.startupProbe, path: '/healthz' },
@@ -245,32 +232,32 @@ test('the DaemonSet’s node-level settings: Linux nodes, every node, critical p
   assert.deepEqual(pod.tolerations?.map((t) => t.operator), ['Exists']);
   assert.equal(pod.priorityClassName, 'system-node-critical');
   const cases = [
-    { c: agent, add: ['NET_ADMIN'] },
-    { c: init, add: undefined },
+    { c: agent, capabilities: ['NET_ADMIN'] },
+    { c: init, capabilities: [] },
   ];
-  for (const { c, add } of cases) {
-    const sc = c.securityContext;
-    assert.deepEqual(sc?.capabilities?.drop, ['ALL'], `${c.name}: drop ALL`);
-    assert.deepEqual(sc?.capabilities?.add, add, `${c.name}: added capabilities`);
-    assert.equal(sc?.allowPrivilegeEscalation, false, `${c.name}: allowPrivilegeEscalation`);
-    assert.equal(sc?.readOnlyRootFilesystem, true, `${c.name}: readOnlyRootFilesystem`);
-    assert.equal(sc?.runAsUser, 0, `${c.name}: root (see the Dockerfile)`);
-    assert.equal(sc?.privileged, undefined, `${c.name}: not privileged`);
+  for (const k of cases) {
+    const got = { capabilities: k.c.capabilities, runAsUser: k.c.runAsUser, noNewPrivileges: k.c.noNewPrivileges, readOnlyRootFilesystem: k.c.readOnlyRootFilesystem, privileged: k.c.privileged };
+    // Root (see the Dockerfile), drop ALL plus only what is listed, no escalation, nothing writable but the mounts.
+    assert.deepEqual(got, { capabilities: k.capabilities, runAsUser: 0, noNewPrivileges: true, readOnlyRootFilesystem: true, privileged: false }, k.c.name);
   }
 });
 
 test('the DaemonSet’s host mounts: what each container sees where, and every volume used', () => {
   const { pod, agent, init } = daemonSet();
   const cfg = configMapJSON();
-  const cases: Array<{ name: string; c: V1Container; hostPath: string; want: { mountPath: string; readOnly: boolean; type: string } }> = [
+  const cases: Array<{ name: string; c: ContainerView; hostPath: string; want: { mountPath: string; readOnly: boolean; type: string } }> = [
     { name: 'agent: the TUN device', c: agent, hostPath: '/dev/net/tun', want: { mountPath: '/dev/net/tun', readOnly: false, type: 'CharDevice' } },
     { name: 'agent: the conflist directory is cniConfDir', c: agent, hostPath: '/etc/cni/net.d', want: { mountPath: String(cfg['cniConfDir']), readOnly: false, type: 'DirectoryOrCreate' } },
     { name: 'agent: the run directory, shared by the old and new pod', c: agent, hostPath: '/run/vxnet', want: { mountPath: '/run/vxnet', readOnly: false, type: 'DirectoryOrCreate' } },
-    { name: 'init: the plugin directory is --to', c: init, hostPath: '/opt/cni/bin', want: { mountPath: flag(init.args, '--to')!, readOnly: false, type: 'DirectoryOrCreate' } },
-    { name: 'init: the conflist directory is --conf-dir, read-only', c: init, hostPath: '/etc/cni/net.d', want: { mountPath: flag(init.args, '--conf-dir')!, readOnly: true, type: 'DirectoryOrCreate' } },
+    { name: 'init: the plugin directory is --to', c: init, hostPath: '/opt/cni/bin', want: { mountPath: flagValue(init.args, '--to')!, readOnly: false, type: 'DirectoryOrCreate' } },
+    { name: 'init: the conflist directory is --conf-dir, read-only', c: init, hostPath: '/etc/cni/net.d', want: { mountPath: flagValue(init.args, '--conf-dir')!, readOnly: true, type: 'DirectoryOrCreate' } },
   ];
-  for (const k of cases) assert.deepEqual(hostMount(pod, k.c, k.hostPath), k.want, k.name);
-  assert.equal(hostMount(pod, agent, '/opt/cni/bin'), undefined, 'the agent does not need the plugin directory');
+  for (const k of cases) {
+    const m = hostMount(k.c, k.hostPath);
+    assert.deepEqual(m && { mountPath: m.mountPath, readOnly: m.readOnly, type: m.hostPath?.type }, k.want, k.name);
+  }
+  assert.equal(hostMount(agent, '/opt/cni/bin'), undefined, 'the agent does not need the plugin directory');
+  assert.deepEqual(agent.mounts.filter((m) => m.hostPath).map((m) => m.hostPath!.path).sort(), ['/dev/net/tun', '/etc/cni/net.d', '/run/vxnet'], 'the agent’s host paths, all of them');
 
   const mounted = new Set([...pod.containers, ...(pod.initContainers ?? [])].flatMap((c) => (c.volumeMounts ?? []).map((m) => m.name)));
   const volumes = (pod.volumes ?? []).map((v) => v.name);
@@ -278,10 +265,9 @@ test('the DaemonSet’s host mounts: what each container sees where, and every v
 });
 
 test('the init container: the install-cni command line works as the manifest gives it', (t) => {
-  const { init } = daemonSet();
-  const args = init.args ?? [];
+  const args = daemonSet().init.args;
   assert.equal(args[0], 'install-cni');
-  assert.equal(flag(args, '--from'), DEBIAN_CNI_DIR, 'where Debian’s containernetworking-plugins puts them in the image');
+  assert.equal(flagValue(args, '--from'), DEBIAN_CNI_DIR, 'where Debian’s containernetworking-plugins puts them in the image');
   // Run it, with each path the manifest names standing for a temporary directory.
   const root = mkdtempSync(join(tmpdir(), 'vxnet-initc-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
@@ -291,7 +277,7 @@ test('the init container: the install-cni command line works as the manifest giv
     writeFileSync(join(from, p), '#!/bin/sh\n');
     chmodSync(join(from, p), 0o755);
   }
-  const remap: Record<string, string> = { [DEBIAN_CNI_DIR]: from, [flag(args, '--to')!]: join(root, 'opt-cni-bin'), [flag(args, '--conf-dir')!]: join(root, 'net.d') };
+  const remap: Record<string, string> = { [DEBIAN_CNI_DIR]: from, [flagValue(args, '--to')!]: join(root, 'opt-cni-bin'), [flagValue(args, '--conf-dir')!]: join(root, 'net.d') };
   const r = spawnSync(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), ...args.map((a) => remap[a] ?? a)], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(readdirSync(join(root, 'opt-cni-bin')).sort(), [...requiredPlugins()].sort(), r.stderr);
@@ -430,6 +416,47 @@ test('Dockerfile: the image’s own node builds and runs it; the node dev depend
   }
   assert.ok(!df.envs.some((e) => /PATH=.*node_modules/.test(e)), 'no node_modules/.bin on PATH');
   assert.deepEqual(df.entrypoint.slice(0, 1), ['node'], 'the entry point is the image’s node');
+});
+
+test('Dockerfile: npm scripts exist, copied files exist after a build, the entry point is built', () => {
+  const df = dockerfile();
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  // npm as a command (start of the step or after && ; ||, behind any VAR=value), not a path that ends in npm.
+  const npmCalls = df.runs.flatMap((r) => [...r.text.matchAll(/(?:^|&&|;|\|\|)\s*(?:[A-Za-z_][A-Za-z0-9_]*=\S+\s+)*npm\s+(\S+)(?:\s+(\S+))?/g)].map((m): [string, string | undefined] => [m[1]!, m[2]]));
+  assert.ok(npmCalls.length > 0);
+  for (const [sub, arg] of npmCalls) {
+    assert.ok(['ci', 'run', 'prune'].includes(sub), `npm ${sub} in a RUN step`);
+    if (sub === 'run') assert.ok(arg && pkg.scripts[arg], `npm run ${arg}: no such script in package.json`);
+  }
+  assert.ok(npmCalls.some(([s, a]) => s === 'run' && a === 'build'), 'the image runs the build script');
+
+  const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  for (const { from, sources } of df.copies) {
+    for (const src of sources) {
+      if (from === undefined) {
+        // From the build context: must exist in the repo and not be dockerignored.
+        const rel = src.replace(/\/$/, '');
+        assert.ok(existsSync(join(ROOT, rel)), `COPY ${src}: not in the repository`);
+        assert.ok(!ignored.includes(rel.split('/')[0]!), `COPY ${src}: excluded by .dockerignore`);
+      } else {
+        // From the build stage (WORKDIR /src): must be what a build leaves in the repo root.
+        const rel = src.replace(/^\/src\//, '').replace(/\/$/, '');
+        if (rel.includes('*')) {
+          const dir = rel.slice(0, rel.lastIndexOf('/'));
+          const suffix = rel.slice(rel.lastIndexOf('*') + 1);
+          const hits = existsSync(join(ROOT, dir)) ? readdirSync(join(ROOT, dir)).filter((f) => f.endsWith(suffix)) : [];
+          assert.ok(hits.length > 0, `COPY --from=${from} ${src}: nothing matches after a build`);
+        } else {
+          assert.ok(existsSync(join(ROOT, rel)), `COPY --from=${from} ${src}: missing after a build`);
+        }
+      }
+    }
+  }
+  assert.ok(existsSync(join(ROOT, df.entrypoint[1]!)), `entry point ${df.entrypoint[1]} is not built`);
+  assert.deepEqual(df.cmd.slice(0, 2), ['agent', '--config']);
 });
 
 test('bench manifests: client kept off the server’s node, same image and port as the cluster bench', () => {
