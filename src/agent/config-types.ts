@@ -42,6 +42,8 @@ export interface AgentConfig {
   /** Overlay MTU set on the TUN device (underlay MTU - 50 unless given). */
   readonly mtu: number;
   readonly metricsAddr: string;
+  /** Export per-peer series on /metrics (4 per peer); off by default, see docs/operations.md. */
+  readonly perPeerMetrics: boolean;
   readonly cniConfDir?: string;
   /** "static": `peers` below (and the file is watched); "kubernetes": learn from the API. */
   readonly peerSource: 'static' | 'kubernetes';
