@@ -48,6 +48,8 @@ export interface AgentConfig {
    * (neither was given; `mtu` and `underlayMTU` are replaced at start). */
   readonly mtuFrom: 'mtu' | 'underlayMTU' | 'interface';
   readonly metricsAddr: string;
+  /** Export per-peer series on /metrics (4 per peer); off by default, see docs/operations.md. */
+  readonly perPeerMetrics: boolean;
   readonly cniConfDir?: string;
   /** "static": `peers` below (and the file is watched); "kubernetes": learn from the API. */
   readonly peerSource: 'static' | 'kubernetes';

@@ -48,7 +48,7 @@ export const AGENT_ENV = ['NODE_NAME', 'KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 
 /** Top-level keys of the config file (the ConfigMap is checked against this list). */
 export const CONFIG_KEYS = [
   'node', 'device', 'vni', 'port', 'underlayIP', 'clusterCIDR', 'podCIDR', 'clusterCIDR6', 'podCIDR6', 'vtepMAC', 'mtu',
-  'underlayMTU', 'metricsAddr', 'cniConfDir', 'peerSource', 'peers', 'peersFile', 'offloads',
+  'underlayMTU', 'metricsAddr', 'perPeerMetrics', 'cniConfDir', 'peerSource', 'peers', 'peersFile', 'offloads',
   'kubernetes', 'annotationPrefix', 'tuning',
 ] as const;
 
@@ -186,6 +186,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
 
   const metricsAddr = optString(o, 'metricsAddr') ?? DEFAULTS.metricsAddr;
   parseHostPort(metricsAddr, 'metricsAddr');
+  const perPeerMetrics = optBool(o, 'perPeerMetrics', '') ?? false;
   const cniConfDir = optString(o, 'cniConfDir');
 
   const off = o.offloads === undefined ? {} : asObject(o.offloads, 'offloads');
@@ -223,7 +224,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   });
 
   return {
-    node, device, vni, port, underlayIP, clusterCIDR, podCIDR, vtepMAC, mtu, underlayMTU, mtuFrom, metricsAddr,
+    node, device, vni, port, underlayIP, clusterCIDR, podCIDR, vtepMAC, mtu, underlayMTU, mtuFrom, metricsAddr, perPeerMetrics,
     ...(clusterCIDR6 !== undefined ? { clusterCIDR6 } : {}), ...(podCIDR6 !== undefined ? { podCIDR6 } : {}),
     peerSource, peers, offloads, tuning,
     kubernetes: {

@@ -2,10 +2,14 @@
  * The agent's HTTP endpoints: `/metrics` (Prometheus text format 0.0.4), `/healthz` (the data
  * path runs), `/readyz` (and the peer source is fresh), `/status` (JSON for `vxnet status`).
  * Counters are read out of the data path's shared typed arrays at scrape time; nothing on the hot
- * path knows that metrics exist.
+ * path knows that metrics exist. Every family is always exported (a zero is an answer, an absent
+ * series is not), except the per-peer ones: they grow with the cluster on every node, so the
+ * config switches them on.
  */
 import { createServer, type Server } from 'node:http';
 import { IO_ERRNOS, IO_OPS, RX_DROP_REASONS, TX_DROP_REASONS, type CounterSnapshot, type Totals } from '../datapath/counters.js';
+import type { AgentConfig } from './config-types.js';
+import { VERSION } from './version.js';
 
 export interface PeerStatus {
   readonly node: string;
@@ -22,6 +26,8 @@ export interface PeerStatus {
 
 export interface StatusSource {
   readonly node: string;
+  /** What /metrics exports depends on the config (per-peer series are opt-in). */
+  readonly cfg: Pick<AgentConfig, 'perPeerMetrics'>;
   /** Every data-path counter; packet and byte totals are the per-peer counters summed. */
   counters(): CounterSnapshot;
   peers(): PeerStatus[];
@@ -46,44 +52,73 @@ export function statusOf(s: StatusSource): AgentStatus {
   return { node: s.node, info: s.info(), ready: s.ready(), peers: s.peers(), counters: s.counters() };
 }
 
+/** Prometheus text format 0.0.4: a label value escapes backslash, double quote and newline. */
+function labelValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+type Labels = Readonly<Record<string, string>>;
+
+function formatLabels(l: Labels): string {
+  const pairs = Object.entries(l);
+  return pairs.length === 0 ? '' : `{${pairs.map(([k, v]) => `${k}="${labelValue(v)}"`).join(',')}}`;
+}
+
+/** Both directions of one per-peer counter pair. */
+function perPeer(peers: readonly PeerStatus[], tx: (p: PeerStatus) => number, rx: (p: PeerStatus) => number): Array<[Labels, number]> {
+  return peers.flatMap((p): Array<[Labels, number]> => [[{ peer: p.node, direction: 'tx' }, tx(p)], [{ peer: p.node, direction: 'rx' }, rx(p)]]);
+}
+
+/** Wall-clock start of this process: the main thread's performance.timeOrigin. */
+const PROCESS_START_SECONDS = performance.timeOrigin / 1000;
+
 export function renderMetrics(s: StatusSource): string {
   const c = s.counters();
   const peers = s.peers();
   const ready = s.ready();
   const lines: string[] = [];
-  const metric = (name: string, type: string, help: string, samples: Array<[string, number]>): void => {
+  const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: ReadonlyArray<readonly [Labels, number]>): void => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
+    for (const [labels, v] of samples) lines.push(`${name}${formatLabels(labels)} ${v}`);
   };
-  metric('vxnet_packets_total', 'counter', 'Packets encapsulated (tx) and decapsulated (rx).',
-    [['{direction="tx"}', c.txPackets], ['{direction="rx"}', c.rxPackets]]);
-  metric('vxnet_bytes_total', 'counter', 'Inner IP bytes encapsulated (tx) and decapsulated (rx).',
-    [['{direction="tx"}', c.txBytes], ['{direction="rx"}', c.rxBytes]]);
+  const tx = { direction: 'tx' };
+  const rx = { direction: 'rx' };
+  metric('vxnet_build_info', 'gauge', 'Always 1; the labels say which vxnet version runs on which node, on which Node.js.',
+    [[{ version: VERSION, node: s.node, nodejs: process.versions.node }, 1]]);
+  metric('vxnet_packets_total', 'counter', 'Packets encapsulated (tx) and decapsulated (rx).', [[tx, c.txPackets], [rx, c.rxPackets]]);
+  metric('vxnet_bytes_total', 'counter', 'Inner IP bytes encapsulated (tx) and decapsulated (rx).', [[tx, c.txBytes], [rx, c.rxBytes]]);
   metric('vxnet_dropped_total', 'counter', 'Packets dropped, by reason.',
-    [...RX_DROP_REASONS, ...TX_DROP_REASONS].map((r) => [`{reason="${r}"}`, c.dropped[r]]));
+    [...RX_DROP_REASONS, ...TX_DROP_REASONS].map((r) => [{ reason: r }, c.dropped[r]] as const));
   metric('vxnet_icmp_errors_total', 'counter', 'ICMP errors sent back through TUN (sent) or held back by the rate limit (suppressed).',
-    [['{result="sent"}', c.icmpSent], ['{result="suppressed"}', c.icmpSuppressed]]);
-  metric('vxnet_batches_total', 'counter', 'Batch system calls that moved at least one packet.',
-    [['{direction="tx"}', c.txBatches], ['{direction="rx"}', c.rxBatches]]);
+    [[{ result: 'sent' }, c.icmpSent], [{ result: 'suppressed' }, c.icmpSuppressed]]);
+  metric('vxnet_batches_total', 'counter', 'Batch system calls that moved at least one packet.', [[tx, c.txBatches], [rx, c.rxBatches]]);
   metric('vxnet_offload_packets_total', 'counter', 'Segments cut from TSO super-packets (tx) and packets merged into GRO super-packets (rx).',
-    [['{direction="tx"}', c.txSegments], ['{direction="rx"}', c.rxCoalesced]]);
+    [[tx, c.txSegments], [rx, c.rxCoalesced]]);
   metric('vxnet_io_errors_total', 'counter', 'Failed system calls of the data path, by operation and errno.',
-    IO_OPS.flatMap((op) => IO_ERRNOS.map((e) => [`{op="${op}",errno="${e}"}`, c.ioErrors[op][e]] as [string, number])).filter(([, v]) => v > 0));
-  metric('vxnet_tx_fragmented_total', 'counter', 'Inner IPv4 packets without DF fragmented to fit a smaller path to their peer.', [['', c.txFragmented]]);
-  metric('vxnet_gso_fallbacks_total', 'counter', 'UDP GSO sends the kernel refused, retried as single datagrams.', [['', c.gsoFallbacks]]);
-  metric('vxnet_path_mtu_updates_total', 'counter', 'Changes of a peer\'s path MTU learned from the kernel or aged out.', [['', c.pathMtuUpdates]]);
-  const removed = s.removedPeers?.();
-  if (removed) {
-    metric('vxnet_removed_peers_packets_total', 'counter', 'Packets to and from peers no longer in the table (per-peer packets plus these are the totals).',
-      [['{direction="tx"}', removed.txPackets], ['{direction="rx"}', removed.rxPackets]]);
+    IO_OPS.flatMap((op) => IO_ERRNOS.map((e) => [{ op, errno: e }, c.ioErrors[op][e]] as const)));
+  metric('vxnet_tx_fragmented_total', 'counter', 'Inner IPv4 packets without DF fragmented to fit a smaller path to their peer.', [[{}, c.txFragmented]]);
+  metric('vxnet_gso_fallbacks_total', 'counter', 'UDP GSO sends the kernel refused, retried as single datagrams.', [[{}, c.gsoFallbacks]]);
+  metric('vxnet_path_mtu_updates_total', 'counter', 'Changes of a peer\'s path MTU, learned from the kernel or aged out.', [[{}, c.pathMtuUpdates]]);
+  const removed = s.removedPeers?.() ?? { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 };
+  metric('vxnet_removed_peers_packets_total', 'counter', 'Packets to and from peers no longer in the table: the per-peer packets plus these are the totals.',
+    [[tx, removed.txPackets], [rx, removed.rxPackets]]);
+  metric('vxnet_peers', 'gauge', 'Peers in the forwarding table.', [[{}, peers.length]]);
+  // Two series per peer and direction on every node: N nodes export 4N(N-1) in all, so they are
+  // opt-in (perPeerMetrics); `vxnet status` shows the same counters without Prometheus.
+  if (s.cfg.perPeerMetrics) {
+    metric('vxnet_peer_packets_total', 'counter', 'Packets per peer node.', perPeer(peers, (p) => p.txPackets, (p) => p.rxPackets));
+    metric('vxnet_peer_bytes_total', 'counter', 'Inner IP bytes per peer node.', perPeer(peers, (p) => p.txBytes, (p) => p.rxBytes));
   }
-  metric('vxnet_peers', 'gauge', 'Peers in the forwarding table.', [['', peers.length]]);
-  metric('vxnet_peer_packets_total', 'counter', 'Packets per peer node.',
-    peers.flatMap((p) => [[`{peer="${p.node}",direction="tx"}`, p.txPackets], [`{peer="${p.node}",direction="rx"}`, p.rxPackets]] as Array<[string, number]>));
-  metric('vxnet_ready', 'gauge', '1 when the peer source is fresh.', [['', ready.ready ? 1 : 0]]);
-  metric('vxnet_peer_source_stale_seconds', 'gauge', 'Seconds since the peer source last synced successfully (0 when fresh).', [['', ready.staleSeconds]]);
+  metric('vxnet_ready', 'gauge', '1 when the peer source is fresh.', [[{}, ready.ready ? 1 : 0]]);
+  metric('vxnet_peer_source_stale_seconds', 'gauge', 'Seconds since the peer source last synced successfully (0 when fresh).', [[{}, ready.staleSeconds]]);
   const info = s.info();
-  if (typeof info.tableGeneration === 'number') metric('vxnet_table_generation', 'gauge', 'Forwarding table generation in force.', [['', info.tableGeneration]]);
+  if (typeof info.tableGeneration === 'number') metric('vxnet_table_generation', 'gauge', 'Forwarding table generation in force.', [[{}, info.tableGeneration]]);
+  // The standard process metrics, with the meaning every Prometheus client library gives them.
+  const cpu = process.cpuUsage();
+  metric('process_cpu_seconds_total', 'counter', 'User and system CPU time of the agent process (all threads), in seconds.',
+    [[{}, (cpu.user + cpu.system) / 1e6]]);
+  metric('process_resident_memory_bytes', 'gauge', 'Resident set size of the agent process, in bytes.', [[{}, process.memoryUsage.rss()]]);
+  metric('process_start_time_seconds', 'gauge', 'Start time of the agent process, in seconds since the Unix epoch.', [[{}, PROCESS_START_SECONDS]]);
   return `${lines.join('\n')}\n`;
 }
 

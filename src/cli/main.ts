@@ -4,6 +4,7 @@
  *
  *   vxnet agent --config FILE [--node N] [--kubeconfig P] [--iface IF] [--underlay-ip IP]
  *   vxnet status [--metrics HOST:PORT] [--json]
+ *   vxnet install-cni [--from DIR] [--to DIR] [--conf-dir DIR]   (the DaemonSet's init container)
  *   vxnet lab up|down|test|bench [options]     (root; everything inside network namespaces)
  *   vxnet bench --kube [--kubeconfig P]        (iperf3 between two pods of a real cluster)
  *
@@ -12,6 +13,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile, ConfigError, checkPeers, readPeersFile } from '../agent/config.js';
 import { makeLogger } from '../agent/log.js';
+import { CONFLIST_NAME } from '../agent/cni-conflist.js';
+import { CniInstallError, DEBIAN_CNI_DIR, DEFAULT_CNI_BIN_DIR, installCniPlugins, precedingNetworkConfigs } from '../agent/cni-install.js';
 import { Agent } from '../agent/agent.js';
 import { FilePeerSource } from '../peers/file.js';
 import type { AgentStatus } from '../agent/metrics.js';
@@ -21,6 +24,7 @@ import type { AgentConfig } from '../agent/config-types.js';
 const USAGE = `usage:
   vxnet agent --config FILE [--node NAME] [--kubeconfig PATH] [--iface IFACE] [--underlay-ip IP]
   vxnet status [--metrics HOST:PORT] [--json]
+  vxnet install-cni [--from DIR] [--to DIR] [--conf-dir DIR]
   vxnet lab up|down|test|bench [--nodes N] [--id ID] [--keep]   (run "vxnet lab help" for more)
   vxnet bench --kube [--kubeconfig PATH] [--namespace NS]
 `;
@@ -32,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'agent': return agentCmd(rest);
     case 'status': return statusCmd(rest);
+    case 'install-cni': return installCniCmd(rest);
     case 'lab': {
       const lab = await import('../lab/cli.js');
       return lab.labMain(rest);
@@ -113,6 +118,29 @@ async function agentCmd(args: string[]): Promise<number> {
     return 1;
   }
   return new Promise<number>(() => { /* runs until a signal */ });
+}
+
+/** Copies the CNI plugins the conflist needs into the node's plugin directory, keeping any already there. */
+function installCniCmd(args: string[]): number {
+  const { values } = parseArgs({
+    args, options: { from: { type: 'string', default: DEBIAN_CNI_DIR }, to: { type: 'string', default: DEFAULT_CNI_BIN_DIR }, 'conf-dir': { type: 'string' } },
+  });
+  const log = makeLogger();
+  try {
+    const r = installCniPlugins({ from: values.from, to: values.to });
+    log('info', 'cni plugins in place', { dir: values.to, installed: r.installed, kept: r.kept });
+    for (const why of r.suspicious) log('warn', 'kept a cni plugin that does not look runnable; pods on this node may fail to start', { dir: values.to, plugin: why });
+  } catch (err) {
+    if (!(err instanceof CniInstallError)) throw err;
+    log('error', 'cni plugin install failed', { error: err.message });
+    return 1;
+  }
+  const confDir = values['conf-dir'];
+  const ahead = confDir ? precedingNetworkConfigs(confDir) : [];
+  if (ahead.length > 0) {
+    log('warn', `another network configuration sorts before ${CONFLIST_NAME}: the container runtime uses the first one, so pods will not get the vxnet network until it is removed`, { dir: confDir, files: ahead });
+  }
+  return 0;
 }
 
 async function statusCmd(args: string[]): Promise<number> {

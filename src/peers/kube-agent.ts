@@ -24,6 +24,9 @@ import type { LogFn } from '../agent/log.js';
 import { KubePeerSource, loadKubeConfig, loadSelf } from './kube.js';
 import type { PeerSource } from './source.js';
 
+/** How long a starting agent waits for IPAM to give its Node a pod CIDR; the DaemonSet's startupProbe allows for it. */
+export const POD_CIDR_WAIT_MS = 60_000;
+
 export interface PreparedKubernetes {
   readonly config: AgentConfig;
   readonly source: PeerSource;
@@ -33,7 +36,7 @@ export interface PreparedKubernetes {
 export async function prepareKubernetes(cfg: AgentConfig, log: LogFn): Promise<PreparedKubernetes> {
   const prefix = cfg.kubernetes.annotationPrefix;
   const kc = loadKubeConfig(cfg.kubernetes.kubeconfig);
-  const self = await loadSelf(kc, cfg.node, prefix, { waitForPodCIDRMs: cfg.podCIDR ? 0 : 60_000 });
+  const self = await loadSelf(kc, cfg.node, prefix, { waitForPodCIDRMs: cfg.podCIDR ? 0 : POD_CIDR_WAIT_MS });
 
   let podCIDR = cfg.podCIDR;
   if (!podCIDR) {

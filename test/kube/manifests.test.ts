@@ -5,12 +5,20 @@
  *     as recorded by the API stand-in while the real code runs (start-up, watch, a forced
  *     re-list, publish, NetworkUnavailable) — no more, no less;
  *   - the ConfigMap passes the agent's own config checker, the DaemonSet's env is what the agent
- *     reads, its args and mounts match the Dockerfile's CMD and the ConfigMap key;
- *   - the Dockerfile runs only npm scripts that exist and copies only files a build produces.
+ *     reads, its args and mounts match the Dockerfile's CMD, the ConfigMap key and cniConfDir;
+ *   - the probes reach metricsAddr and the start-up budget outlasts the agent's pod CIDR wait;
+ *     the update strategy surges, and no declared port (a hostPort, with hostNetwork) blocks it;
+ *   - the init container's command line runs as given (paths remapped to temporary directories),
+ *     and the hostPaths each container sees are the ones its flags and the config name;
+ *   - the image is named once; the Dockerfile builds on Node 24 with the image's own node,
+ *     installs every package whose programs the agent runs, keeps exactly the CNI plugins
+ *     install-cni copies, ships no dev dependency, runs only npm scripts that exist and copies
+ *     only files a build produces.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,11 +33,13 @@ import {
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { AGENT_ENV, checkConfig } from '../../src/agent/config.js';
-import { prepareKubernetes } from '../../src/peers/kube-agent.js';
+import { DEBIAN_CNI_DIR, requiredPlugins } from '../../src/agent/cni-install.js';
+import { POD_CIDR_WAIT_MS, prepareKubernetes } from '../../src/peers/kube-agent.js';
 import { ApiStandIn, makeNode } from '../../src/kube/apiserver.js';
 import { DEFAULT_IPERF3_IMAGE, IPERF3_PORT } from '../../src/kube/bench.js';
 import { annotationKeys, KUBE_ENV } from '../../src/peers/kube.js';
 import { peerNode, Recorder, waitFor } from './helpers.js';
+import { flagValue, hostMount, loadDaemonSet, type ContainerView, type DaemonSetView } from '../support/deploy.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -152,12 +162,17 @@ test('the ConfigMap passes the agent’s own config checks in kubernetes mode', 
   assert.doesNotThrow(() => annotationKeys(cfg.kubernetes.annotationPrefix));
 });
 
-test('the DaemonSet: env the agent reads, args/mounts matching the Dockerfile and ConfigMap, node-level settings', () => {
-  const ds = one<V1DaemonSet>('DaemonSet');
-  const pod = ds.spec!.template.spec!;
-  assert.equal(pod.containers.length, 1);
-  const c = pod.containers[0]!;
+/** The DaemonSet through the view a container-constraints test uses, plus its two containers. */
+function daemonSet(): DaemonSetView & { agent: ContainerView; init: ContainerView } {
+  const v = loadDaemonSet(DEPLOY);
+  assert.deepEqual(v.containers.map((c) => c.name), ['vxnet'], 'one container, the agent');
+  assert.deepEqual(v.initContainers.map((c) => c.name), ['install-cni'], 'one init container, the CNI plugin install');
+  return { ...v, agent: v.containers[0]!, init: v.initContainers[0]! };
+}
 
+test('the DaemonSet’s agent: env the agent reads, args matching the Dockerfile’s CMD and the ConfigMap', () => {
+  const { agent } = daemonSet();
+  const c = agent.raw;
   for (const e of KUBE_ENV) assert.ok((AGENT_ENV as readonly string[]).includes(e), `KUBE_ENV ${e} is not in the agent's AGENT_ENV`);
   for (const e of c.env ?? []) assert.ok((AGENT_ENV as readonly string[]).includes(e.name), `DaemonSet sets ${e.name}, which the agent does not read`);
   const nodeName = c.env?.find((e) => e.name === 'NODE_NAME');
@@ -166,64 +181,152 @@ test('the DaemonSet: env the agent reads, args/mounts matching the Dockerfile an
   // args == Dockerfile CMD, and --config points into the ConfigMap's mount.
   const cmd = dockerfile().cmd;
   assert.deepEqual(c.args, cmd);
-  const configPath = cmd[cmd.indexOf('--config') + 1]!;
-  const mount = c.volumeMounts?.find((m) => configPath.startsWith(`${m.mountPath}/`));
+  const configPath = flagValue(cmd, '--config')!;
+  const mount = agent.mounts.find((m) => configPath.startsWith(`${m.mountPath}/`));
   assert.ok(mount, `no volume mounted over ${configPath}`);
-  const vol = pod.volumes?.find((v) => v.name === mount.name);
-  assert.equal(vol?.configMap?.name, one<V1ConfigMap>('ConfigMap').metadata!.name);
-  assert.ok(one<V1ConfigMap>('ConfigMap').data?.[configPath.slice(mount.mountPath!.length + 1)], `ConfigMap has no key for ${configPath}`);
-
-  // Probes hit the agent's metrics listener.
-  const metricsAddr = String(configMapJSON()['metricsAddr']);
-  const [host, port] = metricsAddr.split(':');
-  const metricsPort = c.ports?.find((p) => p.name === 'metrics');
-  assert.equal(String(metricsPort?.containerPort), port);
-  assert.equal(c.livenessProbe?.httpGet?.path, '/healthz');
-  assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
-  for (const p of [c.livenessProbe, c.readinessProbe]) {
-    assert.equal(String(p?.httpGet?.port), 'metrics');
-    if (host === '127.0.0.1') assert.equal(p?.httpGet?.host, '127.0.0.1', 'a loopback-only listener needs the probe host set');
-  }
-
-  assert.equal(pod.hostNetwork, true);
-  assert.equal(pod.priorityClassName, 'system-node-critical');
-  assert.deepEqual(pod.tolerations?.map((t) => t.operator), ['Exists']);
-  assert.equal(ds.spec!.updateStrategy?.type, 'RollingUpdate');
-  assert.equal(String(ds.spec!.updateStrategy?.rollingUpdate?.maxUnavailable), '1');
-  assert.deepEqual(c.securityContext?.capabilities?.add, ['NET_ADMIN']);
-  assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL']);
-  const tun = pod.volumes?.find((v) => v.hostPath?.path === '/dev/net/tun');
-  assert.equal(tun?.hostPath?.type, 'CharDevice');
-  assert.ok(c.volumeMounts?.some((m) => m.name === tun?.name && m.mountPath === '/dev/net/tun'));
-  const cni = pod.volumes?.find((v) => v.hostPath?.path === '/etc/cni/net.d');
-  assert.equal(c.volumeMounts?.find((m) => m.name === cni?.name)?.mountPath, configMapJSON()['cniConfDir']);
+  assert.equal(mount.configMap, one<V1ConfigMap>('ConfigMap').metadata!.name);
+  assert.equal(mount.readOnly, true, 'the config is mounted read-only');
+  assert.ok(one<V1ConfigMap>('ConfigMap').data?.[configPath.slice(mount.mountPath.length + 1)], `ConfigMap has no key for ${configPath}`);
   assert.ok(c.resources?.requests?.['cpu'] && c.resources?.requests?.['memory'] && c.resources?.limits?.['memory']);
 });
 
+test('the DaemonSet’s probes: metricsAddr’s host and port; the start-up budget covers the wait for a pod CIDR', () => {
+  const c = daemonSet().agent.raw;
+  const [host, port] = String(configMapJSON()['metricsAddr']).split(':');
+  const probes = [
+    { name: 'startupProbe', probe: c.startupProbe, path: '/healthz' },
+    { name: 'livenessProbe', probe: c.livenessProbe, path: '/healthz' },
+    { name: 'readinessProbe', probe: c.readinessProbe, path: '/readyz' },
+  ];
+  for (const p of probes) {
+    assert.equal(p.probe?.httpGet?.path, p.path, `${p.name} path`);
+    assert.equal(String(p.probe?.httpGet?.port), port, `${p.name} port: got ${p.probe?.httpGet?.port}, want metricsAddr's ${port}`);
+    if (host === '127.0.0.1') assert.equal(p.probe?.httpGet?.host, '127.0.0.1', `${p.name}: a loopback-only listener needs the probe host set`);
+  }
+  // The agent serves nothing until it has its pod CIDR; the startup probe must outlast that wait
+  // (plus the start itself), or the kubelet kills an agent that is only waiting for IPAM.
+  const s = c.startupProbe!;
+  const budget = (s.initialDelaySeconds ?? 0) + (s.periodSeconds ?? 10) * (s.failureThreshold ?? 3);
+  const wait = POD_CIDR_WAIT_MS / 1000;
+  assert.ok(budget >= wait + 30, `startupProbe allows ${budget} s; want at least the ${wait} s pod CIDR wait + 30 s`);
+  // The startup probe gates the others, so they need no initial delay of their own.
+  assert.equal(c.livenessProbe?.initialDelaySeconds, undefined);
+});
+
+test('the DaemonSet’s update strategy: the new pod starts before the old one stops, and nothing blocks it', () => {
+  const { ds, pod } = daemonSet();
+  assert.equal(ds.spec!.updateStrategy?.type, 'RollingUpdate');
+  assert.equal(String(ds.spec!.updateStrategy?.rollingUpdate?.maxSurge), '1');
+  assert.equal(String(ds.spec!.updateStrategy?.rollingUpdate?.maxUnavailable), '0');
+  // With hostNetwork every declared container port becomes a hostPort, and the scheduler refuses
+  // a second pod with the same hostPort on the node: the surge pod would stay Pending.
+  assert.equal(pod.hostNetwork, true);
+  for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
+    assert.deepEqual(c.ports ?? [], [], `${c.name} declares ports; with hostNetwork and maxSurge the new pod could not be scheduled`);
+  }
+});
+
+test('the DaemonSet’s node-level settings: Linux nodes, every node, critical priority, least privilege', () => {
+  const { pod, agent, init } = daemonSet();
+  assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/os': 'linux' });
+  assert.deepEqual(pod.tolerations?.map((t) => t.operator), ['Exists']);
+  assert.equal(pod.priorityClassName, 'system-node-critical');
+  const cases = [
+    { c: agent, capabilities: ['NET_ADMIN'] },
+    { c: init, capabilities: [] },
+  ];
+  for (const k of cases) {
+    const got = { capabilities: k.c.capabilities, runAsUser: k.c.runAsUser, noNewPrivileges: k.c.noNewPrivileges, readOnlyRootFilesystem: k.c.readOnlyRootFilesystem, privileged: k.c.privileged };
+    // Root (see the Dockerfile), drop ALL plus only what is listed, no escalation, nothing writable but the mounts.
+    assert.deepEqual(got, { capabilities: k.capabilities, runAsUser: 0, noNewPrivileges: true, readOnlyRootFilesystem: true, privileged: false }, k.c.name);
+  }
+});
+
+test('the DaemonSet’s host mounts: what each container sees where, and every volume used', () => {
+  const { pod, agent, init } = daemonSet();
+  const cfg = configMapJSON();
+  const cases: Array<{ name: string; c: ContainerView; hostPath: string; want: { mountPath: string; readOnly: boolean; type: string } }> = [
+    { name: 'agent: the TUN device', c: agent, hostPath: '/dev/net/tun', want: { mountPath: '/dev/net/tun', readOnly: false, type: 'CharDevice' } },
+    { name: 'agent: the conflist directory is cniConfDir', c: agent, hostPath: '/etc/cni/net.d', want: { mountPath: String(cfg['cniConfDir']), readOnly: false, type: 'DirectoryOrCreate' } },
+    { name: 'agent: the run directory, shared by the old and new pod', c: agent, hostPath: '/run/vxnet', want: { mountPath: '/run/vxnet', readOnly: false, type: 'DirectoryOrCreate' } },
+    { name: 'init: the plugin directory is --to', c: init, hostPath: '/opt/cni/bin', want: { mountPath: flagValue(init.args, '--to')!, readOnly: false, type: 'DirectoryOrCreate' } },
+    { name: 'init: the conflist directory is --conf-dir, read-only', c: init, hostPath: '/etc/cni/net.d', want: { mountPath: flagValue(init.args, '--conf-dir')!, readOnly: true, type: 'DirectoryOrCreate' } },
+  ];
+  for (const k of cases) {
+    const m = hostMount(k.c, k.hostPath);
+    assert.deepEqual(m && { mountPath: m.mountPath, readOnly: m.readOnly, type: m.hostPath?.type }, k.want, k.name);
+  }
+  assert.equal(hostMount(agent, '/opt/cni/bin'), undefined, 'the agent does not need the plugin directory');
+  assert.deepEqual(agent.mounts.filter((m) => m.hostPath).map((m) => m.hostPath!.path).sort(), ['/dev/net/tun', '/etc/cni/net.d', '/run/vxnet'], 'the agent’s host paths, all of them');
+
+  const mounted = new Set([...pod.containers, ...(pod.initContainers ?? [])].flatMap((c) => (c.volumeMounts ?? []).map((m) => m.name)));
+  const volumes = (pod.volumes ?? []).map((v) => v.name);
+  assert.deepEqual([...mounted].sort(), [...volumes].sort(), 'volumes vs mounts: every mount has a volume, every volume is mounted');
+});
+
+test('the init container: the install-cni command line works as the manifest gives it', (t) => {
+  const args = daemonSet().init.args;
+  assert.equal(args[0], 'install-cni');
+  assert.equal(flagValue(args, '--from'), DEBIAN_CNI_DIR, 'where Debian’s containernetworking-plugins puts them in the image');
+  // Run it, with each path the manifest names standing for a temporary directory.
+  const root = mkdtempSync(join(tmpdir(), 'vxnet-initc-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const from = join(root, 'image');
+  mkdirSync(from);
+  for (const p of requiredPlugins()) {
+    writeFileSync(join(from, p), '#!/bin/sh\n');
+    chmodSync(join(from, p), 0o755);
+  }
+  const remap: Record<string, string> = { [DEBIAN_CNI_DIR]: from, [flagValue(args, '--to')!]: join(root, 'opt-cni-bin'), [flagValue(args, '--conf-dir')!]: join(root, 'net.d') };
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), ...args.map((a) => remap[a] ?? a)], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readdirSync(join(root, 'opt-cni-bin')).sort(), [...requiredPlugins()].sort(), r.stderr);
+});
+
+test('the image is named once, in the DaemonSet, for both containers, tagged with package.json’s version', () => {
+  const { agent, init } = daemonSet();
+  assert.ok(agent.image, 'the agent has an image');
+  assert.equal(init.image, agent.image, 'the init container runs the same image');
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(agent.image!.split(':').at(-1), pkg.version, `image ${agent.image}: tag vs package.json version`);
+  const top = readdirSync(DEPLOY).filter((f) => f.endsWith('.yaml'));
+  const mentions = top.flatMap((f) => readFileSync(join(DEPLOY, f), 'utf8').split('\n').filter((l) => l.includes(agent.image!)).map((l) => `${f}: ${l.trim()}`));
+  assert.equal(mentions.length, 1, `the image is named in one place, found:\n${mentions.join('\n')}`);
+});
+
 interface Dockerfile {
-  runs: string[];
-  copies: Array<{ from: string | undefined; sources: string[] }>;
+  stages: Array<{ image: string; alias: string | undefined }>;
+  runs: Array<{ stage: number; text: string }>;
+  copies: Array<{ stage: number; from: string | undefined; sources: string[] }>;
+  envs: string[];
   entrypoint: string[];
   cmd: string[];
 }
 
 function dockerfile(): Dockerfile {
-  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
-  const out: Dockerfile = { runs: [], copies: [], entrypoint: [], cmd: [] };
+  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n(\s*#.*\n)*/g, ' ');
+  const out: Dockerfile = { stages: [], runs: [], copies: [], envs: [], entrypoint: [], cmd: [] };
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const [instr, ...rest] = line.split(/\s+/);
     const args = rest.join(' ');
+    const stage = out.stages.length - 1;
     switch (instr!.toUpperCase()) {
+      case 'FROM':
+        out.stages.push({ image: rest[0]!, alias: rest[1]?.toUpperCase() === 'AS' ? rest[2] : undefined });
+        break;
       case 'RUN':
-        out.runs.push(args);
+        out.runs.push({ stage, text: args });
+        break;
+      case 'ENV':
+        out.envs.push(args);
         break;
       case 'COPY': {
         const parts = rest.filter((p) => !p.startsWith('--') || p.startsWith('--from='));
         const from = parts.find((p) => p.startsWith('--from='))?.slice('--from='.length);
         const paths = parts.filter((p) => !p.startsWith('--from='));
-        out.copies.push({ from, sources: paths.slice(0, -1) });
+        out.copies.push({ stage, from, sources: paths.slice(0, -1) });
         break;
       }
       case 'ENTRYPOINT':
@@ -237,10 +340,89 @@ function dockerfile(): Dockerfile {
   return out;
 }
 
+/** Debian packages of the runtime stage: every `apt-get install` in its RUN steps. */
+function runtimePackages(df: Dockerfile): string[] {
+  const last = df.stages.length - 1;
+  return df.runs.filter((r) => r.stage === last).flatMap((r) =>
+    [...r.text.matchAll(/apt-get install((?:\s+[^&;|\s]+)+)/g)].flatMap((m) => m[1]!.trim().split(/\s+/).filter((w) => !w.startsWith('-'))));
+}
+
+/** What each program the agent runs comes from, in Debian. */
+const PACKAGE_OF: Readonly<Record<string, string>> = { ip: 'iproute2', bridge: 'iproute2', nft: 'nftables', sysctl: 'procps', ethtool: 'ethtool' };
+
+/** Programs the product (src/, without the lab) runs by name: execFile('x', …), spawn('x', …), run('x', …). */
+function programsExecuted(): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) {
+        if (p !== join(ROOT, 'src/lab')) walk(p);
+      } else if (e.name.endsWith('.ts')) {
+        for (const m of readFileSync(p, 'utf8').matchAll(/\b(?:execFile|execFileSync|spawn|spawnSync|run|runOk)\(\s*'([A-Za-z0-9_.-]+)'/g)) {
+          found.set(m[1]!, [...(found.get(m[1]!) ?? []), p.slice(ROOT.length)]);
+        }
+      }
+    }
+  };
+  walk(join(ROOT, 'src'));
+  return found;
+}
+
+test('Dockerfile: Node.js 24 base images, a two-stage build, the runtime packages the agent needs', () => {
+  const df = dockerfile();
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
+  const major = /^>=\s*(\d+)/.exec(pkg.engines.node)?.[1];
+  assert.equal(major, '24', 'package.json engines');
+  assert.deepEqual(df.stages.map((s) => s.image), [`node:${major}-bookworm`, `node:${major}-bookworm-slim`], 'base images: the build on the full image, the runtime on slim');
+  assert.equal(df.stages[0]!.alias, 'build');
+  assert.ok(df.copies.filter((c) => c.stage === 1).every((c) => c.from === 'build'), 'the runtime stage takes only built files from the build stage');
+  assert.ok(!df.runs.some((r) => r.stage === 1 && /(^|&&|;)\s*(npm|npx|node-gyp|make|gcc|g\+\+)\s/.test(r.text)), 'no compiler or npm step in the runtime stage');
+
+  const installed = runtimePackages(df);
+  const cases = [
+    { name: 'iproute2', why: 'ip: the TUN address and the cluster routes' },
+    { name: 'nftables', why: 'nft: the masquerade rules' },
+    { name: 'containernetworking-plugins', why: 'the CNI plugins install-cni copies to the node' },
+  ];
+  for (const c of cases) assert.ok(installed.includes(c.name), `runtime stage lacks ${c.name} (${c.why}); it installs ${installed.join(', ')}`);
+  assert.deepEqual([...installed].sort(), cases.map((c) => c.name).sort(), 'the runtime stage installs these and nothing else (keep the image small; add a case with its reason)');
+  for (const [program, where] of programsExecuted()) {
+    const want = PACKAGE_OF[program];
+    assert.ok(want, `${where.join(', ')} run "${program}": say which Debian package has it in PACKAGE_OF, and install that in the Dockerfile`);
+    assert.ok(installed.includes(want), `${where.join(', ')} run "${program}", from ${want}, which the runtime stage does not install`);
+  }
+  // The image keeps exactly the plugins install-cni copies, where install-cni looks for them.
+  const prune = df.runs.map((r) => /find (\S+) -type f((?: ! -name \S+)+) -delete/.exec(r.text)).find((m) => m);
+  assert.ok(prune, 'the runtime stage removes the CNI plugins the conflist does not use');
+  assert.equal(prune[1], DEBIAN_CNI_DIR);
+  assert.deepEqual([...prune[2]!.matchAll(/-name (\S+)/g)].map((m) => m[1]).sort(), [...requiredPlugins()].sort(), 'plugins kept in the image vs requiredPlugins()');
+});
+
+test('Dockerfile: the image’s own node builds and runs it; the node dev dependency is neither used nor shipped', () => {
+  const df = dockerfile();
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string>; dependencies: Record<string, string> };
+  assert.ok(pkg.devDependencies['node'], 'node is a dev dependency (else npm prune would keep it)');
+  assert.equal(pkg.dependencies['node'], undefined);
+  const build = df.runs.filter((r) => r.stage === 0).map((r) => r.text);
+  const ci = build.find((r) => /\bnpm ci\b/.test(r));
+  assert.match(ci ?? '', /npm ci --ignore-scripts/, 'no lifecycle script runs at install, so the node package fetches no binary');
+  assert.match(ci ?? '', /rm -rf node_modules\/node node_modules\/\.bin\/node/, 'and its package is removed before anything runs node');
+  assert.ok(build.some((r) => /npm_config_nodedir=\/usr\/local npm run install/.test(r)), 'the addon builds against the image’s node headers');
+  const prune = build.findIndex((r) => /npm prune --omit=dev/.test(r));
+  assert.equal(prune, build.length - 1, 'npm prune --omit=dev is the build stage’s last step, so node_modules/ leaves it without dev dependencies');
+  for (const c of df.copies) {
+    for (const src of c.sources) assert.ok(!/node_modules\/(node|node-linux|\.bin)/.test(src), `COPY ${src} would ship the node dev dependency or npm's bin links`);
+  }
+  assert.ok(!df.envs.some((e) => /PATH=.*node_modules/.test(e)), 'no node_modules/.bin on PATH');
+  assert.deepEqual(df.entrypoint.slice(0, 1), ['node'], 'the entry point is the image’s node');
+});
+
 test('Dockerfile: npm scripts exist, copied files exist after a build, the entry point is built', () => {
   const df = dockerfile();
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const npmCalls = df.runs.flatMap((r) => [...r.matchAll(/\bnpm\s+(\S+)(?:\s+(\S+))?/g)].map((m): [string, string | undefined] => [m[1]!, m[2]]));
+  // npm as a command (start of the step or after && ; ||, behind any VAR=value), not a path that ends in npm.
+  const npmCalls = df.runs.flatMap((r) => [...r.text.matchAll(/(?:^|&&|;|\|\|)\s*(?:[A-Za-z_][A-Za-z0-9_]*=\S+\s+)*npm\s+(\S+)(?:\s+(\S+))?/g)].map((m): [string, string | undefined] => [m[1]!, m[2]]));
   assert.ok(npmCalls.length > 0);
   for (const [sub, arg] of npmCalls) {
     assert.ok(['ci', 'run', 'prune'].includes(sub), `npm ${sub} in a RUN step`);
@@ -273,7 +455,6 @@ test('Dockerfile: npm scripts exist, copied files exist after a build, the entry
       }
     }
   }
-  assert.deepEqual(df.entrypoint.slice(0, 1), ['node']);
   assert.ok(existsSync(join(ROOT, df.entrypoint[1]!)), `entry point ${df.entrypoint[1]} is not built`);
   assert.deepEqual(df.cmd.slice(0, 2), ['agent', '--config']);
 });
