@@ -12,7 +12,7 @@ import { FakeTun, FakeUdp } from '../../../src/device/fake.js';
 import { Encapsulator } from '../../../src/datapath/encap.js';
 import { Decapsulator } from '../../../src/datapath/decap.js';
 import { newCounters, Counter, Drop, RX_DROP_REASONS, TX_DROP_REASONS } from '../../../src/datapath/counters.js';
-import { newPeerState, peerField, tableSet, totals } from '../../support/datapath.js';
+import { newPeerState, peerField, tableSet, totals, withVirtio } from '../../support/datapath.js';
 import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
 import { buildTable6, ForwardingTable6 } from '../../../src/table/table6.js';
@@ -205,18 +205,6 @@ for (const c of txCases) {
   });
 }
 
-/** A TUN read with IFF_VNET_HDR: the 10-byte virtio header (little-endian) and the packet. */
-function withVirtio(packet: Uint8Array, gsoType: number, gsoSize: number, csumStart: number, csumOffset: number): Uint8Array {
-  const b = new Uint8Array(10 + packet.length);
-  b[0] = 1; // NEEDS_CSUM
-  b[1] = gsoType;
-  b[2] = (csumStart + 20) & 0xff;
-  b[4] = gsoSize & 0xff; b[5] = gsoSize >> 8;
-  b[6] = csumStart & 0xff; b[7] = csumStart >> 8;
-  b[8] = csumOffset & 0xff; b[9] = csumOffset >> 8;
-  b.set(packet, 10);
-  return b;
-}
 
 const MSS6 = 1378;
 

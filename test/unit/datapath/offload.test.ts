@@ -11,7 +11,7 @@ import { FakeTun, FakeUdp } from '../../../src/device/fake.js';
 import { Encapsulator } from '../../../src/datapath/encap.js';
 import { Decapsulator } from '../../../src/datapath/decap.js';
 import { newCounters, Counter, Drop, RX_DROP_REASONS } from '../../../src/datapath/counters.js';
-import { newPeerState, peerField, tableSet, totals } from '../../support/datapath.js';
+import { newPeerState, onWire, peerField, tableSet, totals, withVirtio } from '../../support/datapath.js';
 import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
 import { ipv4ToNumber, parseCidr4 } from '../../../src/wire/addr.js';
@@ -34,18 +34,6 @@ function table(): ForwardingTable {
   }));
 }
 
-/** A TUN read with IFF_VNET_HDR: a 10-byte virtio header (little-endian) and the packet. */
-function withVirtio(packet: Uint8Array, gsoType: number, gsoSize: number, csumStart: number, csumOffset: number): Uint8Array {
-  const b = new Uint8Array(10 + packet.length);
-  b[0] = 1; // NEEDS_CSUM
-  b[1] = gsoType;
-  b[2] = (csumStart + 20) & 0xff; // hdr_len: IP + TCP headers
-  b[4] = gsoSize & 0xff; b[5] = gsoSize >> 8;
-  b[6] = csumStart & 0xff; b[7] = csumStart >> 8;
-  b[8] = csumOffset & 0xff; b[9] = csumOffset >> 8;
-  b.set(packet, 10);
-  return b;
-}
 
 function encapSetup(udpGso: boolean) {
   const tun = new FakeTun(true);
@@ -66,15 +54,6 @@ function superPacket(payloadLength: number): { original: Uint8Array; read: Uint8
   return { original, payload, read: withVirtio(asPartial(original, 6), VirtioGsoType.TcpV4, MSS, 20, 16) };
 }
 
-/** Splits what the fake UDP socket was asked to send into datagrams (cutting GSO sends). */
-function datagrams(udp: FakeUdp): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const d of udp.sent) {
-    if (d.gso === 0) out.push(d.data);
-    else for (let p = 0; p < d.data.length; p += d.gso) out.push(d.data.subarray(p, Math.min(p + d.gso, d.data.length)));
-  }
-  return out;
-}
 
 function checkSegments(dgs: Uint8Array[], payload: Uint8Array): void {
   const want = Math.ceil(payload.length / MSS);
@@ -103,7 +82,7 @@ test('TSO super-packet from TUN -> segments sent with UDP GSO, every segment ver
   e.runOnce(0);
   assert.equal(udp.sent.length, 1, 'one GSO send');
   assert.equal(udp.sent[0]!.gso, 22 + 40 + MSS, 'gso size = VXLAN + inner Ethernet + headers + MSS');
-  checkSegments(datagrams(udp), sp.payload);
+  checkSegments(onWire(udp), sp.payload);
   assert.equal(totals(peerState).txPackets, 15);
   assert.equal(counters[Counter.TxSegments], 15);
 });
@@ -115,7 +94,7 @@ test('a 64 KB super-packet is split into GSO sends under the 65507-byte UDP limi
   e.runOnce(0);
   for (const d of udp.sent) assert.ok(d.data.length <= 65507, `send of ${d.data.length} bytes`);
   assert.equal(udp.sent.length, 2);
-  checkSegments(datagrams(udp), sp.payload);
+  checkSegments(onWire(udp), sp.payload);
 });
 
 test('without UDP GSO every segment is its own datagram', () => {
@@ -124,7 +103,7 @@ test('without UDP GSO every segment is its own datagram', () => {
   tun.inject(sp.read);
   e.runOnce(0);
   assert.ok(udp.sent.every((d) => d.gso === 0));
-  checkSegments(datagrams(udp), sp.payload);
+  checkSegments(onWire(udp), sp.payload);
 });
 
 test('a plain packet with NEEDS_CSUM gets its checksum completed before it leaves', () => {
