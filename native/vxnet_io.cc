@@ -1,19 +1,25 @@
 // vxnet_io: the thin syscall layer under vxnet's data path.
 //
 // Design: every function here is one system-call pattern and nothing else. Packet parsing,
-// encapsulation, segmentation and every policy decision live in TypeScript. Calls are
-// synchronous and are meant to be made from worker threads, which block in poll(2) with a short
-// timeout so that they notice a stop request; the main thread never calls the blocking ones.
+// encapsulation, segmentation, the layout of every iovec, and every policy decision live in
+// TypeScript. Calls are synchronous and are meant to be made from worker threads, which block in
+// poll(2) with a short timeout so that they notice a stop request; the main thread never calls
+// the blocking ones.
 //
 // Batches: a call moves up to `count` packets between the kernel and ONE caller-owned buffer (a
-// slab). The caller passes an Int32Array of offsets into the slab (one per packet slot, leaving
-// headroom in front of each so outer headers can be written in place) and an Int32Array that
-// receives or supplies the lengths. No per-packet JS objects or callbacks are created.
+// slab). Where a packet is one contiguous range, the caller passes Int32Arrays of offsets and
+// lengths. Where it is gathered from several ranges (the zero-copy paths: a segment's rebuilt
+// headers in one place and its payload in place in the TUN read buffer), the caller passes an
+// iovec table (two Int32Arrays: offset and length of each piece) and, per packet, the index of
+// its first piece and the number of pieces. No per-packet JS objects or callbacks are created.
 //
-// Room to grow without changing that shape: IFF_VNET_HDR packets simply carry their 10-byte
-// virtio header in the slot; UDP GRO reports a per-message segment size in `gsoSizes`; UDP GSO
-// takes a per-message segment size in `gsoSizes`; multi-queue TUN is a flag of openTun, and each
-// queue is just another fd for another worker.
+// Bounds: every offset and length comes from TypeScript and is checked here before it becomes a
+// pointer: negative values are refused explicitly (an int32 cast to size_t would wrap and pass a
+// naive `off + len > size` check), and every range must lie inside the slab. A refused range
+// fails its packet with EFAULT; nothing outside the slab is ever read or written.
+//
+// Errors: receive calls return -errno; send calls report an errno per packet in a results array
+// (0 = sent), so the caller can count exactly what went and what was refused, and why.
 
 #include <napi.h>
 
@@ -29,6 +35,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <string>
 
 #ifndef SOL_UDP
@@ -44,10 +51,15 @@
 namespace {
 
 constexpr int kMaxBatch = 1024;
+// Pieces per call across all packets of one sendmmsg / writev batch: a 64-segment GSO message
+// takes 128 (header + payload per segment), so this holds 64 such messages.
+constexpr int kMaxIov = 8192;
+// Pieces of one packet: UIO_MAXIOV.
+constexpr int kMaxIovPerPacket = 1024;
 
 struct BatchState {
   mmsghdr msgs[kMaxBatch];
-  iovec iovs[kMaxBatch];
+  iovec iovs[kMaxIov];
   sockaddr_in addrs[kMaxBatch];
   // One control buffer per message: room for a UDP_GRO / UDP_SEGMENT cmsg (an int or uint16).
   alignas(cmsghdr) char control[kMaxBatch][CMSG_SPACE(sizeof(int))];
@@ -74,6 +86,13 @@ Napi::Value ThrowErrno(Napi::Env env, const char* what, int err) {
 struct Slab {
   uint8_t* data = nullptr;
   size_t length = 0;
+
+  // The pointer for [off, off + len) when it is a valid range of the slab, else nullptr.
+  uint8_t* Range(int64_t off, int64_t len) const {
+    if (data == nullptr || off < 0 || len < 0) return nullptr;
+    if (static_cast<uint64_t>(off) + static_cast<uint64_t>(len) > length) return nullptr;
+    return data + off;
+  }
 };
 
 // Element pointer and count of a typed array. napi_get_typedarray_info hands out the data
@@ -107,20 +126,62 @@ T* TypedData(const Napi::Value& v, size_t* len) {
   return static_cast<T*>(TypedArrayData(v, len, nullptr));
 }
 
+int32_t Int(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Int32Value() : 0;
+}
+
 // Waits until fd is readable (or writable), up to timeoutMs. Returns >0 ready, 0 timeout, -errno.
+// POLLERR/POLLHUP count as ready: the following read or write reports the error.
 int WaitFor(int fd, short events, int timeoutMs) {
   pollfd p{fd, events, 0};
   int r = poll(&p, 1, timeoutMs);
   if (r < 0) return errno == EINTR ? 0 : -errno;
+  if (r > 0 && (p.revents & POLLNVAL)) return -EBADF;
   return r;
 }
+
+// An iovec table: piece i is slab[off[i], off[i] + len[i]).
+struct IovTable {
+  int32_t* off = nullptr;
+  int32_t* len = nullptr;
+  size_t size = 0;
+};
+
+IovTable GetIovTable(const Napi::Value& offs, const Napi::Value& lens) {
+  IovTable t;
+  size_t nOff = 0, nLen = 0;
+  t.off = TypedData<int32_t>(offs, &nOff);
+  t.len = TypedData<int32_t>(lens, &nLen);
+  t.size = (t.off && t.len) ? (nOff < nLen ? nOff : nLen) : 0;
+  return t;
+}
+
+// Fills out[0..count) with the pieces [first, first + count) of the table. Returns the total
+// length, or -EFAULT when a piece index or range is invalid, -EINVAL when count is out of range.
+int64_t FillIov(const Slab& slab, const IovTable& t, int32_t first, int32_t count, iovec* out) {
+  if (count < 1 || count > kMaxIovPerPacket) return -EINVAL;
+  if (first < 0 || static_cast<uint64_t>(first) + static_cast<uint64_t>(count) > t.size) return -EFAULT;
+  int64_t total = 0;
+  for (int32_t j = 0; j < count; j++) {
+    int32_t o = t.off[first + j];
+    int32_t l = t.len[first + j];
+    uint8_t* p = slab.Range(o, l);
+    if (p == nullptr) return -EFAULT;
+    out[j].iov_base = p;
+    out[j].iov_len = static_cast<size_t>(l);
+    total += l;
+  }
+  return total;
+}
+
+// ---- TUN ------------------------------------------------------------------------------------
 
 // openTun(name: string, flags: number) -> { fd, name }
 // flags: 1 = IFF_VNET_HDR, 2 = IFF_MULTI_QUEUE.
 Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info[0].As<Napi::String>().Utf8Value();
-  int flags = info[1].As<Napi::Number>().Int32Value();
+  int flags = Int(info, 1);
   if (name.size() >= IFNAMSIZ) {
     Napi::Error::New(env, "TUN device name longer than 15 bytes: " + name).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -154,7 +215,7 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
 
 // tunSetOffload(fd, offloadFlags) -> 0 or errno (no throw: the caller falls back).
 Napi::Value TunSetOffload(const Napi::CallbackInfo& info) {
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd = Int(info, 0);
   unsigned int flags = info[1].As<Napi::Number>().Uint32Value();
   int r = ioctl(fd, TUNSETOFFLOAD, flags);
   return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
@@ -163,30 +224,35 @@ Napi::Value TunSetOffload(const Napi::CallbackInfo& info) {
 // tunRead(fd, slab, offsets, capacity, lengths, max, timeoutMs[, maxBytes]) -> count, or -errno.
 // Waits up to timeoutMs for the first packet, then drains without blocking: up to `max`
 // packets, and (when maxBytes > 0) stops once that many bytes have been read, so one call
-// moves many small packets or a few 64 KB super-packets.
+// moves many small packets or a few 64 KB super-packets. A slot outside the slab ends the batch
+// (-EFAULT if it is the first).
 Napi::Value TunRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd = Int(info, 0);
   Slab slab;
   GetSlab(info[1], &slab);
   size_t nOff, nLen;
   int32_t* offsets = TypedData<int32_t>(info[2], &nOff);
-  int capacity = info[3].As<Napi::Number>().Int32Value();
+  int32_t capacity = Int(info, 3);
   int32_t* lengths = TypedData<int32_t>(info[4], &nLen);
-  int max = info[5].As<Napi::Number>().Int32Value();
-  int timeoutMs = info[6].As<Napi::Number>().Int32Value();
+  int32_t max = Int(info, 5);
+  int timeoutMs = Int(info, 6);
   int64_t maxBytes = info.Length() > 7 && info[7].IsNumber() ? info[7].As<Napi::Number>().Int64Value() : 0;
-  if (static_cast<size_t>(max) > nOff) max = static_cast<int>(nOff);
-  if (static_cast<size_t>(max) > nLen) max = static_cast<int>(nLen);
+  if (offsets == nullptr || lengths == nullptr || max < 0 || capacity <= 0) return Napi::Number::New(env, -EINVAL);
+  if (static_cast<size_t>(max) > nOff) max = static_cast<int32_t>(nOff);
+  if (static_cast<size_t>(max) > nLen) max = static_cast<int32_t>(nLen);
 
   int w = WaitFor(fd, POLLIN, timeoutMs);
   if (w <= 0) return Napi::Number::New(env, w);
   int n = 0;
   int64_t bytes = 0;
   while (n < max && (maxBytes <= 0 || bytes < maxBytes)) {
-    size_t off = static_cast<size_t>(offsets[n]);
-    if (off + capacity > slab.length) break;
-    ssize_t r = read(fd, slab.data + off, capacity);
+    uint8_t* p = slab.Range(offsets[n], capacity);
+    if (p == nullptr) {
+      if (n == 0) return Napi::Number::New(env, -EFAULT);
+      break;
+    }
+    ssize_t r = read(fd, p, static_cast<size_t>(capacity));
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || n > 0) break;
@@ -198,49 +264,72 @@ Napi::Value TunRead(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, n);
 }
 
-// tunWrite(fd, slab, offsets, lengths, count) -> packets written. Failed writes are skipped
-// (the caller counts count - written as drops); a full queue waits briefly for room.
-Napi::Value TunWrite(const Napi::CallbackInfo& info) {
+// tunWritev(fd, slab, iovOff, iovLen, pktFirst, pktCount, count, results) -> packets written.
+// Packet i is the pieces [pktFirst[i], pktFirst[i] + pktCount[i]) of the iovec table, written
+// with one writev (a TUN write is one packet). results[i] = 0 when written, else the errno. A
+// full queue (EAGAIN) waits briefly for room, three times.
+Napi::Value TunWritev(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd = Int(info, 0);
   Slab slab;
   GetSlab(info[1], &slab);
-  size_t nOff, nLen;
-  int32_t* offsets = TypedData<int32_t>(info[2], &nOff);
-  int32_t* lengths = TypedData<int32_t>(info[3], &nLen);
-  int count = info[4].As<Napi::Number>().Int32Value();
+  IovTable t = GetIovTable(info[2], info[3]);
+  size_t nFirst, nCount, nRes;
+  int32_t* first = TypedData<int32_t>(info[4], &nFirst);
+  int32_t* pieces = TypedData<int32_t>(info[5], &nCount);
+  int32_t count = Int(info, 6);
+  int32_t* results = TypedData<int32_t>(info[7], &nRes);
+  if (first == nullptr || pieces == nullptr || results == nullptr || count < 0) return Napi::Number::New(env, -EINVAL);
+  size_t lim = nFirst < nCount ? nFirst : nCount;
+  if (nRes < lim) lim = nRes;
+  if (static_cast<size_t>(count) > lim) count = static_cast<int32_t>(lim);
+
+  BatchState* b = Batch();
   int written = 0;
-  for (int i = 0; i < count && static_cast<size_t>(i) < nOff && static_cast<size_t>(i) < nLen; i++) {
-    size_t off = static_cast<size_t>(offsets[i]);
-    size_t len = static_cast<size_t>(lengths[i]);
-    if (off + len > slab.length) continue;
+  for (int32_t i = 0; i < count; i++) {
+    int64_t total = FillIov(slab, t, first[i], pieces[i], b->iovs);
+    if (total < 0) {
+      results[i] = static_cast<int32_t>(-total);
+      continue;
+    }
+    int err = EIO;
     for (int attempt = 0; attempt < 3; attempt++) {
-      ssize_t r = write(fd, slab.data + off, len);
+      ssize_t r = writev(fd, b->iovs, pieces[i]);
       if (r >= 0) {
-        written++;
+        err = 0;
         break;
       }
-      if (errno == EINTR) continue;
+      err = errno;
+      if (errno == EINTR) {
+        attempt--;
+        continue;
+      }
       if (errno == EAGAIN) {
         WaitFor(fd, POLLOUT, 10);
         continue;
       }
       break;
     }
+    results[i] = err;
+    if (err == 0) written++;
   }
   return Napi::Number::New(env, written);
 }
 
+// ---- UDP ------------------------------------------------------------------------------------
+
 // udpOpen(addr: uint32, port, rcvbuf, sndbuf, flags) -> { fd, port, gro, gso }
-// flags: 1 = try UDP_GRO, 2 = SO_REUSEPORT. `gso` says whether the kernel knows UDP_SEGMENT
-// (probed with a per-socket segment size of 0, which changes nothing).
+// flags: 1 = try UDP_GRO, 2 = SO_REUSEPORT, 4 = IP_PMTUDISC_DO (never fragment locally: a datagram
+// larger than the path MTU the kernel knows fails with EMSGSIZE, so the caller learns it).
+// `gso` says whether the kernel knows UDP_SEGMENT (probed with a per-socket segment size of 0,
+// which changes nothing).
 Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t addr = info[0].As<Napi::Number>().Uint32Value();
-  int port = info[1].As<Napi::Number>().Int32Value();
-  int rcvbuf = info[2].As<Napi::Number>().Int32Value();
-  int sndbuf = info[3].As<Napi::Number>().Int32Value();
-  int flags = info[4].As<Napi::Number>().Int32Value();
+  int port = Int(info, 1);
+  int rcvbuf = Int(info, 2);
+  int sndbuf = Int(info, 3);
+  int flags = Int(info, 4);
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return ThrowErrno(env, "socket", errno);
   int one = 1;
@@ -249,6 +338,14 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
   if (flags & 2) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (flags & 4) {
+    int mode = IP_PMTUDISC_DO;
+    if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &mode, sizeof(mode)) < 0) {
+      int err = errno;
+      close(fd);
+      return ThrowErrno(env, "setsockopt IP_MTU_DISCOVER", err);
+    }
+  }
   sockaddr_in sa;
   memset(&sa, 0, sizeof(sa));
   sa.sin_family = AF_INET;
@@ -274,34 +371,36 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
 }
 
 // udpRecv(fd, slab, offsets, capacity, lengths, srcAddrs: Uint32Array, gsoSizes: Int32Array,
-//         max, timeoutMs) -> count or -errno. gsoSizes[i] is the UDP_GRO segment size, or 0.
+//         max, timeoutMs) -> count or -errno. gsoSizes[i] is the UDP_GRO segment size, or 0;
+// lengths[i] is -1 for a datagram the slot truncated (MSG_TRUNC).
 Napi::Value UdpRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd = Int(info, 0);
   Slab slab;
   GetSlab(info[1], &slab);
   size_t nOff, nLen, nSrc, nGso;
   int32_t* offsets = TypedData<int32_t>(info[2], &nOff);
-  int capacity = info[3].As<Napi::Number>().Int32Value();
+  int32_t capacity = Int(info, 3);
   int32_t* lengths = TypedData<int32_t>(info[4], &nLen);
   uint32_t* srcAddrs = TypedData<uint32_t>(info[5], &nSrc);
   int32_t* gsoSizes = TypedData<int32_t>(info[6], &nGso);
-  int max = info[7].As<Napi::Number>().Int32Value();
-  int timeoutMs = info[8].As<Napi::Number>().Int32Value();
+  int32_t max = Int(info, 7);
+  int timeoutMs = Int(info, 8);
+  if (!offsets || !lengths || !srcAddrs || !gsoSizes || max < 0 || capacity <= 0) return Napi::Number::New(env, -EINVAL);
   size_t lim = nOff;
   if (nLen < lim) lim = nLen;
   if (nSrc < lim) lim = nSrc;
   if (nGso < lim) lim = nGso;
-  if (static_cast<size_t>(max) > lim) max = static_cast<int>(lim);
+  if (static_cast<size_t>(max) > lim) max = static_cast<int32_t>(lim);
   if (max > kMaxBatch) max = kMaxBatch;
 
   BatchState* b = Batch();
   int usable = 0;
   for (int i = 0; i < max; i++) {
-    size_t off = static_cast<size_t>(offsets[i]);
-    if (off + capacity > slab.length) break;
-    b->iovs[i].iov_base = slab.data + off;
-    b->iovs[i].iov_len = capacity;
+    uint8_t* p = slab.Range(offsets[i], capacity);
+    if (p == nullptr) break;
+    b->iovs[i].iov_base = p;
+    b->iovs[i].iov_len = static_cast<size_t>(capacity);
     msghdr& h = b->msgs[i].msg_hdr;
     h.msg_name = &b->addrs[i];
     h.msg_namelen = sizeof(sockaddr_in);
@@ -313,7 +412,7 @@ Napi::Value UdpRecv(const Napi::CallbackInfo& info) {
     b->msgs[i].msg_len = 0;
     usable++;
   }
-  if (usable == 0) return Napi::Number::New(env, 0);
+  if (usable == 0) return Napi::Number::New(env, max == 0 ? 0 : -EFAULT);
   int w = WaitFor(fd, POLLIN, timeoutMs);
   if (w <= 0) return Napi::Number::New(env, w);
   int n = recvmmsg(fd, b->msgs, usable, MSG_DONTWAIT, nullptr);
@@ -344,45 +443,68 @@ Napi::Value UdpRecv(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, n);
 }
 
-// udpSend(fds: Int32Array, sockIndex: Uint8Array, slab, offsets, lengths, dstAddrs: Uint32Array,
-//         dstPorts: Uint16Array, gsoSizes: Int32Array, count) -> messages sent.
-// Consecutive messages that use the same socket go out in one sendmmsg; gsoSizes[i] > 0 attaches
-// UDP_SEGMENT so the kernel splits that message into datagrams of that size. Returns -errno
-// (negative) only when nothing at all could be sent because of a persistent error.
-Napi::Value UdpSend(const Napi::CallbackInfo& info) {
+// udpSendv(fds: Int32Array, sockIndex: Uint8Array, slab, iovOff, iovLen, msgFirst, msgCount,
+//          dstAddrs: Uint32Array, dstPorts: Uint16Array, gsoSizes: Int32Array, results: Int32Array,
+//          from, count) -> messages sent.
+// Message i (for i in [from, from + count)) is the pieces [msgFirst[i], msgFirst[i] + msgCount[i])
+// of the iovec table, sent to dstAddrs[i]:dstPorts[i] from socket fds[sockIndex[i]]; gsoSizes[i] > 0
+// attaches UDP_SEGMENT so the kernel splits it into datagrams of that size. Consecutive messages
+// on one socket go out in one sendmmsg. results[i] = 0 when sent, else the errno that refused it
+// (EMSGSIZE: larger than the path MTU; EINVAL: a GSO segment larger than the path MTU; EFAULT: a
+// piece outside the slab; EAGAIN/ENOBUFS: still no room after waiting). A refused message is
+// skipped so the rest of the batch still goes out.
+Napi::Value UdpSendv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  size_t nFds, nIdx, nOff, nLen, nDst, nPort, nGso;
+  size_t nFds, nIdx, nFirst, nCount, nDst, nPort, nGso, nRes;
   int32_t* fds = TypedData<int32_t>(info[0], &nFds);
   uint8_t* sockIndex = TypedData<uint8_t>(info[1], &nIdx);
   Slab slab;
   GetSlab(info[2], &slab);
-  int32_t* offsets = TypedData<int32_t>(info[3], &nOff);
-  int32_t* lengths = TypedData<int32_t>(info[4], &nLen);
-  uint32_t* dst = TypedData<uint32_t>(info[5], &nDst);
-  uint16_t* ports = TypedData<uint16_t>(info[6], &nPort);
-  int32_t* gso = TypedData<int32_t>(info[7], &nGso);
-  int count = info[8].As<Napi::Number>().Int32Value();
+  IovTable t = GetIovTable(info[3], info[4]);
+  int32_t* first = TypedData<int32_t>(info[5], &nFirst);
+  int32_t* pieces = TypedData<int32_t>(info[6], &nCount);
+  uint32_t* dst = TypedData<uint32_t>(info[7], &nDst);
+  uint16_t* ports = TypedData<uint16_t>(info[8], &nPort);
+  int32_t* gso = TypedData<int32_t>(info[9], &nGso);
+  int32_t* results = TypedData<int32_t>(info[10], &nRes);
+  int32_t from = Int(info, 11);
+  int32_t count = Int(info, 12);
+  if (!fds || !sockIndex || !first || !pieces || !dst || !ports || !gso || !results || from < 0 || count < 0) {
+    return Napi::Number::New(env, -EINVAL);
+  }
   size_t lim = nIdx;
-  for (size_t n : {nOff, nLen, nDst, nPort, nGso})
+  for (size_t n : {nFirst, nCount, nDst, nPort, nGso, nRes})
     if (n < lim) lim = n;
-  if (static_cast<size_t>(count) > lim) count = static_cast<int>(lim);
+  if (static_cast<uint64_t>(from) + static_cast<uint64_t>(count) > lim) {
+    count = from >= static_cast<int32_t>(lim) ? 0 : static_cast<int32_t>(lim) - from;
+  }
 
   BatchState* b = Batch();
   int sent = 0;
-  int lastErr = 0;
-  int i = 0;
-  while (i < count) {
-    // Build one run of messages for the same socket.
+  int32_t i = from;
+  const int32_t end = from + count;
+  while (i < end) {
+    // Build one run of messages for the same socket, as long as the iovec scratch lasts.
     int run = 0;
+    int iovUsed = 0;
+    int32_t k = i;
     uint8_t sidx = sockIndex[i];
-    while (i + run < count && run < kMaxBatch && sockIndex[i + run] == sidx) {
-      int k = i + run;
+    while (k < end && run < kMaxBatch && sockIndex[k] == sidx) {
+      int32_t want = pieces[k];
+      if (run > 0 && (want < 1 || iovUsed + want > kMaxIov)) break;
+      int64_t total = (want >= 1 && iovUsed + want <= kMaxIov) ? FillIov(slab, t, first[k], want, b->iovs + iovUsed) : -EINVAL;
+      if (total < 0) {
+        // Refuse this message on its own; the run so far is sent below.
+        if (run == 0) {
+          results[k] = static_cast<int32_t>(-total);
+          k++;
+          i = k;
+          if (k < end) sidx = sockIndex[k];
+          continue;
+        }
+        break;
+      }
       mmsghdr& m = b->msgs[run];
-      size_t off = static_cast<size_t>(offsets[k]);
-      size_t len = static_cast<size_t>(lengths[k]);
-      if (off + len > slab.length) len = 0;
-      b->iovs[run].iov_base = slab.data + off;
-      b->iovs[run].iov_len = len;
       sockaddr_in& a = b->addrs[run];
       memset(&a, 0, sizeof(a));
       a.sin_family = AF_INET;
@@ -390,8 +512,8 @@ Napi::Value UdpSend(const Napi::CallbackInfo& info) {
       a.sin_addr.s_addr = htonl(dst[k]);
       m.msg_hdr.msg_name = &a;
       m.msg_hdr.msg_namelen = sizeof(a);
-      m.msg_hdr.msg_iov = &b->iovs[run];
-      m.msg_hdr.msg_iovlen = 1;
+      m.msg_hdr.msg_iov = b->iovs + iovUsed;
+      m.msg_hdr.msg_iovlen = static_cast<size_t>(want);
       m.msg_hdr.msg_flags = 0;
       m.msg_len = 0;
       if (gso[k] > 0) {
@@ -407,14 +529,19 @@ Napi::Value UdpSend(const Napi::CallbackInfo& info) {
         m.msg_hdr.msg_control = nullptr;
         m.msg_hdr.msg_controllen = 0;
       }
+      iovUsed += want;
       run++;
+      k++;
     }
+    if (run == 0) continue;
     int fd = sidx < nFds ? fds[sidx] : -1;
     int done = 0;
     int stalls = 0;
-    while (done < run && fd >= 0) {
-      int r = sendmmsg(fd, b->msgs + done, run - done, 0);
+    while (done < run) {
+      int r = fd >= 0 ? sendmmsg(fd, b->msgs + done, static_cast<unsigned>(run - done), 0) : -1;
+      if (fd < 0) errno = EBADF;
       if (r > 0) {
+        for (int j = 0; j < r; j++) results[i + done + j] = 0;
         done += r;
         sent += r;
         continue;
@@ -425,19 +552,44 @@ Napi::Value UdpSend(const Napi::CallbackInfo& info) {
         WaitFor(fd, POLLOUT, 5);
         continue;
       }
-      // A message the kernel refuses (EMSGSIZE, EINVAL for a bad GSO size, an unreachable
-      // destination...) is skipped so the rest of the batch still goes out.
-      lastErr = r < 0 ? errno : EIO;
+      // The first message left is refused (sendmmsg reports the error of the first message it
+      // could not send); skip it so the rest of the run still goes out.
+      results[i + done] = r < 0 ? errno : EIO;
       done++;
     }
     i += run;
   }
-  if (sent == 0 && lastErr != 0) return Napi::Number::New(env, -lastErr);
   return Napi::Number::New(env, sent);
 }
 
+// udpPathMtu(addr: uint32, port) -> the kernel's path MTU to addr (the route's MTU, lowered by
+// any "fragmentation needed" it has learned and not yet expired), or -errno. A throwaway socket
+// is connected to the destination (no packet is sent) and asked for IP_MTU.
+Napi::Value UdpPathMtu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t addr = info[0].As<Napi::Number>().Uint32Value();
+  int port = Int(info, 1);
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  sockaddr_in sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(addr);
+  int result;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) {
+    result = -errno;
+  } else {
+    int mtu = 0;
+    socklen_t len = sizeof(mtu);
+    result = getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &len) < 0 ? -errno : mtu;
+  }
+  close(fd);
+  return Napi::Number::New(env, result);
+}
+
 Napi::Value Close(const Napi::CallbackInfo& info) {
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd = Int(info, 0);
   int r = close(fd);
   return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
 }
@@ -446,12 +598,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun));
   exports.Set("tunSetOffload", Napi::Function::New(env, TunSetOffload));
   exports.Set("tunRead", Napi::Function::New(env, TunRead));
-  exports.Set("tunWrite", Napi::Function::New(env, TunWrite));
+  exports.Set("tunWritev", Napi::Function::New(env, TunWritev));
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen));
   exports.Set("udpRecv", Napi::Function::New(env, UdpRecv));
-  exports.Set("udpSend", Napi::Function::New(env, UdpSend));
+  exports.Set("udpSendv", Napi::Function::New(env, UdpSendv));
+  exports.Set("udpPathMtu", Napi::Function::New(env, UdpPathMtu));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
+  exports.Set("maxIov", Napi::Number::New(env, kMaxIov));
   return exports;
 }
 

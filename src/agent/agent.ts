@@ -18,9 +18,11 @@
 import type { Server } from 'node:http';
 import type { AgentConfig } from './config-types.js';
 import { parseHostPort, DEFAULTS } from './config.js';
-import { configureDevice, ipv6ForwardingEnabled } from './kernel.js';
+import { configureDevice, ipv6ForwardingEnabled, KernelSetupError } from './kernel.js';
+import { underlayInterface } from './underlay.js';
 import { writeConflist } from './cni-conflist.js';
 import { startMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
+import { newCounters, readCounters, type CounterSnapshot } from '../datapath/counters.js';
 import { macBytes } from './mac.js';
 import type { LogFn } from './log.js';
 import { openTun, type TunHandle } from '../device/native-tun.js';
@@ -28,8 +30,8 @@ import { openUdp, closeUdp, type UdpHandles } from '../device/native-udp.js';
 import { nativeIo } from '../device/native.js';
 import { buildTable, type TablePeerInput } from '../table/table.js';
 import { buildTable6 } from '../table/table6.js';
-import { DataPath } from '../datapath/engine.js';
-import { newPeerCounters, PeerCounter } from '../datapath/counters.js';
+import { DataPath, type Tables } from '../datapath/engine.js';
+import { VXLAN_IPV4_OVERHEAD } from '../datapath/path-mtu.js';
 import { ipv4ToNumber, parseCidr4, numberToIpv4, parseCidr6, bigIntToIpv6, bigIntToIpv6Bytes, looksLikeIpv6 } from '../wire/addr.js';
 import type { Peer, PeerSource } from '../peers/source.js';
 
@@ -40,6 +42,10 @@ export interface AgentHooks {
 
 export class Agent implements StatusSource {
   readonly node: string;
+  /** The configuration in force: `cfg` with the MTU derived from the underlay where it was not given. */
+  private effective: AgentConfig;
+  /** The underlay interface and where the MTU came from, for logs and /status. */
+  private underlay: { name: string; mtu: number } | undefined;
   private tun: TunHandle | undefined;
   private udp: UdpHandles | undefined;
   private datapath: DataPath | undefined;
@@ -51,10 +57,11 @@ export class Agent implements StatusSource {
 
   constructor(readonly cfg: AgentConfig, private readonly source: PeerSource, private readonly log: LogFn, private readonly hooks: AgentHooks = {}) {
     this.node = cfg.node;
+    this.effective = cfg;
   }
 
   async start(): Promise<void> {
-    const cfg = this.cfg;
+    let cfg = this.cfg;
     const pod = parseCidr4(cfg.podCIDR);
     const localAddress = pod.net;
     // Dual stack: the podCIDR6 network address is our IPv6 TUN address, as the IPv4 one is.
@@ -68,6 +75,8 @@ export class Agent implements StatusSource {
       gro: cfg.offloads.udpGro, socketBuffer: cfg.tuning.socketBuffer,
     });
     this.log('info', 'udp sockets open', { address: cfg.underlayIP, port: this.udp.port, senders: this.udp.txFds.length, gro: this.udp.gro, gso: this.udp.gso });
+    cfg = await this.deriveMtu(cfg);
+    this.effective = cfg;
     // The TUN offload path (IFF_VNET_HDR) is negotiated by openTun; the data path adapts to it.
     this.tun = openTun(cfg.device, cfg.offloads.tun);
     this.log('info', 'tun device open', { device: this.tun.name, vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads });
@@ -81,16 +90,13 @@ export class Agent implements StatusSource {
 
     this.datapath = new DataPath({
       tun: this.tun, udp: this.udp, localMAC: macBytes(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu,
+      underlayMtu: cfg.underlayMTU,
       batch: cfg.tuning.batch ?? DEFAULTS.batch,
       udpGso: cfg.offloads.udpGso && this.udp.gso,
       ...(pod6 ? { localAddress6: bigIntToIpv6Bytes(pod6.net) } : {}),
     });
     this.peerList = cfg.peers;
-    this.datapath.start(initial.sab, initial.counters, initial.sab6);
-    this.datapath.onWorkerError((err) => {
-      this.forwarding = false;
-      this.log('error', 'data path worker failed', { error: err.message });
-    });
+    this.datapath.start(initial);
 
     const { host, port } = parseHostPort(cfg.metricsAddr, 'metricsAddr');
     this.server = await startMetricsServer(this, host, port);
@@ -125,8 +131,8 @@ export class Agent implements StatusSource {
     if (!this.datapath) return;
     if (JSON.stringify(peers) === JSON.stringify(this.peerList)) return;
     try {
-      const next = this.tableFor(peers, this.peerList);
-      const generation = this.datapath.publish(next.sab, next.counters, next.sab6);
+      const next = this.tableFor(peers);
+      const generation = this.datapath.publish(next);
       const before = new Set(this.peerList.map((p) => p.node));
       const after = new Set(peers.map((p) => p.node));
       this.peerList = peers;
@@ -140,12 +146,12 @@ export class Agent implements StatusSource {
   }
 
   /**
-   * Builds a table for `peers`, carrying the per-peer counters of nodes already known. With
-   * IPv6 pods, also the IPv6 table, from the same list so that its slots are the IPv4 table's.
-   * Without them, IPv6 CIDRs of peers are left out (static configs refuse them up front; a
-   * dual-stack Kubernetes cluster may have them on every Node).
+   * Builds the tables for `peers`. With IPv6 pods, also the IPv6 table, from the same list so
+   * that its slots are the IPv4 table's. Without them, IPv6 CIDRs of peers are left out (static
+   * configs refuse them up front; a dual-stack Kubernetes cluster may have them on every Node).
+   * What the data path keeps per peer across tables (counters, path MTU) is keyed by node name.
    */
-  private tableFor(peers: readonly Peer[], previous?: readonly Peer[]): { sab: SharedArrayBuffer; sab6: SharedArrayBuffer | undefined; counters: Float64Array } {
+  private tableFor(peers: readonly Peer[]): Tables {
     const cfg = this.cfg;
     const cluster = parseCidr4(cfg.clusterCIDR);
     const inputs: TablePeerInput[] = peers.map((p) => ({
@@ -156,26 +162,48 @@ export class Agent implements StatusSource {
       mac: macBytes(p.vtepMAC),
       podCIDRs: p.podCIDRs.filter((c) => !looksLikeIpv6(c)).map((c) => parseCidr4(c)),
     }));
-    const sab = buildTable({ clusterNet: cluster.net, clusterPrefix: cluster.prefix, localPodCIDRs: [parseCidr4(cfg.podCIDR)], peers: inputs });
-    let sab6: SharedArrayBuffer | undefined;
+    const table = buildTable({ clusterNet: cluster.net, clusterPrefix: cluster.prefix, localPodCIDRs: [parseCidr4(cfg.podCIDR)], peers: inputs });
+    let table6: SharedArrayBuffer | undefined;
     if (cfg.clusterCIDR6 && cfg.podCIDR6) {
       const cluster6 = parseCidr6(cfg.clusterCIDR6);
-      sab6 = buildTable6({
+      table6 = buildTable6({
         clusterNet: cluster6.net, clusterPrefix: cluster6.prefix, localPodCIDRs: [parseCidr6(cfg.podCIDR6)],
         peers: peers.map((p) => ({ node: p.node, podCIDRs: p.podCIDRs.filter(looksLikeIpv6).map((c) => parseCidr6(c)) })),
       });
     }
-    const counters = newPeerCounters(peers.length);
-    if (previous && this.datapath) {
-      const old = this.datapath.currentPeerCounters;
-      const oldSlot = new Map(previous.map((p, i) => [p.node, i]));
-      peers.forEach((p, i) => {
-        const j = oldSlot.get(p.node);
-        if (j === undefined) return;
-        for (let f = 0; f < PeerCounter.Stride; f++) counters[i * PeerCounter.Stride + f] = old[j * PeerCounter.Stride + f] ?? 0;
-      });
+    return { table, table6, nodes: peers.map((p) => p.node) };
+  }
+
+  /**
+   * The MTU in force. Neither `mtu` nor `underlayMTU` given: both come from the interface that
+   * holds underlayIP. `mtu` given alone: it wins, but the data path still needs the real
+   * underlay MTU (its default path MTU to every peer), and a mismatch is worth a warning.
+   */
+  private async deriveMtu(cfg: AgentConfig): Promise<AgentConfig> {
+    if (cfg.mtuFrom === 'underlayMTU') {
+      this.log('info', 'mtu', { mtu: cfg.mtu, underlayMTU: cfg.underlayMTU, from: 'config underlayMTU' });
+      return cfg;
     }
-    return { sab, sab6, counters };
+    const iface = await underlayInterface(cfg.underlayIP);
+    this.underlay = iface;
+    if (cfg.mtuFrom === 'mtu') {
+      if (cfg.mtu + VXLAN_IPV4_OVERHEAD > iface.mtu) {
+        this.log('warn', 'mtu is larger than the underlay carries; packets will be cut or refused to fit (set mtu to at most underlay MTU - 50, or remove it to derive it)', {
+          mtu: cfg.mtu, interface: iface.name, interfaceMTU: iface.mtu, fits: iface.mtu - VXLAN_IPV4_OVERHEAD,
+        });
+      }
+      this.log('info', 'mtu', { mtu: cfg.mtu, underlayMTU: iface.mtu, from: 'config mtu', interface: iface.name });
+      return { ...cfg, underlayMTU: iface.mtu };
+    }
+    const mtu = iface.mtu - VXLAN_IPV4_OVERHEAD;
+    if (mtu < 576) {
+      throw new KernelSetupError(`derive the MTU from ${iface.name}`, `its MTU ${iface.mtu} leaves ${mtu} for pods, below the IPv4 minimum of 576; set mtu and underlayMTU explicitly`);
+    }
+    if (cfg.clusterCIDR6 && mtu < 1280) {
+      throw new KernelSetupError(`derive the MTU from ${iface.name}`, `its MTU ${iface.mtu} leaves ${mtu} for pods, below the IPv6 minimum of 1280 (RFC 8200 section 5); IPv6 pods need an underlay MTU of at least 1330`);
+    }
+    this.log('info', 'mtu', { mtu, underlayMTU: iface.mtu, from: `interface ${iface.name}`, interface: iface.name });
+    return { ...cfg, mtu, underlayMTU: iface.mtu };
   }
 
   reloadPeers(): void {
@@ -185,35 +213,50 @@ export class Agent implements StatusSource {
 
   // ---- StatusSource ----
 
-  counters(): Float64Array {
-    return this.datapath ? this.datapath.counters : new Float64Array(64);
+  counters(): CounterSnapshot {
+    return this.datapath ? this.datapath.snapshot() : readCounters(newCounters(), { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 });
   }
 
   peers(): PeerStatus[] {
-    const pc = this.datapath?.currentPeerCounters;
-    return this.peerList.map((p, i) => ({
-      node: p.node, underlayIP: p.underlayIP, podCIDRs: p.podCIDRs, vtepMAC: p.vtepMAC,
-      txPackets: pc?.[i * PeerCounter.Stride + PeerCounter.TxPackets] ?? 0,
-      txBytes: pc?.[i * PeerCounter.Stride + PeerCounter.TxBytes] ?? 0,
-      rxPackets: pc?.[i * PeerCounter.Stride + PeerCounter.RxPackets] ?? 0,
-      rxBytes: pc?.[i * PeerCounter.Stride + PeerCounter.RxBytes] ?? 0,
-    }));
+    const dp = this.datapath;
+    return this.peerList.map((p) => {
+      const idx = dp?.peers.indexOf(p.node);
+      const st = idx === undefined || !dp ? { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, pathMtu: 0 } : dp.peers.read(idx);
+      return {
+        node: p.node, underlayIP: p.underlayIP, podCIDRs: p.podCIDRs, vtepMAC: p.vtepMAC,
+        txPackets: st.txPackets, txBytes: st.txBytes, rxPackets: st.rxPackets, rxBytes: st.rxBytes,
+        pathMTU: st.pathMtu || this.effective.underlayMTU,
+      };
+    });
   }
 
-  healthy(): boolean { return this.forwarding; }
+  /** Traffic of peers no longer in the table, so per-peer counters plus these add up to the totals. */
+  removedPeers(): { txPackets: number; txBytes: number; rxPackets: number; rxBytes: number } {
+    return this.datapath ? this.datapath.peers.retiredTotals() : { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 };
+  }
+
+  healthy(): boolean { return this.health().healthy; }
+
+  health(): { healthy: boolean; reason: string } {
+    if (!this.forwarding || !this.datapath) return { healthy: false, reason: 'data path not running' };
+    return this.datapath.health();
+  }
 
   ready(): { ready: boolean; reason: string; staleSeconds: number } {
-    if (!this.forwarding) return { ready: false, reason: 'data path not running', staleSeconds: 0 };
+    const h = this.health();
+    if (!h.healthy) return { ready: false, reason: h.reason, staleSeconds: 0 };
     const staleSeconds = Math.round(this.source.staleSeconds() * 10) / 10;
     if (this.source.stale()) return { ready: false, reason: `peer source ${this.source.name} stale for ${staleSeconds}s; forwarding on the last known table`, staleSeconds };
     return { ready: true, reason: `forwarding to ${this.peerList.length} peers`, staleSeconds };
   }
 
   info(): Record<string, unknown> {
-    const cfg = this.cfg;
+    const cfg = this.effective;
     return {
       device: cfg.device, underlayIP: cfg.underlayIP, port: this.udp?.port ?? cfg.port, vni: cfg.vni, podCIDR: cfg.podCIDR,
-      clusterCIDR: cfg.clusterCIDR, ...(cfg.podCIDR6 ? { podCIDR6: cfg.podCIDR6, clusterCIDR6: cfg.clusterCIDR6 } : {}), vtepMAC: cfg.vtepMAC, mtu: cfg.mtu, peerSource: this.source.name,
+      clusterCIDR: cfg.clusterCIDR, ...(cfg.podCIDR6 ? { podCIDR6: cfg.podCIDR6, clusterCIDR6: cfg.clusterCIDR6 } : {}), vtepMAC: cfg.vtepMAC,
+      mtu: cfg.mtu, underlayMTU: cfg.underlayMTU, mtuFrom: cfg.mtuFrom === 'interface' ? `interface ${this.underlay?.name ?? '?'}` : `config ${cfg.mtuFrom}`,
+      peerSource: this.source.name,
       tableGeneration: this.datapath?.tableGeneration ?? 0, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false, udpGso: (this.udp?.gso ?? false) && cfg.offloads.udpGso },
       pid: process.pid,

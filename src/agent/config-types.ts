@@ -41,6 +41,12 @@ export interface AgentConfig {
   readonly vtepMAC: string;
   /** Overlay MTU set on the TUN device (underlay MTU - 50 unless given). */
   readonly mtu: number;
+  /** MTU of the node network: given, or (mtuFrom "interface") read from the interface that
+   * holds underlayIP when the agent starts. */
+  readonly underlayMTU: number;
+  /** Where the MTU comes from: the config's `mtu`, its `underlayMTU`, or the underlay interface
+   * (neither was given; `mtu` and `underlayMTU` are replaced at start). */
+  readonly mtuFrom: 'mtu' | 'underlayMTU' | 'interface';
   readonly metricsAddr: string;
   /** Export per-peer series on /metrics (4 per peer); off by default, see docs/operations.md. */
   readonly perPeerMetrics: boolean;

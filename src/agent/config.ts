@@ -127,8 +127,13 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw new ConfigError('device', `"${device}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
   const vni = optInt(o, 'vni', 0, 0xffffff, '') ?? DEFAULTS.vni;
   const port = optInt(o, 'port', 1, 65535, '') ?? DEFAULTS.port;
-  const underlayMTU = optInt(o, 'underlayMTU', 576, 65535, '') ?? DEFAULTS.underlayMTU;
-  const mtu = optInt(o, 'mtu', 576, 65535 - VXLAN_IPV4_OVERHEAD, '') ?? underlayMTU - VXLAN_IPV4_OVERHEAD;
+  // Neither given: the agent reads the MTU of the interface that holds underlayIP when it starts
+  // (mtuFrom "interface"); until then these are placeholders for a 1500-byte network.
+  const underlayMTUSet = optInt(o, 'underlayMTU', 576, 65535, '');
+  const mtuSet = optInt(o, 'mtu', 576, 65535 - VXLAN_IPV4_OVERHEAD, '');
+  const underlayMTU = underlayMTUSet ?? (mtuSet !== undefined ? mtuSet + VXLAN_IPV4_OVERHEAD : DEFAULTS.underlayMTU);
+  const mtu = mtuSet ?? underlayMTU - VXLAN_IPV4_OVERHEAD;
+  const mtuFrom = mtuSet !== undefined ? 'mtu' : underlayMTUSet !== undefined ? 'underlayMTU' : 'interface';
   if (mtu + VXLAN_IPV4_OVERHEAD > underlayMTU) {
     throw new ConfigError('mtu', `${mtu} + ${VXLAN_IPV4_OVERHEAD} bytes of VXLAN overhead exceeds underlayMTU ${underlayMTU}; lower mtu or set underlayMTU`);
   }
@@ -219,7 +224,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   });
 
   return {
-    node, device, vni, port, underlayIP, clusterCIDR, podCIDR, vtepMAC, mtu, metricsAddr, perPeerMetrics,
+    node, device, vni, port, underlayIP, clusterCIDR, podCIDR, vtepMAC, mtu, underlayMTU, mtuFrom, metricsAddr, perPeerMetrics,
     ...(clusterCIDR6 !== undefined ? { clusterCIDR6 } : {}), ...(podCIDR6 !== undefined ? { podCIDR6 } : {}),
     peerSource, peers, offloads, tuning,
     kubernetes: {

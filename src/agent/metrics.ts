@@ -7,7 +7,7 @@
  * config switches them on.
  */
 import { createServer, type Server } from 'node:http';
-import { readCounters, RX_DROP_REASONS, TX_DROP_REASONS, type CounterSnapshot } from '../datapath/counters.js';
+import { IO_ERRNOS, IO_OPS, RX_DROP_REASONS, TX_DROP_REASONS, type CounterSnapshot, type Totals } from '../datapath/counters.js';
 import type { AgentConfig } from './config-types.js';
 import { VERSION } from './version.js';
 
@@ -20,15 +20,22 @@ export interface PeerStatus {
   readonly txBytes: number;
   readonly rxPackets: number;
   readonly rxBytes: number;
+  /** The path MTU to the peer: learned from the kernel, else the local underlay MTU. */
+  readonly pathMTU: number;
 }
 
 export interface StatusSource {
   readonly node: string;
   /** What /metrics exports depends on the config (per-peer series are opt-in). */
   readonly cfg: Pick<AgentConfig, 'perPeerMetrics'>;
-  counters(): Float64Array;
+  /** Every data-path counter; packet and byte totals are the per-peer counters summed. */
+  counters(): CounterSnapshot;
   peers(): PeerStatus[];
+  /** Traffic of peers no longer in the table: per-peer counters plus these are the totals. */
+  removedPeers?(): Totals;
   healthy(): boolean;
+  /** Why the data path is (not) healthy, for /healthz. */
+  health?(): { healthy: boolean; reason: string };
   ready(): { ready: boolean; reason: string; staleSeconds: number };
   info(): Record<string, unknown>;
 }
@@ -42,7 +49,7 @@ export interface AgentStatus {
 }
 
 export function statusOf(s: StatusSource): AgentStatus {
-  return { node: s.node, info: s.info(), ready: s.ready(), peers: s.peers(), counters: readCounters(s.counters()) };
+  return { node: s.node, info: s.info(), ready: s.ready(), peers: s.peers(), counters: s.counters() };
 }
 
 /** Prometheus text format 0.0.4: a label value escapes backslash, double quote and newline. */
@@ -66,7 +73,7 @@ function perPeer(peers: readonly PeerStatus[], tx: (p: PeerStatus) => number, rx
 const PROCESS_START_SECONDS = performance.timeOrigin / 1000;
 
 export function renderMetrics(s: StatusSource): string {
-  const c = readCounters(s.counters());
+  const c = s.counters();
   const peers = s.peers();
   const ready = s.ready();
   const lines: string[] = [];
@@ -87,6 +94,14 @@ export function renderMetrics(s: StatusSource): string {
   metric('vxnet_batches_total', 'counter', 'Batch system calls that moved at least one packet.', [[tx, c.txBatches], [rx, c.rxBatches]]);
   metric('vxnet_offload_packets_total', 'counter', 'Segments cut from TSO super-packets (tx) and packets merged into GRO super-packets (rx).',
     [[tx, c.txSegments], [rx, c.rxCoalesced]]);
+  metric('vxnet_io_errors_total', 'counter', 'Failed system calls of the data path, by operation and errno.',
+    IO_OPS.flatMap((op) => IO_ERRNOS.map((e) => [{ op, errno: e }, c.ioErrors[op][e]] as const)));
+  metric('vxnet_tx_fragmented_total', 'counter', 'Inner IPv4 packets without DF fragmented to fit a smaller path to their peer.', [[{}, c.txFragmented]]);
+  metric('vxnet_gso_fallbacks_total', 'counter', 'UDP GSO sends the kernel refused, retried as single datagrams.', [[{}, c.gsoFallbacks]]);
+  metric('vxnet_path_mtu_updates_total', 'counter', 'Changes of a peer\'s path MTU, learned from the kernel or aged out.', [[{}, c.pathMtuUpdates]]);
+  const removed = s.removedPeers?.() ?? { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 };
+  metric('vxnet_removed_peers_packets_total', 'counter', 'Packets to and from peers no longer in the table: the per-peer packets plus these are the totals.',
+    [[tx, removed.txPackets], [rx, removed.rxPackets]]);
   metric('vxnet_peers', 'gauge', 'Peers in the forwarding table.', [[{}, peers.length]]);
   // Two series per peer and direction on every node: N nodes export 4N(N-1) in all, so they are
   // opt-in (perPeerMetrics); `vxnet status` shows the same counters without Prometheus.
@@ -114,8 +129,8 @@ export function startMetricsServer(s: StatusSource, host: string, port: number):
       if (url === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(s));
       } else if (url === '/healthz') {
-        const ok = s.healthy();
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'data path not running\n');
+        const h = s.health ? s.health() : { healthy: s.healthy(), reason: 'data path not running' };
+        res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'text/plain' }).end(h.healthy ? 'ok\n' : `unhealthy: ${h.reason}\n`);
       } else if (url === '/readyz') {
         const r = s.ready();
         res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${r.ready ? 'ok' : 'not ready'}: ${r.reason}\n`);

@@ -165,10 +165,11 @@ export function formatStatus(st: AgentStatus): string {
   const i = st.info;
   const out: string[] = [];
   out.push(`node ${st.node}: ${st.ready.ready ? 'ready' : 'NOT READY'} (${st.ready.reason})`);
-  out.push(`  device ${String(i.device)}  podCIDR ${String(i.podCIDR)}  cluster ${String(i.clusterCIDR)}  vtep ${String(i.vtepMAC)}  ${String(i.underlayIP)}:${String(i.port)} vni ${String(i.vni)} mtu ${String(i.mtu)}`);
+  out.push(`  device ${String(i.device)}  podCIDR ${String(i.podCIDR)}  cluster ${String(i.clusterCIDR)}  vtep ${String(i.vtepMAC)}  ${String(i.underlayIP)}:${String(i.port)} vni ${String(i.vni)}`);
+  out.push(`  mtu ${String(i.mtu)} (underlay ${String(i.underlayMTU)}, from ${String(i.mtuFrom)})`);
   out.push('');
-  const rows = [['PEER', 'UNDERLAY', 'POD CIDRS', 'VTEP MAC', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES'],
-    ...st.peers.map((p) => [p.node, p.underlayIP, p.podCIDRs.join(','), p.vtepMAC, String(p.txPackets), String(p.txBytes), String(p.rxPackets), String(p.rxBytes)])];
+  const rows = [['PEER', 'UNDERLAY', 'POD CIDRS', 'VTEP MAC', 'PATH MTU', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES'],
+    ...st.peers.map((p) => [p.node, p.underlayIP, p.podCIDRs.join(','), p.vtepMAC, String(p.pathMTU ?? '-'), String(p.txPackets), String(p.txBytes), String(p.rxPackets), String(p.rxBytes)])];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   for (const r of rows) out.push(r.map((v, c) => v.padEnd(widths[c]!)).join('  ').trimEnd());
   const c = st.counters;

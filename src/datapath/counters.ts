@@ -1,10 +1,17 @@
 /**
  * Hot-path counters in shared typed arrays.
  *
- * The two data-path workers each increment plain Float64Array slots (no Atomics: every slot has
- * exactly one writer thread, and a 64-bit store is not torn on the platforms we run on); the
- * control plane reads them at scrape time. Float64 counts exactly up to 2^53, which is 285 years
- * of 1 Mpps. Drop reasons are data, not exceptions (STYLE.md §6): one slot per reason.
+ * The data-path workers increment plain Float64Array slots (no Atomics: every slot has exactly
+ * one writer thread, and a 64-bit store is not torn on the platforms we run on); the control
+ * plane reads them at scrape time. Float64 counts exactly up to 2^53. Drop reasons and I/O
+ * errors are data, not exceptions (STYLE.md §6): one slot per reason, one per (operation, errno).
+ *
+ * Packets and bytes are counted per peer only (peer-state.ts), and the totals are the sum over
+ * peers, computed at scrape time. So per-peer counters add up to the totals at every moment a
+ * scrape can see, across table swaps and peer removals included.
+ *
+ * Each worker has its own block of slots (`block` below), so a worker pair per TUN queue never
+ * shares a slot with another pair; readers add the blocks up.
  */
 
 /** Inbound (UDP -> TUN) drop reasons, in slot order. Names are the metric's `reason` label. */
@@ -12,30 +19,61 @@ export const RX_DROP_REASONS = [
   'truncated', 'bad_flags', 'reserved_bits', 'wrong_vni', 'unknown_peer', 'bad_inner_mac',
   'bad_ethertype', 'bad_inner_ip', 'spoofed_source', 'not_local', 'tun_write',
 ] as const;
-/** Outbound (TUN -> UDP) drop reasons. */
+/** Outbound (TUN -> UDP) drop reasons. `too_big`: larger than the path to its peer carries (the
+ * sender got an ICMP error where that helps); `udp_send`: refused by the kernel for any other
+ * reason (the errno is in the I/O error counters). */
 export const TX_DROP_REASONS = ['bad_ip', 'no_route', 'too_big', 'local_loop', 'udp_send'] as const;
 
 export type DropReason = (typeof RX_DROP_REASONS)[number] | (typeof TX_DROP_REASONS)[number];
 
-/** Global counter slots. */
+/** The system calls whose errors are counted, in slot order (the metric's `op` label). */
+export const IO_OPS = ['tun_read', 'tun_write', 'udp_recv', 'udp_send'] as const;
+/** The errno names counted one by one; anything else is `other`. */
+export const IO_ERRNOS = ['EAGAIN', 'ENOBUFS', 'EMSGSIZE', 'EINVAL', 'EFAULT', 'EIO', 'EBADF', 'EBADFD', 'ENETUNREACH', 'EHOSTUNREACH', 'other'] as const;
+const ERRNO_NUMBER: Readonly<Record<(typeof IO_ERRNOS)[number], number>> = {
+  EAGAIN: 11, ENOBUFS: 105, EMSGSIZE: 90, EINVAL: 22, EFAULT: 14, EIO: 5, EBADF: 9, EBADFD: 77,
+  ENETUNREACH: 101, EHOSTUNREACH: 113, other: -1,
+};
+/** errno -> index in IO_ERRNOS (the last, `other`, for anything unlisted). */
+const ERRNO_INDEX = new Int8Array(256).fill(IO_ERRNOS.length - 1);
+IO_ERRNOS.forEach((name, i) => {
+  const n = ERRNO_NUMBER[name];
+  if (n >= 0) ERRNO_INDEX[n] = i;
+});
+
+/** Global counter slots (per block). */
 export const Counter = {
-  TxPackets: 0,
-  TxBytes: 1,
-  RxPackets: 2,
-  RxBytes: 3,
-  IcmpSent: 4,
-  IcmpSuppressed: 5,
-  TxBatches: 6,
-  RxBatches: 7,
-  TxSegments: 8,
-  RxCoalesced: 9,
-  TableGeneration: 10,
+  IcmpSent: 0,
+  IcmpSuppressed: 1,
+  TxBatches: 2,
+  RxBatches: 3,
+  /** Segments cut from TSO/USO super-packets. */
+  TxSegments: 4,
+  /** Segments merged into TUN super-packets. */
+  RxCoalesced: 5,
+  TableGeneration: 6,
+  /** Inner IPv4 packets fragmented to fit a smaller path, and the fragments sent. */
+  TxFragmented: 7,
+  /** GSO messages the kernel refused and that were retried as single datagrams. */
+  GsoFallbacks: 8,
+  /** Path MTU changes learned from the kernel (down) or aged out (back up). */
+  PathMtuUpdates: 9,
+  /** Date.now() of each worker's last loop turn that did not fail: its heartbeat. */
+  TxHeartbeat: 10,
+  RxHeartbeat: 11,
+  /** Consecutive failed I/O calls of each worker (0 once one succeeds), and the last errno. */
+  TxFailing: 12,
+  RxFailing: 13,
+  TxLastErrno: 14,
+  RxLastErrno: 15,
   /** First inbound drop slot; reason i lives at RxDropBase + i. */
   RxDropBase: 16,
   TxDropBase: 16 + RX_DROP_REASONS.length,
+  IoErrorBase: 16 + RX_DROP_REASONS.length + TX_DROP_REASONS.length,
 } as const;
 
-export const COUNTER_SLOTS = Counter.TxDropBase + TX_DROP_REASONS.length;
+/** Slots per block. */
+export const COUNTER_SLOTS = Counter.IoErrorBase + IO_OPS.length * IO_ERRNOS.length;
 
 export const Drop = {
   truncated: Counter.RxDropBase + 0,
@@ -56,33 +94,56 @@ export const Drop = {
   udp_send: Counter.TxDropBase + 4,
 } as const satisfies Record<DropReason, number>;
 
-/** Per-peer slots, 4 per table slot: tx packets, tx bytes, rx packets, rx bytes. */
-export const PeerCounter = { TxPackets: 0, TxBytes: 1, RxPackets: 2, RxBytes: 3, Stride: 4 } as const;
+export const IoOp = { TunRead: 0, TunWrite: 1, UdpRecv: 2, UdpSend: 3 } as const;
 
-export function newCounters(): Float64Array {
-  return new Float64Array(new SharedArrayBuffer(COUNTER_SLOTS * 8));
+/** The slot counting errno `errno` of operation `op`. */
+export function ioErrorSlot(op: number, errno: number): number {
+  const i = errno >= 0 && errno < 256 ? ERRNO_INDEX[errno]! : IO_ERRNOS.length - 1;
+  return Counter.IoErrorBase + op * IO_ERRNOS.length + i;
 }
 
-export function newPeerCounters(peers: number): Float64Array {
-  return new Float64Array(new SharedArrayBuffer(Math.max(1, peers) * PeerCounter.Stride * 8));
+/** Counters for `blocks` workers pairs, zeroed. */
+export function newCounters(blocks = 1): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(COUNTER_SLOTS * 8 * Math.max(1, blocks)));
 }
 
-export interface CounterSnapshot {
-  txPackets: number; txBytes: number; rxPackets: number; rxBytes: number;
+/** The view of block `block` (one per worker pair) of a counters buffer. */
+export function counterBlock(buffer: SharedArrayBuffer, block: number): Float64Array {
+  return new Float64Array(buffer, block * COUNTER_SLOTS * 8, COUNTER_SLOTS);
+}
+
+export interface Totals { txPackets: number; txBytes: number; rxPackets: number; rxBytes: number }
+
+export interface CounterSnapshot extends Totals {
   icmpSent: number; icmpSuppressed: number; txBatches: number; rxBatches: number;
-  txSegments: number; rxCoalesced: number;
+  txSegments: number; rxCoalesced: number; txFragmented: number; gsoFallbacks: number; pathMtuUpdates: number;
   dropped: Record<DropReason, number>;
+  /** ioErrors[op][errno name] */
+  ioErrors: Record<(typeof IO_OPS)[number], Record<(typeof IO_ERRNOS)[number], number>>;
 }
 
-export function readCounters(c: Float64Array): CounterSnapshot {
+/** Adds up every block of `c`; the packet and byte totals come from the per-peer state. */
+export function readCounters(c: Float64Array, totals: Totals): CounterSnapshot {
+  const blocks = Math.max(1, Math.floor(c.length / COUNTER_SLOTS));
+  const sum = (slot: number): number => {
+    let s = 0;
+    for (let b = 0; b < blocks; b++) s += c[b * COUNTER_SLOTS + slot] ?? 0;
+    return s;
+  };
   const dropped = {} as Record<DropReason, number>;
-  for (const [reason, slot] of Object.entries(Drop)) dropped[reason as DropReason] = c[slot]!;
+  for (const [reason, slot] of Object.entries(Drop)) dropped[reason as DropReason] = sum(slot);
+  const ioErrors = {} as CounterSnapshot['ioErrors'];
+  IO_OPS.forEach((op, o) => {
+    const row = {} as Record<(typeof IO_ERRNOS)[number], number>;
+    IO_ERRNOS.forEach((e, i) => { row[e] = sum(Counter.IoErrorBase + o * IO_ERRNOS.length + i); });
+    ioErrors[op] = row;
+  });
   return {
-    txPackets: c[Counter.TxPackets]!, txBytes: c[Counter.TxBytes]!,
-    rxPackets: c[Counter.RxPackets]!, rxBytes: c[Counter.RxBytes]!,
-    icmpSent: c[Counter.IcmpSent]!, icmpSuppressed: c[Counter.IcmpSuppressed]!,
-    txBatches: c[Counter.TxBatches]!, rxBatches: c[Counter.RxBatches]!,
-    txSegments: c[Counter.TxSegments]!, rxCoalesced: c[Counter.RxCoalesced]!,
-    dropped,
+    ...totals,
+    icmpSent: sum(Counter.IcmpSent), icmpSuppressed: sum(Counter.IcmpSuppressed),
+    txBatches: sum(Counter.TxBatches), rxBatches: sum(Counter.RxBatches),
+    txSegments: sum(Counter.TxSegments), rxCoalesced: sum(Counter.RxCoalesced),
+    txFragmented: sum(Counter.TxFragmented), gsoFallbacks: sum(Counter.GsoFallbacks), pathMtuUpdates: sum(Counter.PathMtuUpdates),
+    dropped, ioErrors,
   };
 }

@@ -1,477 +1,499 @@
 /**
  * Outbound: IP packets from the TUN device become VXLAN datagrams to peer nodes.
  *
- * One call of `runOnce` is one batch: read up to `batch` packets from TUN into a slab whose slots
- * keep HEADROOM bytes free in front of each packet, write the 22 bytes of VXLAN + inner Ethernet
- * header into that headroom in place, and hand the whole batch to `sendmmsg` in one call. The
- * outer IPv4/UDP headers are the kernel's job (it also checksums them), so the inner packet is
- * never copied. Per packet the work is: one table lookup (typed arrays, no Map), eight header
- * writes, one flow hash. Nothing is allocated.
+ * One call of `runOnce` is one batch: read packets from TUN into the slab (each slot keeps
+ * HEADROOM bytes free in front), plan every outgoing datagram as pieces of that slab, send the
+ * whole plan with one call, then count what the kernel took and what it refused. Per packet:
  *
- * Packets that cannot go out are counted by reason. A destination in the cluster CIDR that no
- * peer owns gets an ICMP "destination unreachable" back through TUN, and a DF packet larger than
- * the overlay MTU gets "fragmentation needed" with our MTU (RFC 1191); both are rate-limited by a
- * token bucket so a scan cannot turn the agent into an ICMP generator.
+ *   route     which peer owns the destination (table lookup); a cluster address nobody owns gets
+ *             ICMP "net unreachable" (icmp-responder.ts);
+ *   fit       the largest inner packet the path to that peer carries (path-mtu.ts);
+ *   encap     a plain packet gets VXLAN + inner Ethernet written in its headroom and leaves as one
+ *             piece; a TSO/USO super-packet is cut (wire/segment.ts) into segments whose headers
+ *             are rebuilt in the header area and whose payload is sent from where TUN left it,
+ *             a run of them to one peer as one UDP GSO message; nothing is copied but headers;
+ *   too big   cut TCP finer, fragment IPv4 without DF (wire/fragment.ts), or answer like a router
+ *             (ICMP "fragmentation needed" / "packet too big");
+ *   send      one sendmmsg per socket run; a refused GSO message is retried as single datagrams;
+ *             EMSGSIZE teaches the path MTU; every datagram is counted, on its peer or as a drop.
  *
- * IPv6 pods (dual stack) take the same path with a second table: an IPv6 packet is looked up in
- * the IPv6 table (table6.ts, same slots as the IPv4 one), goes out with inner EtherType 0x86DD
- * and the same VXLAN header, and its flow hash covers the 128-bit addresses. IPv6 routers never
- * fragment (RFC 8200 §5), so any plain IPv6 packet longer than the MTU gets an ICMPv6 Packet Too
- * Big; an unowned destination gets ICMPv6 "no route to destination" (RFC 4443 §3.1, §3.2), from
- * the same token bucket. Without an IPv6 table (no clusterCIDR6) IPv6 packets count as no_route.
+ * The outer IPv4/UDP headers are the kernel's job (it also checksums them). The flow hash
+ * (flow-hash.ts) picks the sending socket, hence the outer source port. Nothing is allocated per
+ * packet. IPv6 pods take the same path with the IPv6 table and inner EtherType 0x86DD.
  */
 import type { Tun, UdpBind } from '../device/types.js';
+import { Errno } from '../device/types.js';
 import { ForwardingTable, Lookup } from '../table/table.js';
-import { EthernetView, EtherType } from '../wire/ethernet.js';
-import { VxlanView, VxlanFlags, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
-import { Ipv4View, IpProtocol } from '../wire/ipv4.js';
-import { ForwardingTable6 } from '../table/table6.js';
-import { IPV6_HEADER_LENGTH } from '../wire/ipv6.js';
-import {
-  writeIcmpv4Error, icmpv4ErrorAllowed, ICMPv4, Icmpv4Unreachable,
-  writeIcmpv6Error, icmpv6ErrorAllowed, ICMPv6, Icmpv6Unreachable, ICMPV6_ERROR_MAX_LENGTH,
-} from '../wire/icmp.js';
-import { VirtioNetHdrView, VirtioGsoType, VirtioNetHdrFlags, VIRTIO_NET_HDR_LENGTH } from '../wire/virtio.js';
-import { segment, completeChecksum } from '../wire/segment.js';
-import { allocateSlab } from '../wire/checksum-simd.js';
-import { Counter, Drop, PeerCounter } from './counters.js';
+import type { ForwardingTable6 } from '../table/table6.js';
+import { EtherType, EthernetField, MAC_LENGTH } from '../wire/ethernet.js';
+import { VxlanField, VxlanFlags, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
+import { Ipv4Field, Ipv4View, IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.js';
+import { IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6Field } from '../wire/ipv6.js';
+import { VirtioGsoType, VirtioNetHdrFlags, VirtioNetHdrView, VIRTIO_NET_HDR_LENGTH } from '../wire/virtio.js';
+import { completeChecksum, MAX_SEGMENTS, planSegments, SegmentError, SegmentPlan, writeSegmentHeader } from '../wire/segment.js';
+import { FragmentPlan, planFragments, writeFragmentHeader } from '../wire/fragment.js';
+import { readU16 } from '../wire/bytes.js';
+import { Counter, Drop, IoOp, ioErrorSlot } from './counters.js';
+import { PeerField } from './peer-state.js';
+import { allocateSlab, ENCAP_LENGTH, HEADROOM } from './slab.js';
+import { flowHash4, flowHash6 } from './flow-hash.js';
+import { IcmpResponder } from './icmp-responder.js';
+import { PathMtu, VXLAN_IPV4_OVERHEAD } from './path-mtu.js';
+import { SendPlan } from './send-plan.js';
 
-/** Bytes kept free in front of every packet slot: VXLAN (8) + inner Ethernet (14), rounded up so
- * a virtio_net_hdr (10) also fits in front of a decapsulated packet without moving it. */
-export const HEADROOM = 64;
-/** VXLAN + inner Ethernet: what we prepend to the inner IP packet. */
-export const ENCAP_LENGTH = VXLAN_HEADER_LENGTH + 14;
 /** Largest UDP payload of one IPv4 datagram, which bounds one UDP GSO send (65535 - 20 - 8). */
 const UDP_MAX_PAYLOAD = 65507;
 /** Segments per UDP GSO send: the kernel's UDP_MAX_SEGMENTS on every kernel we support. */
 const UDP_GSO_MAX_SEGMENTS = 64;
-/** A TSO super-packet from TUN is at most 64 KB (the device's gso_max_size). */
-const SUPER_PACKET_MAX = 65536;
-/** Where segments of super-packets are laid out for UDP GSO, per batch (flushed when full). */
-const SEGMENT_AREA = 1 << 20;
-/** With TUN offloads one read call stops after this many bytes: a batch is then up to `batch`
- * small packets or about 16 super-packets (docs/performance.md). */
-export const READ_BUDGET = 1 << 20;
+/** A TUN read with offloads returns at most a 64 KB super-packet behind its virtio header. */
+const SUPER_PACKET_MAX = 65535 + VIRTIO_NET_HDR_LENGTH;
+/** With offloads, one TUN read call stops after about this many bytes (see docs/performance.md). */
+const READ_BUDGET = 1 << 20;
+/** Where rebuilt segment and fragment headers go: enough for a batch of super-packets cut to
+ * common MSS values, and for one cut to the smallest (MAX_SEGMENTS entries). */
+const HEADER_AREA = 256 << 10;
+/** Room per rebuilt header: VXLAN + Ethernet + the largest IP + TCP headers, 8-byte aligned. */
+const HEADER_ENTRY_MAX = (ENCAP_LENGTH + 60 + 60 + 7) & ~7;
+const DONT_FRAGMENT = 0x40;
+
+/** The tables a batch forwards with; the worker swaps in a new set between batches. */
+export interface TableSet {
+  readonly table: ForwardingTable;
+  /** The IPv6 pod CIDRs, same slots; undefined when this node has no IPv6 pods. */
+  readonly table6: ForwardingTable6 | undefined;
+  /** Slot -> peer state index (peer-state.ts). */
+  readonly stateOf: Int32Array;
+}
 
 export interface EncapOptions {
   readonly tun: Tun;
   readonly udp: UdpBind;
+  /** This worker pair's counter block, and its block of the per-peer state. */
   readonly counters: Float64Array;
+  readonly peerState: Float64Array;
   readonly localMAC: Uint8Array;
-  /** Our TUN address (pod CIDR network address), uint32: the source of ICMP errors we generate. */
+  /** Our TUN addresses: the source of ICMP errors. */
   readonly localAddress: number;
-  /** Our IPv6 TUN address (podCIDR6 network address), 16 bytes: the source of ICMPv6 errors. */
-  readonly localAddress6?: Uint8Array;
+  readonly localAddress6?: Uint8Array | undefined;
+  /** The overlay MTU (the TUN device's). */
   readonly mtu: number;
+  /** The local underlay interface's MTU; default mtu + 50. */
+  readonly underlayMtu?: number | undefined;
   readonly batch: number;
-  /** Send segments of a super-packet with UDP_SEGMENT (one sendmsg for up to 64 datagrams). */
   readonly udpGso?: boolean;
-  /** ICMP errors per second (token bucket rate and burst). */
+  /** ICMP errors per second (both families). */
   readonly icmpRate?: number;
+  readonly pathMtuAgingMs?: number;
 }
 
 export class Encapsulator {
-  table: ForwardingTable;
-  /** IPv6 pod CIDRs, same slots as `table`; undefined when this node has no IPv6 pods. */
-  table6: ForwardingTable6 | undefined;
-  peerCounters: Float64Array;
+  tables: TableSet;
+  readonly slab: Uint8Array;
 
   private readonly tun: Tun;
   private readonly udp: UdpBind;
   private readonly c: Float64Array;
+  private readonly ps: Float64Array;
   private readonly localMAC: Uint8Array;
-  private readonly localAddress: number;
-  private readonly localAddress6: Uint8Array;
   private readonly mtu: number;
   private readonly batch: number;
   private readonly senderMask: number;
   private readonly vnet: boolean;
   private readonly udpGso: boolean;
-
-  readonly slab: Uint8Array;
   private readonly capacity: number;
   private readonly readOffsets: Int32Array;
   private readonly readLengths: Int32Array;
-  private readonly sendOffsets: Int32Array;
-  private readonly sendLengths: Int32Array;
-  private readonly sendAddrs: Uint32Array;
-  private readonly sendPorts: Uint16Array;
-  private readonly sendGso: Int32Array;
-  private readonly sendSock: Uint8Array;
-  private readonly sendDatagrams: Int32Array;
-  private readonly maxSend: number;
-  private readonly segmentStart: number;
-  private segmentUsed = 0;
-  private readonly segOffsets = new Int32Array(UDP_GSO_MAX_SEGMENTS * 2);
-  private readonly segLengths = new Int32Array(UDP_GSO_MAX_SEGMENTS * 2);
+  private readonly headerStart: number;
+  private readonly headerEnd: number;
+  private headerUsed: number;
+  private readonly plan: SendPlan;
+  private readonly fallback: SendPlan;
+  private readonly segments = new SegmentPlan();
+  private readonly fragments = new FragmentPlan();
   private readonly hdr = new VirtioNetHdrView(new Uint8Array(0));
-
   private readonly ip = new Ipv4View(new Uint8Array(0));
-  private readonly eth = new EthernetView(new Uint8Array(0));
-  private readonly vx = new VxlanView(new Uint8Array(0));
+  private readonly icmp: IcmpResponder;
+  private readonly pmtu: PathMtu;
+  /** Peer state indexes whose path MTU was asked of the kernel in this flush. */
+  private readonly learned = new Int32Array(64);
+  private learnedCount = 0;
+  private now = 0;
 
-  private readonly icmpSlab = new Uint8Array(HEADROOM + ICMPV6_ERROR_MAX_LENGTH);
-  private readonly icmpOffsets = Int32Array.of(0);
-  private readonly icmpLengths = Int32Array.of(0);
-  private readonly icmpRate: number;
-  private icmpTokens: number;
-  private icmpRefilled = 0;
-
-  constructor(o: EncapOptions, table: ForwardingTable, peerCounters: Float64Array, table6?: ForwardingTable6) {
-    this.table = table;
-    this.table6 = table6;
-    this.peerCounters = peerCounters;
+  constructor(o: EncapOptions, tables: TableSet) {
+    this.tables = tables;
     this.tun = o.tun;
     this.udp = o.udp;
     this.c = o.counters;
+    this.ps = o.peerState;
     this.localMAC = o.localMAC;
-    this.localAddress = o.localAddress;
-    this.localAddress6 = o.localAddress6 ?? new Uint8Array(16);
     this.mtu = o.mtu;
     this.batch = o.batch;
     this.senderMask = o.udp.senders - 1;
-    this.icmpRate = o.icmpRate ?? 100;
-    this.icmpTokens = this.icmpRate;
     this.vnet = o.tun.vnetHeader;
     this.udpGso = o.udpGso ?? false;
+    this.icmp = new IcmpResponder(o.tun, o.counters, o.localAddress, o.localAddress6 ?? new Uint8Array(16), o.icmpRate ?? 100);
+    this.pmtu = new PathMtu(o.peerState, o.udp, o.counters, o.underlayMtu ?? o.mtu + VXLAN_IPV4_OVERHEAD, o.pathMtuAgingMs);
     // Without offloads a TUN read returns one packet of at most the device MTU. Room for 9000
     // even when our MTU is smaller: if someone raises the device MTU, an oversized packet must
-    // be read whole to get its "fragmentation needed", not truncated. With IFF_VNET_HDR a read
-    // can return a 64 KB TSO super-packet behind its 10-byte virtio header.
-    this.capacity = this.vnet ? SUPER_PACKET_MAX + 64 : (Math.max(o.mtu, 9000) + 10 + 63) & ~63;
-    const slot = HEADROOM + this.capacity;
-    this.segmentStart = slot * o.batch;
-    // The slab: batch read slots, then (with offloads) the area segments are cut into. One
-    // buffer, so one sendmmsg can mix plain packets and segments.
-    this.slab = allocateSlab(this.segmentStart + (this.vnet ? SEGMENT_AREA : 0));
+    // be read whole to get its ICMP error, not truncated. With IFF_VNET_HDR a read can return a
+    // 64 KB super-packet behind its virtio header.
+    this.capacity = this.vnet ? SUPER_PACKET_MAX : (Math.max(o.mtu, 9000) + VIRTIO_NET_HDR_LENGTH + 63) & ~63;
+    const slot = HEADROOM + ((this.capacity + 63) & ~63);
+    this.headerStart = slot * o.batch;
+    this.headerEnd = this.headerStart + HEADER_AREA;
+    this.headerUsed = this.headerStart;
+    this.slab = allocateSlab(this.headerEnd);
     this.readOffsets = new Int32Array(o.batch);
     for (let i = 0; i < o.batch; i++) this.readOffsets[i] = i * slot + HEADROOM;
     this.readLengths = new Int32Array(o.batch);
-    // Without UDP GSO every segment is its own send entry: room for a batch of super-packets.
-    this.maxSend = this.vnet ? o.batch * 48 : o.batch;
-    this.sendOffsets = new Int32Array(this.maxSend);
-    this.sendLengths = new Int32Array(this.maxSend);
-    this.sendAddrs = new Uint32Array(this.maxSend);
-    this.sendPorts = new Uint16Array(this.maxSend);
-    this.sendGso = new Int32Array(this.maxSend);
-    this.sendSock = new Uint8Array(this.maxSend);
-    this.sendDatagrams = new Int32Array(this.maxSend);
+    const messages = this.vnet ? Math.max(1024, o.batch * 64) : o.batch * 8;
+    this.plan = new SendPlan(this.slab, messages, messages * 4);
+    this.fallback = new SendPlan(this.slab, 4096, 0, this.plan);
   }
 
-  /** One batch: TUN read, encapsulate, sendmmsg. Returns packets read (0 on timeout). */
+  /** One batch: TUN read, encapsulate, send, count. Returns packets read, 0 on timeout, or a
+   * negative errno when the read failed (counted; the worker backs off). */
   runOnce(timeoutMs: number): number {
     const n = this.tun.read(this.slab, this.readOffsets, this.capacity, this.readLengths, this.batch, timeoutMs, this.vnet ? READ_BUDGET : 0);
-    if (n === 0) return 0;
-    this.c[Counter.TxBatches]!++;
-    let k = 0;
-    this.segmentUsed = 0;
-    if (this.vnet) {
-      for (let i = 0; i < n; i++) k = this.fromVnet(this.readOffsets[i]!, this.readLengths[i]!, k);
-    } else {
-      for (let i = 0; i < n; i++) {
-        if (this.encapsulate(this.readOffsets[i]!, this.readLengths[i]!, k)) k++;
-      }
+    if (n <= 0) {
+      if (n < 0) this.c[ioErrorSlot(IoOp.TunRead, -n)]!++;
+      return n;
     }
-    if (k > 0) this.flush(k);
+    this.c[Counter.TxBatches]!++;
+    this.now = Date.now();
+    for (let i = 0; i < n; i++) {
+      if (this.vnet) this.fromVnet(this.readOffsets[i]!, this.readLengths[i]!);
+      else this.plain(this.readOffsets[i]!, this.readLengths[i]!);
+    }
+    this.flush();
     return n;
   }
 
-  /**
-   * A read with a virtio header in front: a plain packet (maybe with its transport checksum
-   * left to us), or a TSO/USO super-packet to cut into MSS-sized segments. Segments are laid
-   * out back to back at a fixed stride, VXLAN headroom included, so that a run of them to one
-   * peer is ONE UDP GSO send. Returns the next free send entry.
-   */
-  private fromVnet(off: number, len: number, k: number): number {
-    const c = this.c;
+  /** A read with a virtio header in front: a plain packet (maybe with its transport checksum
+   * left to us), or a TSO/USO super-packet to cut into segments. */
+  private fromVnet(off: number, len: number): void {
     const slab = this.slab;
-    if (len < VIRTIO_NET_HDR_LENGTH + 20) {
-      c[Drop.bad_ip]!++;
-      return k;
+    if (len < VIRTIO_NET_HDR_LENGTH + IPV4_MIN_HEADER_LENGTH) {
+      this.c[Drop.bad_ip]!++;
+      return;
     }
     const h = this.hdr.bind(slab, off);
     const p = off + VIRTIO_NET_HDR_LENGTH;
     const plen = len - VIRTIO_NET_HDR_LENGTH;
-    const gsoType = h.gsoType & ~VirtioGsoType.Ecn;
-    if (gsoType === VirtioGsoType.None) {
+    if ((h.gsoType & ~VirtioGsoType.Ecn) === VirtioGsoType.None) {
       if ((h.flags & VirtioNetHdrFlags.NeedsCsum) !== 0 && !completeChecksum(slab, p, plen, h.csumStart, h.csumOffset)) {
-        c[Drop.bad_ip]!++;
-        return k;
+        this.c[Drop.bad_ip]!++;
+        return;
       }
-      if (k >= this.maxSend) {
-        this.flush(k);
-        k = 0;
-        this.segmentUsed = 0;
-      }
-      return this.encapsulate(p, plen, k) ? k + 1 : k;
+      this.plain(p, plen);
+      return;
     }
-    const slot = this.route(p, plen, false);
-    if (slot < 0) return k;
-    // Header bytes copied in front of every segment: IP + TCP (with options) or IP + UDP.
-    const l4 = h.csumStart;
-    if (l4 + 20 > plen) {
-      c[Drop.bad_ip]!++;
-      return k;
+    const slot = this.route(p, plen);
+    if (slot < 0) return;
+    const limit = this.innerLimit(slot);
+    const plan = this.segments;
+    const count = planSegments(slab, p, plen, h, limit, MAX_SEGMENTS, plan);
+    if (count === SegmentError.TooBig) {
+      // A UDP super-datagram whose datagrams (the application's boundaries) do not fit.
+      const datagrams = Math.max(1, Math.ceil((plen - plan.headerBytes) / h.gsoSize));
+      this.c[Drop.too_big]! += datagrams;
+      this.answerTooBig(slab, p, plan.headerBytes, limit);
+      return;
     }
-    const headerBytes = gsoType === VirtioGsoType.UdpL4 ? l4 + 8 : l4 + ((slab[p + l4 + 12]! >> 4) << 2);
-    const mss = h.gsoSize;
-    if (mss === 0 || headerBytes >= plen) {
-      c[Drop.bad_ip]!++;
-      return k;
+    if (count < 0) {
+      this.c[Drop.bad_ip]!++;
+      return;
     }
-    const count = Math.ceil((plen - headerBytes) / mss);
-    const stride = ENCAP_LENGTH + headerBytes + mss;
-    if (count > this.segOffsets.length) {
-      c[Drop.bad_ip]!++;
-      return k;
+    const hb = plan.headerBytes;
+    const entry = (ENCAP_LENGTH + hb + 7) & ~7;
+    const group = this.udpGso ? Math.min(UDP_GSO_MAX_SEGMENTS, Math.floor(UDP_MAX_PAYLOAD / (ENCAP_LENGTH + hb + plan.payloadPerSegment))) : 1;
+    if (!this.room(Math.ceil(count / group), 2 * count, count * entry)) {
+      this.c[Drop.bad_ip]!++;
+      return;
     }
-    if (this.segmentUsed + count * stride > SEGMENT_AREA || k + count > this.maxSend) {
-      if (k > 0) this.flush(k);
-      k = 0;
-      this.segmentUsed = 0;
-    }
-    const base = this.segmentStart + this.segmentUsed;
-    for (let j = 0; j < count; j++) this.segOffsets[j] = base + j * stride + ENCAP_LENGTH;
-    const m = segment(slab, p, plen, h, slab, this.segOffsets, this.segLengths, count);
-    if (m < 0) {
-      c[Drop.bad_ip]!++;
-      return k;
-    }
-    this.segmentUsed += m * stride;
     const v6 = slab[p]! >> 4 === 6;
-    const sock = (v6 ? this.flowHash6(p, plen) : this.flowHash(p, l4)) & this.senderMask;
-    this.writeHeaders(base, slot, v6 ? EtherType.IPv6 : EtherType.IPv4);
-    for (let j = 1; j < m; j++) slab.copyWithin(base + j * stride, base, base + ENCAP_LENGTH);
-    let bytes = 0;
-    for (let j = 0; j < m; j++) bytes += this.segLengths[j]!;
-    const table = this.table;
+    const sock = (v6 ? flowHash6(slab, p, plen) : flowHash4(slab, p, plan.l4Offset, plen)) & this.senderMask;
+    const { table, stateOf } = this.tables;
     const addr = table.underlay[slot]!;
     const port = table.port[slot]!;
-    const group = this.udpGso ? Math.min(UDP_GSO_MAX_SEGMENTS, Math.floor(UDP_MAX_PAYLOAD / stride)) : 1;
-    for (let j = 0; j < m; j += group) {
-      const n = Math.min(group, m - j);
-      this.sendOffsets[k] = base + j * stride;
-      this.sendLengths[k] = (n - 1) * stride + ENCAP_LENGTH + this.segLengths[j + n - 1]!;
-      this.sendAddrs[k] = addr;
-      this.sendPorts[k] = port;
-      this.sendGso[k] = n > 1 ? stride : 0;
-      this.sendSock[k] = sock;
-      this.sendDatagrams[k] = n;
-      k++;
-    }
-    c[Counter.TxSegments]! += m;
-    c[Counter.TxBytes]! += bytes;
-    const pc = this.peerCounters;
-    const pb = slot * PeerCounter.Stride;
-    pc[pb + PeerCounter.TxPackets]! += m;
-    pc[pb + PeerCounter.TxBytes]! += bytes;
-    return k;
-  }
-
-  /** Encapsulates the IP packet at slab[off, off+len) into send entry k. False: dropped. */
-  encapsulate(off: number, len: number, k: number): boolean {
-    const slot = this.route(off, len, true);
-    if (slot < 0) return false;
-    const start = off - ENCAP_LENGTH;
-    const v6 = this.slab[off]! >> 4 === 6;
-    this.writeHeaders(start, slot, v6 ? EtherType.IPv6 : EtherType.IPv4);
-    const table = this.table;
-    this.sendOffsets[k] = start;
-    this.sendLengths[k] = len + ENCAP_LENGTH;
-    this.sendAddrs[k] = table.underlay[slot]!;
-    this.sendPorts[k] = table.port[slot]!;
-    this.sendGso[k] = 0;
-    this.sendSock[k] = (v6 ? this.flowHash6(off, len) : this.flowHash(off, this.ip.headerLength)) & this.senderMask;
-    this.sendDatagrams[k] = 1;
-    const pc = this.peerCounters;
-    const base = slot * PeerCounter.Stride;
-    pc[base + PeerCounter.TxPackets]!++;
-    pc[base + PeerCounter.TxBytes]! += len;
-    this.c[Counter.TxBytes]! += len;
-    return true;
-  }
-
-  /**
-   * Checks the IP packet at slab[off, off+len) and finds its peer slot. Returns the slot, or
-   * -1 after counting the drop (and answering with ICMP where that helps the sender).
-   * `checkMtu`: plain packets larger than the MTU with DF set get "fragmentation needed";
-   * super-packets are cut to the MSS and never need it.
-   */
-  private route(off: number, len: number, checkMtu: boolean): number {
-    const c = this.c;
-    const slab = this.slab;
-    if (len < 20 || slab[off]! >> 4 !== 4) {
-      if (len >= IPV6_HEADER_LENGTH && slab[off]! >> 4 === 6) return this.route6(off, len, checkMtu);
-      c[Drop.bad_ip]!++;
-      return -1;
-    }
-    const ip = this.ip.bind(slab, off);
-    const headerLength = ip.headerLength;
-    if (headerLength < 20 || ip.totalLength < headerLength || ip.totalLength > len) {
-      c[Drop.bad_ip]!++;
-      return -1;
-    }
-    const slot = this.table.lookup(ip.destinationAddress);
-    if (slot < 0) {
-      if (slot === Lookup.Local) {
-        c[Drop.local_loop]!++;
-      } else {
-        c[Drop.no_route]!++;
-        this.icmpError(off, len, ICMPv4.DestinationUnreachable, Icmpv4Unreachable.NetUnreachable, 0);
+    const idx = stateOf[slot]!;
+    const stride = ENCAP_LENGTH + hb + plan.payloadPerSegment;
+    const ethType = v6 ? EtherType.IPv6 : EtherType.IPv4;
+    const out = this.plan;
+    for (let j = 0; j < count; j += group) {
+      const n = Math.min(group, count - j);
+      const firstPiece = out.iovCount;
+      const firstHeader = this.headerUsed + ENCAP_LENGTH;
+      let bytes = 0;
+      for (let i = j; i < j + n; i++) {
+        const at = this.headerUsed;
+        this.headerUsed += entry;
+        this.writeEncap(at, slot, ethType);
+        bytes += writeSegmentHeader(plan, i, slab, p, slab, at + ENCAP_LENGTH, this.ip);
+        out.piece(at, ENCAP_LENGTH + hb);
+        out.piece(p + plan.payloadStart(i), plan.payloadOf(i));
       }
-      return -1;
+      out.message(firstPiece, addr, port, sock, n > 1 ? stride : 0, idx, n, bytes, 2, firstHeader, hb);
     }
-    if (checkMtu && len > this.mtu && ip.dontFragment) {
-      c[Drop.too_big]!++;
-      this.icmpError(off, len, ICMPv4.DestinationUnreachable, Icmpv4Unreachable.FragmentationNeeded, this.mtu);
-      return -1;
-    }
-    return slot;
+    this.c[Counter.TxSegments]! += count;
   }
 
-  /**
-   * `route` for an IPv6 packet (at least 40 bytes, version 6). The payload must fit the read
-   * (jumbograms, RFC 2675, are not supported). Without an IPv6 table, or for a destination no
-   * peer owns, the drop is no_route; a plain packet over the MTU is too_big (RFC 8200 §5: no
-   * router fragments IPv6, the sender must).
-   */
-  private route6(off: number, len: number, checkMtu: boolean): number {
-    const c = this.c;
+  /** An IP packet at slab[off, off+len) that leaves as it is, or is fragmented or refused. */
+  private plain(off: number, len: number): void {
+    const slot = this.route(off, len);
+    if (slot < 0) return;
+    const limit = this.innerLimit(slot);
+    if (len <= limit) {
+      this.packet(off, len, slot);
+      return;
+    }
     const slab = this.slab;
-    if (IPV6_HEADER_LENGTH + ((slab[off + 4]! << 8) | slab[off + 5]!) > len) {
+    if (slab[off]! >> 4 === 4 && (slab[off + Ipv4Field.FlagsAndFragmentOffset]! & DONT_FRAGMENT) === 0) {
+      this.fragment(off, len, slot, limit);
+      return;
+    }
+    this.c[Drop.too_big]!++;
+    this.answerTooBig(slab, off, len, limit);
+  }
+
+  /** One packet, one message: VXLAN + Ethernet in the headroom, the packet where it was read. */
+  private packet(off: number, len: number, slot: number): void {
+    if (!this.room(1, 1, 0)) {
+      this.c[Drop.udp_send]!++; // cannot happen: an empty plan holds one message
+      return;
+    }
+    const slab = this.slab;
+    const v6 = slab[off]! >> 4 === 6;
+    const start = off - ENCAP_LENGTH;
+    this.writeEncap(start, slot, v6 ? EtherType.IPv6 : EtherType.IPv4);
+    const { table, stateOf } = this.tables;
+    const sock = (v6 ? flowHash6(slab, off, len) : flowHash4(slab, off, (slab[off]! & 0x0f) << 2, len)) & this.senderMask;
+    const out = this.plan;
+    const firstPiece = out.iovCount;
+    out.piece(start, len + ENCAP_LENGTH);
+    out.message(firstPiece, table.underlay[slot]!, table.port[slot]!, sock, 0, stateOf[slot]!, 1, len, 1, off, len);
+  }
+
+  /** IPv4 without DF, larger than the path: fragments of at most `limit` bytes (RFC 791). */
+  private fragment(off: number, len: number, slot: number, limit: number): void {
+    const slab = this.slab;
+    const plan = this.fragments;
+    const count = planFragments(slab, off, len, limit, plan);
+    if (count < 0 || !this.room(count, 2 * count, count * HEADER_ENTRY_MAX)) {
+      this.c[Drop.too_big]!++;
+      return;
+    }
+    const { table, stateOf } = this.tables;
+    const addr = table.underlay[slot]!;
+    const port = table.port[slot]!;
+    const idx = stateOf[slot]!;
+    const sock = flowHash4(slab, off, plan.firstHeaderLength, len) & this.senderMask;
+    const dataAt = off + plan.firstHeaderLength;
+    const out = this.plan;
+    for (let i = 0; i < count; i++) {
+      const at = this.headerUsed;
+      this.writeEncap(at, slot, EtherType.IPv4);
+      const hl = writeFragmentHeader(plan, i, slab, off, slab, at + ENCAP_LENGTH, this.ip);
+      this.headerUsed += (ENCAP_LENGTH + hl + 7) & ~7;
+      const data = plan.dataOf(i);
+      const firstPiece = out.iovCount;
+      out.piece(at, ENCAP_LENGTH + hl);
+      out.piece(dataAt + plan.dataStart(i), data);
+      out.message(firstPiece, addr, port, sock, 0, idx, 1, hl + data, 2, at + ENCAP_LENGTH, hl);
+    }
+    this.c[Counter.TxFragmented]!++;
+  }
+
+  /** ICMP "fragmentation needed" (IPv4 with DF) or "packet too big" (IPv6) about the packet
+   * whose headers are at s[off, off+len), for a path that carries `limit` bytes. */
+  private answerTooBig(s: Uint8Array, off: number, len: number, limit: number): void {
+    if (s[off]! >> 4 === 6) {
+      this.icmp.packetTooBig6(s, off, len, Math.max(IPV6_MIN_MTU, limit));
+    } else if ((s[off + Ipv4Field.FlagsAndFragmentOffset]! & DONT_FRAGMENT) !== 0) {
+      this.icmp.fragmentationNeeded4(s, off, len, limit);
+    }
+  }
+
+  /** Checks the IP packet at slab[off, off+len) and finds its peer slot. Returns the slot, or
+   * -1 after counting the drop (and answering with ICMP where that helps the sender). */
+  private route(off: number, len: number): number {
+    const c = this.c;
+    const s = this.slab;
+    const version = len >= IPV4_MIN_HEADER_LENGTH ? s[off]! >> 4 : 0;
+    if (version === 6) return this.route6(off, len);
+    if (version !== 4) {
       c[Drop.bad_ip]!++;
       return -1;
     }
-    const t6 = this.table6;
+    const headerLength = (s[off]! & 0x0f) << 2;
+    const total = readU16(s, off + Ipv4Field.TotalLength);
+    if (headerLength < IPV4_MIN_HEADER_LENGTH || total < headerLength || total > len) {
+      c[Drop.bad_ip]!++;
+      return -1;
+    }
+    const dst = ((s[off + 16]! << 24) | (s[off + 17]! << 16) | (s[off + 18]! << 8) | s[off + 19]!) >>> 0;
+    const slot = this.tables.table.lookup(dst);
+    if (slot >= 0) return slot;
+    if (slot === Lookup.Local) {
+      c[Drop.local_loop]!++;
+    } else {
+      c[Drop.no_route]!++;
+      this.icmp.netUnreachable4(s, off, len);
+    }
+    return -1;
+  }
+
+  /** `route` for an IPv6 packet. The payload must fit the read (no jumbograms, RFC 2675). */
+  private route6(off: number, len: number): number {
+    const c = this.c;
+    const s = this.slab;
+    if (len < IPV6_HEADER_LENGTH || IPV6_HEADER_LENGTH + readU16(s, off + Ipv6Field.PayloadLength) > len) {
+      c[Drop.bad_ip]!++;
+      return -1;
+    }
+    const t6 = this.tables.table6;
     if (t6 === undefined) {
       c[Drop.no_route]!++;
       return -1;
     }
-    const slot = t6.lookup6(slab, off + 24);
-    if (slot < 0) {
-      if (slot === Lookup.Local) {
-        c[Drop.local_loop]!++;
-      } else {
-        c[Drop.no_route]!++;
-        this.icmpError6(off, len, ICMPv6.DestinationUnreachable, Icmpv6Unreachable.NoRoute, 0);
-      }
-      return -1;
+    const slot = t6.lookup6(s, off + Ipv6Field.DestinationAddress);
+    if (slot >= 0) return slot;
+    if (slot === Lookup.Local) {
+      c[Drop.local_loop]!++;
+    } else {
+      c[Drop.no_route]!++;
+      this.icmp.noRoute6(s, off, len);
     }
-    if (checkMtu && len > this.mtu) {
-      c[Drop.too_big]!++;
-      this.icmpError6(off, len, ICMPv6.PacketTooBig, 0, this.mtu);
-      return -1;
-    }
-    return slot;
+    return -1;
   }
 
-  /** Flow hash of an IPv6 packet: both 128-bit addresses, the next header and, when it is TCP
-   * or UDP right after the fixed header, the ports. One flow, one sender (RFC 7348 §5). */
-  private flowHash6(off: number, len: number): number {
+  /** The largest inner packet that may go to `slot`: the overlay MTU, or less if the path is smaller. */
+  private innerLimit(slot: number): number {
+    const { table, stateOf } = this.tables;
+    const path = this.pmtu.innerLimit(stateOf[slot]!, table.underlay[slot]!, table.port[slot]!, this.now);
+    return path < this.mtu ? path : this.mtu;
+  }
+
+  /** VXLAN (RFC 7348 §5) + inner Ethernet to the peer's VTEP MAC, at slab[at, at + 22). */
+  private writeEncap(at: number, slot: number, etherType: number): void {
     const s = this.slab;
-    const next = s[off + 6]!;
-    let h = next;
-    for (let i = off + 8; i < off + IPV6_HEADER_LENGTH; i += 4) {
-      h = Math.imul(h ^ ((s[i]! << 24) | (s[i + 1]! << 16) | (s[i + 2]! << 8) | s[i + 3]!), 0x9e3779b1);
-      h ^= h >>> 15;
+    const table = this.tables.table;
+    const vni = table.vni[slot]!;
+    s[at + VxlanField.Flags] = VxlanFlags.Instance;
+    s[at + VxlanField.ReservedAfterFlags] = 0;
+    s[at + VxlanField.ReservedAfterFlags + 1] = 0;
+    s[at + VxlanField.ReservedAfterFlags + 2] = 0;
+    s[at + VxlanField.Vni] = vni >>> 16;
+    s[at + VxlanField.Vni + 1] = vni >>> 8;
+    s[at + VxlanField.Vni + 2] = vni;
+    s[at + VxlanField.ReservedAfterVni] = 0;
+    const e = at + VXLAN_HEADER_LENGTH;
+    const mac = table.mac;
+    const m = slot * MAC_LENGTH;
+    const local = this.localMAC;
+    for (let i = 0; i < MAC_LENGTH; i++) {
+      s[e + EthernetField.Destination + i] = mac[m + i]!;
+      s[e + EthernetField.Source + i] = local[i]!;
     }
-    if ((next === IpProtocol.TCP || next === IpProtocol.UDP) && len >= IPV6_HEADER_LENGTH + 4) {
-      const p = off + IPV6_HEADER_LENGTH;
-      h ^= Math.imul((s[p]! << 24) | (s[p + 1]! << 16) | (s[p + 2]! << 8) | s[p + 3]!, 0x85ebca6b);
-    }
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x7feb352d);
-    h ^= h >>> 15;
-    return h;
+    s[e + EthernetField.EtherType] = etherType >>> 8;
+    s[e + EthernetField.EtherType + 1] = etherType;
   }
 
-  /** Flow hash over addresses, protocol and (unfragmented TCP/UDP) ports: picks the sender,
-   * hence the outer source port, so one flow keeps one path and its order (RFC 7348 §5). */
-  private flowHash(off: number, headerLength: number): number {
-    const slab = this.slab;
-    const ip = this.ip.bind(slab, off);
-    const proto = ip.protocol;
-    let h = (ip.sourceAddress ^ Math.imul(ip.destinationAddress, 0x9e3779b1)) ^ proto;
-    if ((proto === IpProtocol.TCP || proto === IpProtocol.UDP) && !ip.isFragment && ip.totalLength >= headerLength + 4) {
-      const p = off + headerLength;
-      h ^= Math.imul((slab[p]! << 24) | (slab[p + 1]! << 16) | (slab[p + 2]! << 8) | slab[p + 3]!, 0x85ebca6b);
+  /** Makes room in the plan (sending what it holds if needed); false if it can never fit. */
+  private room(messages: number, pieces: number, headerBytes: number): boolean {
+    if (this.plan.hasRoom(messages, pieces) && this.headerUsed + headerBytes <= this.headerEnd) return true;
+    this.flush();
+    return this.plan.hasRoom(messages, pieces) && this.headerUsed + headerBytes <= this.headerEnd;
+  }
+
+  /** Sends the plan, counts every message, retries refused GSO messages as single datagrams. */
+  private flush(): void {
+    const plan = this.plan;
+    const k = plan.count;
+    if (k > 0) {
+      this.learnedCount = 0;
+      this.udp.sendv(plan, 0, k);
+      const fb = this.fallback;
+      fb.reset();
+      for (let i = 0; i < k; i++) {
+        const r = plan.results[i]!;
+        if (r === 0) {
+          this.sent(plan.stateIdx[i]!, plan.datagrams[i]!, plan.bytes[i]!);
+          continue;
+        }
+        this.c[ioErrorSlot(IoOp.UdpSend, r)]!++;
+        const size = r === Errno.EMSGSIZE || (r === Errno.EINVAL && plan.gso[i]! > 0);
+        if (size) this.learnOnce(plan.stateIdx[i]!, plan.addrs[i]!, plan.ports[i]!);
+        if (plan.gso[i]! > 0) {
+          this.c[Counter.GsoFallbacks]!++;
+          this.queueSingles(plan, i);
+          continue;
+        }
+        this.refused(plan, i, size);
+      }
+      this.sendFallback();
     }
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x7feb352d);
-    h ^= h >>> 15;
-    return h;
+    plan.reset();
+    this.headerUsed = this.headerStart;
   }
 
-  /** VXLAN (RFC 7348 §5) + inner Ethernet to the peer's VTEP MAC, at slab[start, start+22). */
-  private writeHeaders(start: number, slot: number, etherType: number): void {
-    const table = this.table;
-    const vx = this.vx.bind(this.slab, start);
-    vx.flags = VxlanFlags.Instance;
-    vx.reservedAfterFlags = 0;
-    vx.vni = table.vni[slot]!;
-    vx.reservedAfterVni = 0;
-    const eth = this.eth.bind(this.slab, start + VXLAN_HEADER_LENGTH);
-    eth.setDestination(table.mac, slot * 6);
-    eth.setSource(this.localMAC, 0);
-    eth.etherType = etherType;
+  /** The datagrams of refused GSO message i, each as its own message in the fallback plan. */
+  private queueSingles(plan: SendPlan, i: number): void {
+    const fb = this.fallback;
+    const per = plan.perDatagram[i]!;
+    const first = plan.first[i]!;
+    for (let d = 0; d < plan.datagrams[i]!; d++) {
+      if (fb.count >= fb.maxMessages) this.sendFallback();
+      const head = first + d * per;
+      let bytes = -ENCAP_LENGTH;
+      for (let j = head; j < head + per; j++) bytes += plan.iovLengths[j]!;
+      fb.existing(head, per, plan.addrs[i]!, plan.ports[i]!, plan.sock[i]!, plan.stateIdx[i]!, bytes,
+        plan.iovOffsets[head]! + ENCAP_LENGTH, plan.iovLengths[head]! - ENCAP_LENGTH);
+    }
   }
 
-  private flush(k: number): void {
-    const sent = this.udp.send(this.sendSock, this.slab, this.sendOffsets, this.sendLengths, this.sendAddrs,
-      this.sendPorts, this.sendGso, k);
-    let datagrams = 0;
-    for (let i = 0; i < k; i++) datagrams += this.sendDatagrams[i]!;
-    if (sent >= k) {
-      this.c[Counter.TxPackets]! += datagrams;
+  private sendFallback(): void {
+    const fb = this.fallback;
+    if (fb.count === 0) return;
+    this.udp.sendv(fb, 0, fb.count);
+    for (let i = 0; i < fb.count; i++) {
+      const r = fb.results[i]!;
+      if (r === 0) {
+        this.sent(fb.stateIdx[i]!, 1, fb.bytes[i]!);
+        continue;
+      }
+      this.c[ioErrorSlot(IoOp.UdpSend, r)]!++;
+      const size = r === Errno.EMSGSIZE;
+      if (size) this.learnOnce(fb.stateIdx[i]!, fb.addrs[i]!, fb.ports[i]!);
+      this.refused(fb, i, size);
+    }
+    fb.reset();
+  }
+
+  /** Counts message i of `plan`, which the kernel refused, as dropped; a size refusal is answered
+   * with ICMP to the inner sender, now that the path MTU is known. */
+  private refused(plan: SendPlan, i: number, size: boolean): void {
+    const d = plan.datagrams[i]!;
+    if (!size) {
+      this.c[Drop.udp_send]! += d;
       return;
     }
-    // The addon skips messages the kernel refused and reports how many went; which ones failed
-    // is not known, so the datagram counts are apportioned.
-    const ok = Math.round(datagrams * sent / k);
-    this.c[Counter.TxPackets]! += ok;
-    this.c[Drop.udp_send]! += datagrams - ok;
+    this.c[Drop.too_big]! += d;
+    const idx = plan.stateIdx[i]!;
+    const limit = this.pmtu.innerLimit(idx, plan.addrs[i]!, plan.ports[i]!, this.now);
+    this.answerTooBig(this.slab, plan.innerAt[i]!, plan.innerLen[i]!, limit < this.mtu ? limit : this.mtu);
   }
 
-  /** Sends an ICMPv4 error about the packet at slab[off..] back through TUN, if a token is left. */
-  private icmpError(off: number, len: number, type: number, code: number, mtu: number): void {
-    if (!icmpv4ErrorAllowed(this.slab, off, len) || !this.takeIcmpToken()) return;
-    const vnet = this.tun.vnetHeader ? 10 : 0;
-    const out = this.icmpSlab;
-    out.fill(0, HEADROOM - vnet, HEADROOM);
-    const n = writeIcmpv4Error(out, HEADROOM, this.slab, off, len, this.localAddress, type, code, mtu);
-    this.writeIcmp(n, vnet);
+  private sent(idx: number, datagrams: number, bytes: number): void {
+    const base = idx * PeerField.Stride;
+    this.ps[base + PeerField.TxPackets]! += datagrams;
+    this.ps[base + PeerField.TxBytes]! += bytes;
   }
 
-  /** The same for an IPv6 packet: an ICMPv6 error from our IPv6 TUN address (RFC 4443 §2.4). */
-  private icmpError6(off: number, len: number, type: number, code: number, mtu: number): void {
-    if (!icmpv6ErrorAllowed(this.slab, off, len, type, code) || !this.takeIcmpToken()) return;
-    const vnet = this.tun.vnetHeader ? 10 : 0;
-    const out = this.icmpSlab;
-    out.fill(0, HEADROOM - vnet, HEADROOM);
-    const n = writeIcmpv6Error(out, HEADROOM, this.slab, off, len, this.localAddress6, type, code, mtu);
-    this.writeIcmp(n, vnet);
-  }
-
-  /** One token from the bucket shared by ICMPv4 and ICMPv6 errors; counts the suppressed ones. */
-  private takeIcmpToken(): boolean {
-    const now = Date.now();
-    if (now - this.icmpRefilled >= 1000) {
-      this.icmpTokens = this.icmpRate;
-      this.icmpRefilled = now;
-    }
-    if (this.icmpTokens <= 0) {
-      this.c[Counter.IcmpSuppressed]!++;
-      return false;
-    }
-    this.icmpTokens--;
-    return true;
-  }
-
-  /** Writes the n-byte error at icmpSlab[HEADROOM..] (with a zero virtio header) to TUN. */
-  private writeIcmp(n: number, vnet: number): void {
-    if (n <= 0) return;
-    this.icmpOffsets[0] = HEADROOM - vnet;
-    this.icmpLengths[0] = n + vnet;
-    if (this.tun.write(this.icmpSlab, this.icmpOffsets, this.icmpLengths, 1) === 1) this.c[Counter.IcmpSent]!++;
+  /** Asks the kernel for the path MTU to a peer, at most once per peer per flush. */
+  private learnOnce(idx: number, addr: number, port: number): void {
+    for (let i = 0; i < this.learnedCount; i++) if (this.learned[i] === idx) return;
+    if (this.learnedCount < this.learned.length) this.learned[this.learnedCount++] = idx;
+    this.pmtu.learn(idx, addr, port, this.now);
   }
 }

@@ -1,77 +1,125 @@
 /**
- * The data path as the agent sees it: two worker threads (outbound and inbound) over one TUN fd
- * and one set of UDP sockets, shared counters, and `publish` for a new forwarding table.
+ * The data path as the agent sees it: worker threads (one outbound, one inbound) over one TUN fd
+ * and one set of UDP sockets, shared counters and per-peer state, `publish` for a new
+ * forwarding table, and `health` from the workers' heartbeats.
  *
  * Why threads and blocking calls rather than a libuv poll on the main thread: each direction
- * gets a core of its own on these 2-core machines, the hot loops never share an event loop with
- * the control plane (Kubernetes watches, metrics scrapes), and a blocking poll costs no wakeups
- * when idle. See docs/performance.md for the measurements behind this choice.
+ * gets a core of its own, the hot loops never share an event loop with the control plane
+ * (Kubernetes watches, metrics scrapes), and a blocking poll costs no wakeups when idle. See
+ * docs/performance.md for the measurements behind this choice.
  */
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
-import { newCounters, newPeerCounters } from './counters.js';
+import { Counter, COUNTER_SLOTS, newCounters, readCounters, type CounterSnapshot } from './counters.js';
+import { PeerStates } from './peer-state.js';
 import { Control, type DataPathParams, type TableMessage, type WorkerInit } from './worker.js';
 
 export type EngineOptions = DataPathParams;
 
+/** A worker that has not stamped its heartbeat for this long is stuck. */
+export const STALL_MS = 5000;
+/** A worker whose I/O has failed this many times in a row (about 5 s of back-off) is failing. */
+export const FAILING_CALLS = 10;
+
+/** The tables of one generation, as the control plane builds them. */
+export interface Tables {
+  readonly table: SharedArrayBuffer;
+  readonly table6?: SharedArrayBuffer | undefined;
+  /** The node name of every slot, in slot order: they key the per-peer state. */
+  readonly nodes: readonly string[];
+}
+
+interface Running { readonly worker: Worker; readonly port: MessagePort; readonly exited: Promise<void>; readonly role: 'tx' | 'rx'; readonly block: number }
+
 export class DataPath {
-  readonly counters = newCounters();
-  private readonly control = new Int32Array(new SharedArrayBuffer(Control.Slots * 4));
-  private workers: Array<{ worker: Worker; port: MessagePort; exited: Promise<void> }> = [];
+  readonly counters = newCounters(1);
+  readonly peers = new PeerStates(1);
+  private readonly control = new Int32Array(new SharedArrayBuffer((Control.SeenBase + 2) * 4));
+  private workers: Running[] = [];
   private generation = 0;
-  private peerCounters: Float64Array = newPeerCounters(0);
+  private stateOf: Int32Array = new Int32Array(0);
+  private startedAt = 0;
+  private workerError = '';
 
   constructor(private readonly o: EngineOptions) {}
 
-  /** Per-peer counters of the current table generation (slot-indexed, see PeerCounter). */
-  get currentPeerCounters(): Float64Array { return this.peerCounters; }
   get tableGeneration(): number { return this.generation; }
+  /** Slot -> peer state index of the table in force. */
+  get currentStateOf(): Int32Array { return this.stateOf; }
 
-  start(table: SharedArrayBuffer, peerCounters: Float64Array, table6?: SharedArrayBuffer): void {
+  start(tables: Tables): void {
     this.generation = 1;
-    this.peerCounters = peerCounters;
+    this.startedAt = Date.now();
+    const first = this.message(tables, this.generation);
     Atomics.store(this.control, Control.Generation, this.generation);
-    for (const role of ['tx', 'rx'] as const) {
+    const roles = ['tx', 'rx'] as const;
+    roles.forEach((role, index) => {
       const { port1, port2 } = new MessageChannel();
       const init: WorkerInit = {
-        ...this.o, role, control: this.control.buffer as SharedArrayBuffer,
-        counters: this.counters.buffer as SharedArrayBuffer, table, table6,
-        peerCounters: peerCounters.buffer as SharedArrayBuffer, generation: this.generation, port: port2,
+        ...this.o, role, index, block: 0, control: this.control.buffer as SharedArrayBuffer,
+        counters: this.counters.buffer as SharedArrayBuffer, peerState: this.peers.buffer, tables: first, port: port2,
       };
       // The hot loops allocate nothing per packet, so small V8 heaps suffice; they keep the
-      // agent's RSS down (each worker is a whole V8 isolate): measured ~3 MB less peak RSS with
-      // no measurable throughput change (docs/performance.md).
+      // agent's RSS down (each worker is a whole V8 isolate; docs/performance.md).
       const worker = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: init, transferList: [port2],
         resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 48 },
       });
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      this.workers.push({ worker, port: port1, exited });
-    }
+      worker.on('error', (err) => { this.workerError = `${role} worker died: ${err.message}`; });
+      this.workers.push({ worker, port: port1, exited, role, block: 0 });
+    });
   }
 
-  /** Hands a new table (and its IPv6 twin, if any) to both workers; they switch at their next batch. */
-  publish(table: SharedArrayBuffer, peerCounters: Float64Array, table6?: SharedArrayBuffer): number {
+  /** Hands the workers a new table generation; they switch at their next batch. */
+  publish(tables: Tables): number {
     const generation = this.generation + 1;
-    const msg: TableMessage = { generation, table, table6, peerCounters: peerCounters.buffer as SharedArrayBuffer };
+    const msg = this.message(tables, generation);
     for (const w of this.workers) w.port.postMessage(msg);
     this.generation = generation;
-    this.peerCounters = peerCounters;
     Atomics.store(this.control, Control.Generation, generation);
     return generation;
   }
 
-  /** True once both workers run on the latest published table. */
-  caughtUp(): boolean {
-    return Atomics.load(this.control, Control.TxSeen) === this.generation
-      && Atomics.load(this.control, Control.RxSeen) === this.generation;
+  /** The oldest generation any worker still runs on. */
+  seenGeneration(): number {
+    let min = this.generation;
+    for (let i = 0; i < this.workers.length; i++) min = Math.min(min, Atomics.load(this.control, Control.SeenBase + i));
+    return min;
   }
 
-  onWorkerError(handler: (err: Error) => void): void {
-    for (const w of this.workers) w.worker.on('error', handler);
+  /** True once every worker runs on the latest published table. */
+  caughtUp(): boolean {
+    return this.seenGeneration() === this.generation;
+  }
+
+  /** Every counter, the packet and byte totals summed over the peers. */
+  snapshot(): CounterSnapshot {
+    this.peers.release(this.seenGeneration());
+    return readCounters(this.counters, this.peers.totals());
+  }
+
+  /** Whether the workers run and make progress; the reason when they do not. */
+  health(now = Date.now()): { healthy: boolean; reason: string } {
+    if (this.workerError) return { healthy: false, reason: this.workerError };
+    if (this.workers.length === 0) return { healthy: false, reason: 'data path not running' };
+    for (const w of this.workers) {
+      const base = w.block * COUNTER_SLOTS;
+      const tx = w.role === 'tx';
+      const beat = this.counters[base + (tx ? Counter.TxHeartbeat : Counter.RxHeartbeat)]!;
+      const failing = this.counters[base + (tx ? Counter.TxFailing : Counter.RxFailing)]!;
+      if (failing >= FAILING_CALLS) {
+        const errno = this.counters[base + (tx ? Counter.TxLastErrno : Counter.RxLastErrno)]!;
+        return { healthy: false, reason: `${w.role} worker's I/O keeps failing (${failing} calls in a row, last errno ${errnoName(errno)})` };
+      }
+      const since = beat === 0 ? now - this.startedAt : now - beat;
+      if (since > STALL_MS) return { healthy: false, reason: `${w.role} worker made no progress for ${(since / 1000).toFixed(1)} s` };
+    }
+    return { healthy: true, reason: 'forwarding' };
   }
 
   async stop(): Promise<void> {
     Atomics.store(this.control, Control.Stop, 1);
+    Atomics.notify(this.control, Control.Stop);
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
     await Promise.race([Promise.all(this.workers.map((w) => w.exited)), timeout]);
     for (const w of this.workers) {
@@ -80,4 +128,16 @@ export class DataPath {
     }
     this.workers = [];
   }
+
+  private message(t: Tables, generation: number): TableMessage {
+    this.stateOf = this.peers.assign(t.nodes, generation);
+    this.peers.release(this.seenGeneration());
+    return { generation, table: t.table, table6: t.table6, stateOf: this.stateOf.buffer as SharedArrayBuffer };
+  }
+}
+
+const ERRNO_NAMES: Record<number, string> = { 5: 'EIO', 9: 'EBADF', 11: 'EAGAIN', 14: 'EFAULT', 22: 'EINVAL', 77: 'EBADFD', 90: 'EMSGSIZE', 105: 'ENOBUFS' };
+
+function errnoName(n: number): string {
+  return ERRNO_NAMES[n] ?? `errno ${n}`;
 }

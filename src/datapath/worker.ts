@@ -9,20 +9,30 @@
  * Atomics.load) and, when it moved, pulls the new table off its port with the synchronous
  * `receiveMessageOnPort`. A batch in flight finishes on the table it started with; no table is
  * ever written after it is published, so nothing can be read half-updated.
+ *
+ * Health: every loop turn that did not fail stamps the worker's heartbeat slot. A failing I/O
+ * call (a deleted TUN device, a closed socket) is counted by errno, and the worker backs off,
+ * doubling its pause up to a second, instead of spinning; the control plane reads the heartbeat
+ * and the failure count to decide whether the data path is healthy.
  */
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { attachTun, type TunHandle } from '../device/native-tun.js';
 import { attachUdp, type UdpHandles } from '../device/native-udp.js';
 import { ForwardingTable } from '../table/table.js';
 import { ForwardingTable6 } from '../table/table6.js';
-import { Encapsulator } from './encap.js';
+import { Encapsulator, type TableSet } from './encap.js';
 import { Decapsulator } from './decap.js';
-import { Counter } from './counters.js';
+import { Counter, counterBlock } from './counters.js';
+import { peerStateBlock } from './peer-state.js';
 
-export const Control = { Generation: 0, Stop: 1, TxSeen: 2, RxSeen: 3, Slots: 4 } as const;
+/** Slots of the shared control array: the published generation, the stop flag, and the
+ * generation each worker last switched to (`SeenBase` + worker index). */
+export const Control = { Generation: 0, Stop: 1, SeenBase: 2 } as const;
 export const POLL_MS = 100;
+/** The longest pause between retries of a failing I/O call. */
+export const BACKOFF_MAX_MS = 1000;
 
-/** What both workers know about the node; the engine's options are exactly these. */
+/** What every worker knows about the node; the engine's options are exactly these. */
 export interface DataPathParams {
   readonly tun: TunHandle;
   readonly udp: UdpHandles;
@@ -31,65 +41,90 @@ export interface DataPathParams {
   /** IPv6 TUN address (16 bytes), when the node has IPv6 pods: the source of ICMPv6 errors. */
   readonly localAddress6?: Uint8Array | undefined;
   readonly vni: number;
+  /** The overlay MTU, and the MTU of the local underlay interface. */
   readonly mtu: number;
+  readonly underlayMtu: number;
   readonly batch: number;
   readonly udpGso: boolean;
 }
 
-export interface WorkerInit extends DataPathParams {
-  readonly role: 'tx' | 'rx';
-  readonly control: SharedArrayBuffer;
-  readonly counters: SharedArrayBuffer;
-  readonly table: SharedArrayBuffer;
-  /** The IPv6 table (table6.ts), built with `table`; absent without IPv6 pods. */
-  readonly table6?: SharedArrayBuffer | undefined;
-  readonly peerCounters: SharedArrayBuffer;
-  readonly generation: number;
-  readonly port: MessagePort;
-}
-
+/** The tables of one generation, as posted to the workers. */
 export interface TableMessage {
   readonly generation: number;
   readonly table: SharedArrayBuffer;
   /** The IPv6 table built from the same peer list; the two are always switched together. */
   readonly table6?: SharedArrayBuffer | undefined;
-  readonly peerCounters: SharedArrayBuffer;
+  /** Slot -> peer state index, an Int32Array over a SharedArrayBuffer. */
+  readonly stateOf: SharedArrayBuffer;
+}
+
+export interface WorkerInit extends DataPathParams {
+  readonly role: 'tx' | 'rx';
+  /** This worker's index among all workers (its slot in the control array). */
+  readonly index: number;
+  /** Its worker pair's block of counters and peer state. */
+  readonly block: number;
+  readonly control: SharedArrayBuffer;
+  readonly counters: SharedArrayBuffer;
+  readonly peerState: SharedArrayBuffer;
+  readonly tables: TableMessage;
+  readonly port: MessagePort;
+}
+
+export function tableSetOf(m: TableMessage): TableSet {
+  return {
+    table: new ForwardingTable(m.table),
+    table6: m.table6 === undefined ? undefined : new ForwardingTable6(m.table6),
+    stateOf: new Int32Array(m.stateOf),
+  };
 }
 
 function run(init: WorkerInit): void {
   const control = new Int32Array(init.control);
-  const counters = new Float64Array(init.counters);
+  const counters = counterBlock(init.counters, init.block);
+  const peerState = peerStateBlock(init.peerState, init.block);
   const tun = attachTun(init.tun);
   const udp = attachUdp(init.udp);
-  let generation = init.generation;
-  const stage = init.role === 'tx'
-    ? new Encapsulator({ tun, udp, counters, localMAC: init.localMAC, localAddress: init.localAddress, localAddress6: init.localAddress6, mtu: init.mtu, batch: init.batch, udpGso: init.udpGso },
-      new ForwardingTable(init.table), new Float64Array(init.peerCounters), table6Of(init.table6))
-    : new Decapsulator({ tun, udp, counters, localMAC: init.localMAC, vni: init.vni, mtu: init.mtu, batch: init.batch },
-      new ForwardingTable(init.table), new Float64Array(init.peerCounters), table6Of(init.table6));
-  const seenSlot = init.role === 'tx' ? Control.TxSeen : Control.RxSeen;
-  Atomics.store(control, seenSlot, generation);
+  let generation = init.tables.generation;
+  const tables = tableSetOf(init.tables);
+  const tx = init.role === 'tx';
+  const stage = tx
+    ? new Encapsulator({
+      tun, udp, counters, peerState, localMAC: init.localMAC, localAddress: init.localAddress, localAddress6: init.localAddress6,
+      mtu: init.mtu, underlayMtu: init.underlayMtu, batch: init.batch, udpGso: init.udpGso,
+    }, tables)
+    : new Decapsulator({ tun, udp, counters, peerState, localMAC: init.localMAC, vni: init.vni, mtu: init.mtu, batch: init.batch }, tables);
+  const seen = Control.SeenBase + init.index;
+  const heartbeat = tx ? Counter.TxHeartbeat : Counter.RxHeartbeat;
+  const failing = tx ? Counter.TxFailing : Counter.RxFailing;
+  const lastErrno = tx ? Counter.TxLastErrno : Counter.RxLastErrno;
+  Atomics.store(control, seen, generation);
+  let backoff = 0;
   while (Atomics.load(control, Control.Stop) === 0) {
     if (Atomics.load(control, Control.Generation) !== generation) {
       let msg = receiveMessageOnPort(init.port);
       while (msg !== undefined) {
         const m = msg.message as TableMessage;
-        stage.table = new ForwardingTable(m.table);
-        stage.table6 = table6Of(m.table6);
-        stage.peerCounters = new Float64Array(m.peerCounters);
+        stage.tables = tableSetOf(m);
         generation = m.generation;
         msg = receiveMessageOnPort(init.port);
       }
-      Atomics.store(control, seenSlot, generation);
-      if (init.role === 'tx') counters[Counter.TableGeneration] = generation;
+      Atomics.store(control, seen, generation);
+      if (tx) counters[Counter.TableGeneration] = generation;
     }
-    stage.runOnce(POLL_MS);
+    const n = stage.runOnce(POLL_MS);
+    if (n >= 0) {
+      counters[heartbeat] = Date.now();
+      counters[failing] = 0;
+      backoff = 0;
+      continue;
+    }
+    counters[failing]!++;
+    counters[lastErrno] = -n;
+    backoff = backoff === 0 ? 1 : Math.min(BACKOFF_MAX_MS, backoff * 2);
+    // A pause the stop request cuts short (the engine notifies the Stop slot).
+    Atomics.wait(control, Control.Stop, 0, backoff);
   }
-  parentPort?.postMessage({ stopped: init.role });
-}
-
-function table6Of(sab: SharedArrayBuffer | undefined): ForwardingTable6 | undefined {
-  return sab === undefined ? undefined : new ForwardingTable6(sab);
 }
 
 if (workerData) run(workerData as WorkerInit);

@@ -33,11 +33,13 @@ export function attachTun(h: TunHandle): Tun {
   return {
     name: h.name,
     vnetHeader: h.vnetHeader,
-    read: (slab, offsets, capacity, lengths, max, timeoutMs, maxBytes) => {
-      const n = io.tunRead(fd, slab, offsets, capacity, lengths, max, timeoutMs, maxBytes ?? 0);
-      return n < 0 ? 0 : n;
+    read: (slab, offsets, capacity, lengths, max, timeoutMs, maxBytes) => io.tunRead(fd, slab, offsets, capacity, lengths, max, timeoutMs, maxBytes ?? 0),
+    writev: (l, count) => {
+      const n = io.tunWritev(fd, l.slab, l.iovOffsets, l.iovLengths, l.first, l.pieces, count, l.results);
+      if (n >= 0) return n;
+      l.results.fill(-n, 0, count); // the call itself was refused: so was every packet
+      return 0;
     },
-    write: (slab, offsets, lengths, count) => io.tunWrite(fd, slab, offsets, lengths, count),
     close: () => { io.close(fd); },
   };
 }

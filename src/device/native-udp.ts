@@ -28,7 +28,9 @@ export function openUdp(o: UdpOpenOptions): UdpHandles {
   let gso = true;
   try {
     for (let i = 0; i < o.senders; i++) {
-      const tx = io.udpOpen(o.address, 0, 1 << 20, o.socketBuffer, 0);
+      // IP_PMTUDISC_DO: the kernel never fragments our datagrams; one larger than the path MTU
+      // it knows fails with EMSGSIZE, which is how the data path learns a peer's path MTU.
+      const tx = io.udpOpen(o.address, 0, 1 << 20, o.socketBuffer, UdpFlags.PmtuDiscDo);
       txFds.push(tx.fd);
       gso &&= tx.gso;
     }
@@ -53,14 +55,15 @@ export function attachUdp(h: UdpHandles): UdpBind {
   return {
     senders: fds.length,
     gro: h.gro,
-    recv: (slab, offsets, capacity, lengths, srcAddrs, gsoSizes, max, timeoutMs) => {
-      const n = io.udpRecv(rxFd, slab, offsets, capacity, lengths, srcAddrs, gsoSizes, max, timeoutMs);
-      return n < 0 ? 0 : n;
+    recv: (slab, offsets, capacity, lengths, srcAddrs, gsoSizes, max, timeoutMs) =>
+      io.udpRecv(rxFd, slab, offsets, capacity, lengths, srcAddrs, gsoSizes, max, timeoutMs),
+    sendv: (l, from, count) => {
+      const n = io.udpSendv(fds, l.sock, l.slab, l.iovOffsets, l.iovLengths, l.first, l.pieces, l.addrs, l.ports, l.gso, l.results, from, count);
+      if (n >= 0) return n;
+      l.results.fill(-n, from, from + count); // the call itself was refused: so was every message
+      return 0;
     },
-    send: (sockIndex, slab, offsets, lengths, dstAddrs, dstPorts, gsoSizes, count) => {
-      const n = io.udpSend(fds, sockIndex, slab, offsets, lengths, dstAddrs, dstPorts, gsoSizes, count);
-      return n < 0 ? 0 : n;
-    },
+    pathMtu: (addr, port) => io.udpPathMtu(addr, port),
     close: () => { /* the main thread owns and closes the fds */ },
   };
 }

@@ -14,20 +14,25 @@ export interface NativeIo {
   tunSetOffload(fd: number, flags: number): number;
   tunRead(fd: number, slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array,
     max: number, timeoutMs: number, maxBytes?: number): number;
-  tunWrite(fd: number, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
+  tunWritev(fd: number, slab: Uint8Array, iovOffsets: Int32Array, iovLengths: Int32Array, first: Int32Array,
+    pieces: Int32Array, count: number, results: Int32Array): number;
   udpOpen(addr: number, port: number, rcvbuf: number, sndbuf: number, flags: number): { fd: number; port: number; gro: boolean; gso: boolean };
   udpRecv(fd: number, slab: Uint8Array, offsets: Int32Array, capacity: number, lengths: Int32Array,
     srcAddrs: Uint32Array, gsoSizes: Int32Array, max: number, timeoutMs: number): number;
-  udpSend(fds: Int32Array, sockIndex: Uint8Array, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array,
-    dstAddrs: Uint32Array, dstPorts: Uint16Array, gsoSizes: Int32Array, count: number): number;
+  udpSendv(fds: Int32Array, sockIndex: Uint8Array, slab: Uint8Array, iovOffsets: Int32Array, iovLengths: Int32Array,
+    first: Int32Array, pieces: Int32Array, dstAddrs: Uint32Array, dstPorts: Uint16Array, gsoSizes: Int32Array,
+    results: Int32Array, from: number, count: number): number;
+  udpPathMtu(addr: number, port: number): number;
   close(fd: number): number;
   readonly maxBatch: number;
+  /** Pieces one tunWritev/udpSendv call can gather across all its packets. */
+  readonly maxIov: number;
 }
 
 /** openTun flags. */
 export const TunFlags = { VnetHeader: 1, MultiQueue: 2 } as const;
 /** udpOpen flags. */
-export const UdpFlags = { Gro: 1, ReusePort: 2 } as const;
+export const UdpFlags = { Gro: 1, ReusePort: 2, PmtuDiscDo: 4 } as const;
 /** TUNSETOFFLOAD bits (linux/if_tun.h). */
 export const TunOffload = { Csum: 0x01, Tso4: 0x02, Tso6: 0x04, TsoEcn: 0x08, Ufo: 0x10, Uso4: 0x20, Uso6: 0x40 } as const;
 

@@ -16,9 +16,10 @@
  * `SIMD_MAX_LENGTH` keeps callers below that (packets are at most 64 KiB).
  *
  * WebAssembly code can only read its own memory, so a data path that wants this allocates its
- * slab with `allocateSlab`; the native addon reads and writes that memory like any other
+ * slab in a WebAssembly memory and attaches the summation to it (`attachSimdSum`); the native addon reads and writes that memory like any other
  * ArrayBuffer. There is no toolchain on the build machines, so the module's ~150 bytes are
- * emitted below from a commented instruction list.
+ * emitted below from a commented instruction list. The slabs themselves are the data path's
+ * (datapath/slab.ts); this module only knows how to sum over a WebAssembly memory.
  */
 
 export const SIMD_MAX_LENGTH = 1 << 19;
@@ -133,21 +134,25 @@ export type SumFn = (ptr: number, len: number) => number;
 interface Registered { readonly buffer: ArrayBufferLike; readonly sum: SumFn }
 const registered: Registered[] = [];
 
-/**
- * A zeroed byte array of `size` bytes in its own WebAssembly memory, so that checksums over it
- * run in SIMD. Falls back to a plain Uint8Array where WebAssembly SIMD is unavailable.
- */
-export function allocateSlab(size: number): Uint8Array {
-  const m = module();
-  if (m === null) return new Uint8Array(size);
-  const pages = Math.max(1, Math.ceil(size / PAGE));
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  const instance = new WebAssembly.Instance(m, { env: { memory } });
-  const sum = instance.exports['sum'] as SumFn;
-  registered.push({ buffer: memory.buffer, sum });
-  if (registered.length > 64) registered.shift();
-  return new Uint8Array(memory.buffer, 0, size);
+/** True when this runtime compiles the SIMD module (every Node.js we support does). */
+export function simdAvailable(): boolean {
+  return module() !== null;
 }
+
+/**
+ * Instantiates the summation over `memory` and registers it, so that `onesComplementSum` over
+ * any view of that memory runs in SIMD. Returns false where WebAssembly SIMD is unavailable.
+ */
+export function attachSimdSum(memory: WebAssembly.Memory): boolean {
+  const m = module();
+  if (m === null) return false;
+  const instance = new WebAssembly.Instance(m, { env: { memory } });
+  registered.push({ buffer: memory.buffer, sum: instance.exports['sum'] as SumFn });
+  if (registered.length > 64) registered.shift();
+  return true;
+}
+
+export const WASM_PAGE = PAGE;
 
 let lastBuffer: ArrayBufferLike | undefined;
 let lastSum: SumFn | undefined;

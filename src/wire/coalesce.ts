@@ -33,15 +33,16 @@
  *
  * Buffers. The caller hands over one batch in one buffer: packet i at `offsets[i]` with
  * `lengths[i]` bytes, each with at least 10 bytes of headroom in front (the decapsulated
- * Ethernet header is there anyway). A packet that goes out alone gets its virtio header written
- * into that headroom, in place, and is not copied. A merged run is copied into the arena, a
- * region of the same buffer the caller sets aside, so the TUN writer sees one buffer and a list
- * of (offset, length) pairs. If the arena fills up, the rest of the runs go out as single
- * packets. All per-batch state lives in typed arrays sized once, at construction; the flow
- * lookup is a scan over the runs still open, which a batch of tens of packets keeps short.
+ * Ethernet header is there anyway). Nothing is copied. The output is a list of TUN packets, each
+ * gathered from pieces of that buffer (an iovec, written with one writev): a packet that goes out
+ * alone is its virtio header, written into its headroom, followed by the packet; a merged run is
+ * the first segment (virtio header in its headroom, its IP and TCP headers rewritten in place for
+ * the whole run) followed by the payload of every other segment where it lies. All per-batch
+ * state lives in typed arrays sized once, at construction; the flow lookup is a scan over the
+ * runs still open, which a batch of tens of packets keeps short.
  */
 
-import { bytesEqual, copyBytes, inBounds, readU16, readU32, writeU16 } from './bytes.js';
+import { bytesEqual, inBounds, readU16, readU32, writeU16 } from './bytes.js';
 import { onesComplementSum, pseudoHeaderSumV4, pseudoHeaderSumV6 } from './checksum.js';
 import { IPV4_MAX_TOTAL_LENGTH, IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4View } from './ipv4.js';
 import { IPV6_HEADER_LENGTH } from './ipv6.js';
@@ -73,7 +74,32 @@ const Role = {
 } as const;
 
 const MERGEABLE_FLAGS = TcpFlags.ACK | TcpFlags.PSH;
-const ARENA_ALIGN = 8;
+/** Segments per merged packet: each is one more piece of one writev, which takes UIO_MAXIOV (1024). */
+export const MAX_RUN = 1000;
+
+/** The coalescer's output: TUN packets as pieces of the input buffer, and which inputs each carries. */
+export class CoalescedBatch {
+  readonly iovOffsets: Int32Array;
+  readonly iovLengths: Int32Array;
+  /** Output packet j is pieces first[j] .. first[j] + pieces[j] - 1. */
+  readonly first: Int32Array;
+  readonly pieces: Int32Array;
+  readonly results: Int32Array;
+  /** The input packet that heads output packet j, and how many inputs it carries (follow `next`). */
+  readonly head: Int32Array;
+  readonly members: Int32Array;
+  count = 0;
+
+  constructor(readonly slab: Uint8Array, maxBatch: number) {
+    this.iovOffsets = new Int32Array(maxBatch);
+    this.iovLengths = new Int32Array(maxBatch);
+    this.first = new Int32Array(maxBatch);
+    this.pieces = new Int32Array(maxBatch);
+    this.results = new Int32Array(maxBatch);
+    this.head = new Int32Array(maxBatch);
+    this.members = new Int32Array(maxBatch);
+  }
+}
 
 export class TcpCoalescer {
   /** Super-packets written (runs of two or more segments). */
@@ -82,8 +108,6 @@ export class TcpCoalescer {
   mergedSegments = 0;
   /** TCP segments whose IPv4 header or TCP checksum failed verification. */
   badChecksums = 0;
-  /** Runs sent as single packets because the arena was full. */
-  arenaFull = 0;
 
   private readonly verify: boolean;
   private readonly maxBatch: number;
@@ -98,7 +122,8 @@ export class TcpCoalescer {
   private readonly payload: Int32Array;
   private readonly sequence: Uint32Array;
   private readonly hash: Int32Array;
-  private readonly next: Int32Array; // next member of the run, -1 at the end
+  /** The next member of input i's run, -1 at its end. Read it to walk an output packet's inputs. */
+  readonly next: Int32Array;
   // Per run, indexed by the head packet.
   private readonly tail: Int32Array;
   private readonly count: Int32Array;
@@ -134,26 +159,16 @@ export class TcpCoalescer {
   }
 
   /**
-   * Coalesces the `count` packets at `buf[offsets[i], +lengths[i])`. Writes the output list,
-   * each entry a virtio header followed by its packet, to `outOffsets`/`outLengths` (which must
-   * hold `count` entries) and returns its length. Merged runs are written into
-   * `buf[arenaOff, +arenaLen)`, which must not overlap any packet or headroom. Throws only on
-   * programmer errors: a batch larger than `maxBatch`, output arrays too short, an arena out of
-   * bounds or a packet without headroom.
+   * Coalesces the `count` packets at `buf[offsets[i], +lengths[i])` into `out` (whose slab must be
+   * `buf`): TUN packets, each a virtio header and an IP packet gathered from pieces of `buf`.
+   * Returns the number of output packets. Throws only on programmer errors: a batch larger than
+   * `maxBatch`, an output of another buffer, or a packet without headroom.
    */
-  coalesce(
-    buf: Uint8Array,
-    offsets: Int32Array,
-    lengths: Int32Array,
-    count: number,
-    arenaOff: number,
-    arenaLen: number,
-    outOffsets: Int32Array,
-    outLengths: Int32Array,
-  ): number {
+  coalesce(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, out: CoalescedBatch): number {
     if (count > this.maxBatch) throw new RangeError(`TcpCoalescer: batch of ${count} exceeds maxBatch ${this.maxBatch}`);
-    if (outOffsets.length < count || outLengths.length < count) throw new RangeError('TcpCoalescer: output arrays shorter than the batch');
-    if (!inBounds(buf, arenaOff, arenaLen)) throw new RangeError('TcpCoalescer: arena outside the buffer');
+    if (out.slab !== buf || out.first.length < count || out.iovOffsets.length < count) {
+      throw new RangeError('TcpCoalescer: the output must be over the same buffer and hold the batch');
+    }
 
     this.openCount = 0;
     for (let i = 0; i < count; i++) {
@@ -170,7 +185,7 @@ export class TcpCoalescer {
       if (kind === Kind.TcpMergeable && head >= 0 && this.canJoin(buf, offsets, head, i)) {
         this.join(head, i);
         const last = buf[off + this.l4[i]! + 13]!;
-        if ((last & TcpFlags.PSH) !== 0 || this.payload[i]! < this.payload[head]!) this.closeOpen(head);
+        if ((last & TcpFlags.PSH) !== 0 || this.payload[i]! < this.payload[head]! || this.count[head]! >= MAX_RUN) this.closeOpen(head);
         continue;
       }
       if (head >= 0) this.closeOpen(head);
@@ -178,29 +193,25 @@ export class TcpCoalescer {
     }
 
     let n = 0;
-    let arena = arenaOff;
-    const arenaEnd = arenaOff + arenaLen;
+    let piece = 0;
     for (let i = 0; i < count; i++) {
       const role = this.role[i]!;
       if (role === Role.Member) continue;
+      out.first[n] = piece;
+      out.head[n] = i;
       if (role === Role.Head && this.count[i]! > 1) {
-        const need = VIRTIO_NET_HDR_LENGTH + this.l4[i]! + this.tcpHeaderLength[i]! + this.runPayload[i]!;
-        if (arena + need <= arenaEnd) {
-          this.writeMerged(buf, offsets, i, arena);
-          outOffsets[n] = arena;
-          outLengths[n] = need;
-          n++;
-          arena += (need + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
-          this.superPackets++;
-          this.mergedSegments += this.count[i]!;
-          continue;
-        }
-        this.arenaFull++;
-        for (let m = i; m >= 0; m = this.next[m]!) n = this.writeAlone(buf, offsets, m, outOffsets, outLengths, n);
-        continue;
+        piece = this.writeMerged(buf, offsets, i, out, piece);
+        out.members[n] = this.count[i]!;
+        this.superPackets++;
+        this.mergedSegments += this.count[i]!;
+      } else {
+        piece = this.writeAlone(buf, offsets, i, out, piece);
+        out.members[n] = 1;
       }
-      n = this.writeAlone(buf, offsets, i, outOffsets, outLengths, n);
+      out.pieces[n] = piece - out.first[n]!;
+      n++;
     }
+    out.count = n;
     return n;
   }
 
@@ -345,14 +356,19 @@ export class TcpCoalescer {
     }
   }
 
-  /** Writes the run headed by `head` as one super-packet, virtio header first, at `buf[at]`. */
-  private writeMerged(buf: Uint8Array, offsets: Int32Array, head: number, at: number): void {
+  /**
+   * Makes the run headed by `head` one super-packet, in place: a virtio header in the head's
+   * headroom, the head's IP and TCP headers rewritten for the whole run, and as pieces the head
+   * (headers and payload) followed by every member's payload. Returns the next free piece.
+   */
+  private writeMerged(buf: Uint8Array, offsets: Int32Array, head: number, out: CoalescedBatch, piece: number): number {
     const l4 = this.l4[head]!;
     const headerBytes = l4 + this.tcpHeaderLength[head]!;
     const tcpLength = this.tcpHeaderLength[head]! + this.runPayload[head]!;
     const v6 = this.v6[head] === 1;
+    const packet = offsets[head]!;
 
-    const vnet = this.vnet.bind(buf, at);
+    const vnet = this.vnet.bind(buf, packet - VIRTIO_NET_HDR_LENGTH);
     vnet.flags = VirtioNetHdrFlags.NeedsCsum;
     vnet.gsoType = v6 ? VirtioGsoType.TcpV6 : VirtioGsoType.TcpV4;
     vnet.headerLength = headerBytes;
@@ -360,13 +376,14 @@ export class TcpCoalescer {
     vnet.csumStart = l4;
     vnet.csumOffset = TCP_CHECKSUM_OFFSET;
 
-    const packet = at + VIRTIO_NET_HDR_LENGTH;
-    copyBytes(buf, packet, buf, offsets[head]!, headerBytes);
-    let write = packet + headerBytes;
+    out.iovOffsets[piece] = packet - VIRTIO_NET_HDR_LENGTH;
+    out.iovLengths[piece] = VIRTIO_NET_HDR_LENGTH + headerBytes + this.payload[head]!;
+    piece++;
     let last = head;
-    for (let m = head; m >= 0; m = this.next[m]!) {
-      copyBytes(buf, write, buf, offsets[m]! + headerBytes, this.payload[m]!);
-      write += this.payload[m]!;
+    for (let m = this.next[head]!; m >= 0; m = this.next[m]!) {
+      out.iovOffsets[piece] = offsets[m]! + headerBytes;
+      out.iovLengths[piece] = this.payload[m]!;
+      piece++;
       last = m;
     }
 
@@ -384,25 +401,19 @@ export class TcpCoalescer {
       pseudo = pseudoHeaderSumV4(ip.sourceAddress, ip.destinationAddress, IpProtocol.TCP, tcpLength);
     }
     writeU16(buf, tcp + TCP_CHECKSUM_OFFSET, pseudo);
+    return piece;
   }
 
-  /** Emits packet `i` alone, in place, behind a virtio header in its headroom. */
-  private writeAlone(
-    buf: Uint8Array,
-    offsets: Int32Array,
-    i: number,
-    outOffsets: Int32Array,
-    outLengths: Int32Array,
-    n: number,
-  ): number {
+  /** Emits packet `i` alone, in place, behind a virtio header in its headroom. Returns the next free piece. */
+  private writeAlone(buf: Uint8Array, offsets: Int32Array, i: number, out: CoalescedBatch, piece: number): number {
     const at = offsets[i]! - VIRTIO_NET_HDR_LENGTH;
     const vnet = this.vnet.bind(buf, at);
     vnet.clear();
     if (this.verified[i] === 1) vnet.flags = VirtioNetHdrFlags.DataValid;
-    outOffsets[n] = at;
+    out.iovOffsets[piece] = at;
     // TCP packets lose any link-layer padding after the IP total length; others go as given.
-    outLengths[n] = VIRTIO_NET_HDR_LENGTH + this.ipLength[i]!;
-    return n + 1;
+    out.iovLengths[piece] = VIRTIO_NET_HDR_LENGTH + this.ipLength[i]!;
+    return piece + 1;
   }
 }
 

@@ -22,14 +22,15 @@ import { bytesEqual, copyBytes, inBounds, readU16, writeU16 } from './bytes.js';
  *  |           EtherType           |
  *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  */
-const Field = {
+/** Byte offset of each field from the start of the header: the one layout, for views and the hot path alike. */
+export const EthernetField = {
   Destination: 0,
   Source: 6,
   EtherType: 12,
 } as const;
 
 export const MAC_LENGTH = 6;
-export const ETHERNET_HEADER_LENGTH = Field.EtherType + 2;
+export const ETHERNET_HEADER_LENGTH = EthernetField.EtherType + 2;
 
 /** EtherType values vxnet looks at (IEEE registry). Anything else is counted and dropped. */
 export const EtherType = {
@@ -53,55 +54,55 @@ export class EthernetView {
 
   /** Byte `i` (0-5) of the Destination MAC address. */
   destinationAt(i: number): number {
-    return this.buf[this.off + Field.Destination + i]!;
+    return this.buf[this.off + EthernetField.Destination + i]!;
   }
 
   /** Sets the Destination MAC address from the 6 bytes at `mac[macOff]`. */
   setDestination(mac: Uint8Array, macOff = 0): void {
-    copyBytes(this.buf, this.off + Field.Destination, mac, macOff, MAC_LENGTH);
+    copyBytes(this.buf, this.off + EthernetField.Destination, mac, macOff, MAC_LENGTH);
   }
 
   /** Same as `setDestination`, named for the copy-from-another-packet case. */
   copyDestinationFrom(src: Uint8Array, srcOff: number): void {
-    copyBytes(this.buf, this.off + Field.Destination, src, srcOff, MAC_LENGTH);
+    copyBytes(this.buf, this.off + EthernetField.Destination, src, srcOff, MAC_LENGTH);
   }
 
   /** True when the Destination MAC address equals the 6 bytes at `mac[macOff]`. */
   destinationEquals(mac: Uint8Array, macOff = 0): boolean {
-    return bytesEqual(this.buf, this.off + Field.Destination, mac, macOff, MAC_LENGTH);
+    return bytesEqual(this.buf, this.off + EthernetField.Destination, mac, macOff, MAC_LENGTH);
   }
 
   /** True when the Destination MAC address has the group bit set (multicast or broadcast). */
   get destinationIsMulticast(): boolean {
-    return (this.buf[this.off + Field.Destination]! & 1) !== 0;
+    return (this.buf[this.off + EthernetField.Destination]! & 1) !== 0;
   }
 
   /** Byte `i` (0-5) of the Source MAC address. */
   sourceAt(i: number): number {
-    return this.buf[this.off + Field.Source + i]!;
+    return this.buf[this.off + EthernetField.Source + i]!;
   }
 
   /** Sets the Source MAC address from the 6 bytes at `mac[macOff]`. */
   setSource(mac: Uint8Array, macOff = 0): void {
-    copyBytes(this.buf, this.off + Field.Source, mac, macOff, MAC_LENGTH);
+    copyBytes(this.buf, this.off + EthernetField.Source, mac, macOff, MAC_LENGTH);
   }
 
   /** Same as `setSource`, named for the copy-from-another-packet case. */
   copySourceFrom(src: Uint8Array, srcOff: number): void {
-    copyBytes(this.buf, this.off + Field.Source, src, srcOff, MAC_LENGTH);
+    copyBytes(this.buf, this.off + EthernetField.Source, src, srcOff, MAC_LENGTH);
   }
 
   /** True when the Source MAC address equals the 6 bytes at `mac[macOff]`. */
   sourceEquals(mac: Uint8Array, macOff = 0): boolean {
-    return bytesEqual(this.buf, this.off + Field.Source, mac, macOff, MAC_LENGTH);
+    return bytesEqual(this.buf, this.off + EthernetField.Source, mac, macOff, MAC_LENGTH);
   }
 
   /** EtherType: the protocol of the payload (`EtherType`). */
   get etherType(): number {
-    return readU16(this.buf, this.off + Field.EtherType);
+    return readU16(this.buf, this.off + EthernetField.EtherType);
   }
   set etherType(value: number) {
-    writeU16(this.buf, this.off + Field.EtherType, value);
+    writeU16(this.buf, this.off + EthernetField.EtherType, value);
   }
 
   /** Offset in `buf` of the first payload byte. */
@@ -126,8 +127,8 @@ export interface EthernetRepr {
 export function parseEthernet(view: EthernetView): EthernetRepr {
   const at = view.off;
   return {
-    destination: view.buf.slice(at + Field.Destination, at + Field.Destination + MAC_LENGTH),
-    source: view.buf.slice(at + Field.Source, at + Field.Source + MAC_LENGTH),
+    destination: view.buf.slice(at + EthernetField.Destination, at + EthernetField.Destination + MAC_LENGTH),
+    source: view.buf.slice(at + EthernetField.Source, at + EthernetField.Source + MAC_LENGTH),
     etherType: view.etherType,
   };
 }

@@ -15,7 +15,7 @@
 
 import { copyBytes, inBounds, readU16, readU32, writeU16, writeU32 } from './bytes.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSumV6 } from './checksum.js';
-import { IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4View } from './ipv4.js';
+import { IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4Field, Ipv4View } from './ipv4.js';
 import { IPV6_ADDRESS_LENGTH, IPV6_HEADER_LENGTH, IPV6_MIN_MTU } from './ipv6.js';
 
 /*
@@ -33,7 +33,8 @@ import { IPV6_ADDRESS_LENGTH, IPV6_HEADER_LENGTH, IPV6_MIN_MTU } from './ipv6.js
  *    ICMPv6 Packet Too Big (RFC 4443 §3.2): MTU (32)
  *    other errors:                   unused, zero
  */
-const Field = {
+/** Byte offset of each field from the start of the header: the one layout, for views and the hot path alike. */
+export const IcmpField = {
   Type: 0,
   Code: 1,
   Checksum: 2,
@@ -43,7 +44,7 @@ const Field = {
   NextHopMtu: 6,
 } as const;
 
-export const ICMP_HEADER_LENGTH = Field.RestOfHeader + 4;
+export const ICMP_HEADER_LENGTH = IcmpField.RestOfHeader + 4;
 
 /** ICMPv4 message types vxnet sends or recognises. */
 export const ICMPv4 = {
@@ -116,34 +117,34 @@ abstract class IcmpHeaderView {
 
   /** Type (`ICMPv4` or `ICMPv6`). */
   get type(): number {
-    return this.buf[this.off + Field.Type]!;
+    return this.buf[this.off + IcmpField.Type]!;
   }
   set type(value: number) {
-    this.buf[this.off + Field.Type] = value;
+    this.buf[this.off + IcmpField.Type] = value;
   }
 
   /** Code. */
   get code(): number {
-    return this.buf[this.off + Field.Code]!;
+    return this.buf[this.off + IcmpField.Code]!;
   }
   set code(value: number) {
-    this.buf[this.off + Field.Code] = value;
+    this.buf[this.off + IcmpField.Code] = value;
   }
 
   /** Checksum (ICMPv4: over the message; ICMPv6: also over the IPv6 pseudo-header). */
   get checksum(): number {
-    return readU16(this.buf, this.off + Field.Checksum);
+    return readU16(this.buf, this.off + IcmpField.Checksum);
   }
   set checksum(value: number) {
-    writeU16(this.buf, this.off + Field.Checksum, value);
+    writeU16(this.buf, this.off + IcmpField.Checksum, value);
   }
 
   /** The 32 bits after the checksum, whatever the message makes of them. */
   get restOfHeader(): number {
-    return readU32(this.buf, this.off + Field.RestOfHeader);
+    return readU32(this.buf, this.off + IcmpField.RestOfHeader);
   }
   set restOfHeader(value: number) {
-    writeU32(this.buf, this.off + Field.RestOfHeader, value);
+    writeU32(this.buf, this.off + IcmpField.RestOfHeader, value);
   }
 
   get payloadOffset(): number {
@@ -154,26 +155,26 @@ abstract class IcmpHeaderView {
 export class Icmpv4View extends IcmpHeaderView {
   /** Identifier (Echo and Echo Reply). */
   get identifier(): number {
-    return readU16(this.buf, this.off + Field.Identifier);
+    return readU16(this.buf, this.off + IcmpField.Identifier);
   }
   set identifier(value: number) {
-    writeU16(this.buf, this.off + Field.Identifier, value);
+    writeU16(this.buf, this.off + IcmpField.Identifier, value);
   }
 
   /** Sequence Number (Echo and Echo Reply). */
   get sequenceNumber(): number {
-    return readU16(this.buf, this.off + Field.SequenceNumber);
+    return readU16(this.buf, this.off + IcmpField.SequenceNumber);
   }
   set sequenceNumber(value: number) {
-    writeU16(this.buf, this.off + Field.SequenceNumber, value);
+    writeU16(this.buf, this.off + IcmpField.SequenceNumber, value);
   }
 
   /** Next-Hop MTU (Destination Unreachable, Fragmentation Needed; RFC 1191 §4). */
   get nextHopMtu(): number {
-    return readU16(this.buf, this.off + Field.NextHopMtu);
+    return readU16(this.buf, this.off + IcmpField.NextHopMtu);
   }
   set nextHopMtu(value: number) {
-    writeU16(this.buf, this.off + Field.NextHopMtu, value);
+    writeU16(this.buf, this.off + IcmpField.NextHopMtu, value);
   }
 
   /** Computes the checksum over `length` bytes of message (header + data). */
@@ -190,10 +191,10 @@ export class Icmpv4View extends IcmpHeaderView {
 export class Icmpv6View extends IcmpHeaderView {
   /** MTU (Packet Too Big, RFC 4443 §3.2). */
   get mtu(): number {
-    return readU32(this.buf, this.off + Field.RestOfHeader);
+    return readU32(this.buf, this.off + IcmpField.RestOfHeader);
   }
   set mtu(value: number) {
-    writeU32(this.buf, this.off + Field.RestOfHeader, value);
+    writeU32(this.buf, this.off + IcmpField.RestOfHeader, value);
   }
 
   /** Computes the checksum; the addresses are the 16 bytes at `addrBuf[sourceOff]`, `addrBuf[destinationOff]`. */
@@ -250,107 +251,113 @@ export function icmpLen(_repr: IcmpRepr): number {
   return ICMP_HEADER_LENGTH;
 }
 
-// Error identifications count up from a process-wide counter, like a host's IP stack.
-let nextIdentification = 0;
-const errorIp = new Ipv4View(new Uint8Array(0));
-const errorIcmp = new Icmpv4View(new Uint8Array(0));
-const errorIcmp6 = new Icmpv6View(new Uint8Array(0));
-const scratchAddress = new Uint8Array(IPV6_ADDRESS_LENGTH);
-
 /**
- * Writes a complete IPv4 + ICMP error datagram about the IPv4 packet at
- * `offending[offendingOff, +offendingLen)` to `out[outOff..]` and returns its length, or 0 when
- * the offending bytes hold no IPv4 header or `out` has no room. The message quotes the offending
- * packet's header and as much of its data as fits in 576 bytes (RFC 1812 §4.3.2.3), goes from
- * `source` to the offending packet's source address, and carries `nextHopMtu` when it is a
- * Fragmentation Needed (type 3 code 4, RFC 1191 §4); the rest of header is zero otherwise.
- * `out` may be `offending` itself, overlapping or not.
+ * Writes ICMP error datagrams. An object, not module functions, because it keeps state: the
+ * IPv4 Identification it counts up and the views it rebinds. Each data-path worker owns one, so
+ * two threads (or two tests) never share it.
  */
-export function writeIcmpv4Error(
-  out: Uint8Array,
-  outOff: number,
-  offending: Uint8Array,
-  offendingOff: number,
-  offendingLen: number,
-  source: number,
-  type: number,
-  code: number,
-  nextHopMtu: number,
-): number {
-  if (!inBounds(offending, offendingOff, offendingLen) || offendingLen < IPV4_MIN_HEADER_LENGTH) return 0;
-  const headers = IPV4_MIN_HEADER_LENGTH + ICMP_HEADER_LENGTH;
-  const quote = Math.min(offendingLen, ICMPV4_ERROR_MAX_LENGTH - headers);
-  const total = headers + quote;
-  if (!inBounds(out, outOff, total)) return 0;
+export class IcmpErrorWriter {
+  private nextIdentification = 0;
+  private readonly ip = new Ipv4View(new Uint8Array(0));
+  private readonly icmp4 = new Icmpv4View(new Uint8Array(0));
+  private readonly icmp6 = new Icmpv6View(new Uint8Array(0));
+  private readonly scratchAddress = new Uint8Array(IPV6_ADDRESS_LENGTH);
 
-  // Read what is needed from the offending packet before anything overwrites it.
-  const destination = readU32(offending, offendingOff + 12);
-  copyBytes(out, outOff + headers, offending, offendingOff, quote);
+  /**
+   * Writes a complete IPv4 + ICMP error datagram about the IPv4 packet at
+   * `offending[offendingOff, +offendingLen)` to `out[outOff..]` and returns its length, or 0 when
+   * the offending bytes hold no IPv4 header or `out` has no room. The message quotes the offending
+   * packet's header and as much of its data as fits in 576 bytes (RFC 1812 §4.3.2.3), goes from
+   * `source` to the offending packet's source address, and carries `nextHopMtu` when it is a
+   * Fragmentation Needed (type 3 code 4, RFC 1191 §4); the rest of header is zero otherwise.
+   * `out` may be `offending` itself, overlapping or not.
+   */
+  writeIcmpv4Error(
+    out: Uint8Array,
+    outOff: number,
+    offending: Uint8Array,
+    offendingOff: number,
+    offendingLen: number,
+    source: number,
+    type: number,
+    code: number,
+    nextHopMtu: number,
+  ): number {
+    if (!inBounds(offending, offendingOff, offendingLen) || offendingLen < IPV4_MIN_HEADER_LENGTH) return 0;
+    const headers = IPV4_MIN_HEADER_LENGTH + ICMP_HEADER_LENGTH;
+    const quote = Math.min(offendingLen, ICMPV4_ERROR_MAX_LENGTH - headers);
+    const total = headers + quote;
+    if (!inBounds(out, outOff, total)) return 0;
 
-  const ip = errorIp.bind(out, outOff);
-  ip.version = 4;
-  ip.headerLength = IPV4_MIN_HEADER_LENGTH;
-  ip.typeOfService = ICMPV4_ERROR_TOS;
-  ip.totalLength = total;
-  ip.identification = nextIdentification;
-  nextIdentification = (nextIdentification + 1) & 0xffff;
-  ip.flagsAndFragmentOffset = 0;
-  ip.ttl = ICMP_ERROR_TTL;
-  ip.protocol = IpProtocol.ICMP;
-  ip.sourceAddress = source;
-  ip.destinationAddress = destination;
-  ip.fillChecksum();
+    // Read what is needed from the offending packet before anything overwrites it.
+    const destination = readU32(offending, offendingOff + 12);
+    copyBytes(out, outOff + headers, offending, offendingOff, quote);
 
-  const icmp = errorIcmp.bind(out, outOff + IPV4_MIN_HEADER_LENGTH);
-  icmp.type = type;
-  icmp.code = code;
-  icmp.restOfHeader =
-    type === ICMPv4.DestinationUnreachable && code === Icmpv4Unreachable.FragmentationNeeded ? nextHopMtu & 0xffff : 0;
-  icmp.fillChecksum(ICMP_HEADER_LENGTH + quote);
-  return total;
-}
+    const ip = this.ip.bind(out, outOff);
+    ip.version = 4;
+    ip.headerLength = IPV4_MIN_HEADER_LENGTH;
+    ip.typeOfService = ICMPV4_ERROR_TOS;
+    ip.totalLength = total;
+    ip.identification = this.nextIdentification;
+    this.nextIdentification = (this.nextIdentification + 1) & 0xffff;
+    ip.flagsAndFragmentOffset = 0;
+    ip.ttl = ICMP_ERROR_TTL;
+    ip.protocol = IpProtocol.ICMP;
+    ip.sourceAddress = source;
+    ip.destinationAddress = destination;
+    ip.fillChecksum();
 
-/**
- * Writes a complete IPv6 + ICMPv6 error datagram about the IPv6 packet at
- * `offending[offendingOff, +offendingLen)` and returns its length, or 0 when the offending bytes
- * hold no IPv6 header or `out` has no room. `source` is the 16-byte address to send from (its
- * first 16 bytes are read). The quote is cut so the datagram stays within 1280 bytes
- * (RFC 4443 §2.4(c)). `mtu` goes in the rest of header of a Packet Too Big (type 2, §3.2) and,
- * as the pointer, of a Parameter Problem (type 4, §3.4); it is zero for the other types.
- */
-export function writeIcmpv6Error(
-  out: Uint8Array,
-  outOff: number,
-  offending: Uint8Array,
-  offendingOff: number,
-  offendingLen: number,
-  source: Uint8Array,
-  type: number,
-  code: number,
-  mtu: number,
-): number {
-  if (!inBounds(offending, offendingOff, offendingLen) || offendingLen < IPV6_HEADER_LENGTH) return 0;
-  const headers = IPV6_HEADER_LENGTH + ICMP_HEADER_LENGTH;
-  const quote = Math.min(offendingLen, ICMPV6_ERROR_MAX_LENGTH - headers);
-  const total = headers + quote;
-  if (!inBounds(out, outOff, total) || source.length < IPV6_ADDRESS_LENGTH) return 0;
+    const icmp = this.icmp4.bind(out, outOff + IPV4_MIN_HEADER_LENGTH);
+    icmp.type = type;
+    icmp.code = code;
+    icmp.restOfHeader =
+      type === ICMPv4.DestinationUnreachable && code === Icmpv4Unreachable.FragmentationNeeded ? nextHopMtu & 0xffff : 0;
+    icmp.fillChecksum(ICMP_HEADER_LENGTH + quote);
+    return total;
+  }
 
-  copyBytes(scratchAddress, 0, offending, offendingOff + 8, IPV6_ADDRESS_LENGTH);
-  copyBytes(out, outOff + headers, offending, offendingOff, quote);
+  /**
+   * Writes a complete IPv6 + ICMPv6 error datagram about the IPv6 packet at
+   * `offending[offendingOff, +offendingLen)` and returns its length, or 0 when the offending bytes
+   * hold no IPv6 header or `out` has no room. `source` is the 16-byte address to send from (its
+   * first 16 bytes are read). The quote is cut so the datagram stays within 1280 bytes
+   * (RFC 4443 §2.4(c)). `mtu` goes in the rest of header of a Packet Too Big (type 2, §3.2) and,
+   * as the pointer, of a Parameter Problem (type 4, §3.4); it is zero for the other types.
+   */
+  writeIcmpv6Error(
+    out: Uint8Array,
+    outOff: number,
+    offending: Uint8Array,
+    offendingOff: number,
+    offendingLen: number,
+    source: Uint8Array,
+    type: number,
+    code: number,
+    mtu: number,
+  ): number {
+    if (!inBounds(offending, offendingOff, offendingLen) || offendingLen < IPV6_HEADER_LENGTH) return 0;
+    const headers = IPV6_HEADER_LENGTH + ICMP_HEADER_LENGTH;
+    const quote = Math.min(offendingLen, ICMPV6_ERROR_MAX_LENGTH - headers);
+    const total = headers + quote;
+    if (!inBounds(out, outOff, total) || source.length < IPV6_ADDRESS_LENGTH) return 0;
 
-  writeU32(out, outOff, 0x60000000); // version 6, traffic class 0, flow label 0
-  writeU16(out, outOff + 4, ICMP_HEADER_LENGTH + quote);
-  out[outOff + 6] = IpProtocol.ICMPv6;
-  out[outOff + 7] = ICMP_ERROR_TTL;
-  copyBytes(out, outOff + 8, source, 0, IPV6_ADDRESS_LENGTH);
-  copyBytes(out, outOff + 24, scratchAddress, 0, IPV6_ADDRESS_LENGTH);
+    copyBytes(this.scratchAddress, 0, offending, offendingOff + 8, IPV6_ADDRESS_LENGTH);
+    copyBytes(out, outOff + headers, offending, offendingOff, quote);
 
-  const icmp = errorIcmp6.bind(out, outOff + IPV6_HEADER_LENGTH);
-  icmp.type = type;
-  icmp.code = code;
-  icmp.restOfHeader = type === ICMPv6.PacketTooBig || type === ICMPv6.ParameterProblem ? mtu >>> 0 : 0;
-  icmp.fillChecksum(out, outOff + 8, outOff + 24, ICMP_HEADER_LENGTH + quote);
-  return total;
+    writeU32(out, outOff, 0x60000000); // version 6, traffic class 0, flow label 0
+    writeU16(out, outOff + 4, ICMP_HEADER_LENGTH + quote);
+    out[outOff + 6] = IpProtocol.ICMPv6;
+    out[outOff + 7] = ICMP_ERROR_TTL;
+    copyBytes(out, outOff + 8, source, 0, IPV6_ADDRESS_LENGTH);
+    copyBytes(out, outOff + 24, this.scratchAddress, 0, IPV6_ADDRESS_LENGTH);
+
+    const icmp = this.icmp6.bind(out, outOff + IPV6_HEADER_LENGTH);
+    icmp.type = type;
+    icmp.code = code;
+    icmp.restOfHeader = type === ICMPv6.PacketTooBig || type === ICMPv6.ParameterProblem ? mtu >>> 0 : 0;
+    icmp.fillChecksum(out, outOff + 8, outOff + 24, ICMP_HEADER_LENGTH + quote);
+    return total;
+  }
 }
 
 /** ICMPv4 types that are errors; no error is ever sent about one of these (RFC 1122 §3.2.2). */
@@ -378,14 +385,14 @@ function isBadIcmpv4Peer(addr: number): boolean {
  */
 export function icmpv4ErrorAllowed(buf: Uint8Array, off: number, len: number): boolean {
   if (len < IPV4_MIN_HEADER_LENGTH) return false;
-  const ip = errorIp.bind(buf, off);
+  const headerLength = (buf[off]! & 0x0f) << 2;
   return (
-    ip.fragmentOffset === 0 &&
-    !isBadIcmpv4Peer(ip.sourceAddress) &&
-    !isBadIcmpv4Peer(ip.destinationAddress) &&
+    (readU16(buf, off + Ipv4Field.FlagsAndFragmentOffset) & 0x1fff) === 0 &&
+    !isBadIcmpv4Peer(readU32(buf, off + Ipv4Field.SourceAddress)) &&
+    !isBadIcmpv4Peer(readU32(buf, off + Ipv4Field.DestinationAddress)) &&
     !(
-      ip.protocol === IpProtocol.ICMP &&
-      (ip.headerLength >= len || isIcmpv4Error(buf[off + ip.headerLength]!))
+      buf[off + Ipv4Field.Protocol] === IpProtocol.ICMP &&
+      (headerLength >= len || isIcmpv4Error(buf[off + headerLength]!))
     )
   );
 }

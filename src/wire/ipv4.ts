@@ -32,7 +32,8 @@ import { foldChecksum, onesComplementSum } from './checksum.js';
  *  Type of Service is the DSCP (6 bits) and ECN (2 bits) byte since RFC 2474 / RFC 3168.
  *  Flags: bit 0 reserved, bit 1 DF (don't fragment), bit 2 MF (more fragments).
  */
-const Field = {
+/** Byte offset of each field from the start of the header: the one layout, for views and the hot path alike. */
+export const Ipv4Field = {
   VersionAndHeaderLength: 0,
   TypeOfService: 1,
   TotalLength: 2,
@@ -46,7 +47,7 @@ const Field = {
 } as const;
 
 /** Header length without options. */
-export const IPV4_MIN_HEADER_LENGTH = Field.DestinationAddress + 4;
+export const IPV4_MIN_HEADER_LENGTH = Ipv4Field.DestinationAddress + 4;
 export const IPV4_MAX_HEADER_LENGTH = 60;
 export const IPV4_MAX_TOTAL_LENGTH = 0xffff;
 export const IPV4_VERSION = 4;
@@ -77,143 +78,143 @@ export class Ipv4View {
 
   /** Version (4 bits). */
   get version(): number {
-    return this.buf[this.off + Field.VersionAndHeaderLength]! >>> 4;
+    return this.buf[this.off + Ipv4Field.VersionAndHeaderLength]! >>> 4;
   }
   set version(value: number) {
-    const at = this.off + Field.VersionAndHeaderLength;
+    const at = this.off + Ipv4Field.VersionAndHeaderLength;
     this.buf[at] = (value << 4) | (this.buf[at]! & 0x0f);
   }
 
   /** IHL (Internet Header Length) in bytes: the 4-bit field times 4. Setter takes bytes. */
   get headerLength(): number {
-    return (this.buf[this.off + Field.VersionAndHeaderLength]! & 0x0f) << 2;
+    return (this.buf[this.off + Ipv4Field.VersionAndHeaderLength]! & 0x0f) << 2;
   }
   set headerLength(bytes: number) {
-    const at = this.off + Field.VersionAndHeaderLength;
+    const at = this.off + Ipv4Field.VersionAndHeaderLength;
     this.buf[at] = (this.buf[at]! & 0xf0) | ((bytes >>> 2) & 0x0f);
   }
 
   /** Type of Service byte: DSCP and ECN together. */
   get typeOfService(): number {
-    return this.buf[this.off + Field.TypeOfService]!;
+    return this.buf[this.off + Ipv4Field.TypeOfService]!;
   }
   set typeOfService(value: number) {
-    this.buf[this.off + Field.TypeOfService] = value;
+    this.buf[this.off + Ipv4Field.TypeOfService] = value;
   }
 
   /** DSCP, the upper 6 bits of Type of Service (RFC 2474 §3). */
   get dscp(): number {
-    return this.buf[this.off + Field.TypeOfService]! >>> 2;
+    return this.buf[this.off + Ipv4Field.TypeOfService]! >>> 2;
   }
   set dscp(value: number) {
-    const at = this.off + Field.TypeOfService;
+    const at = this.off + Ipv4Field.TypeOfService;
     this.buf[at] = (value << 2) | (this.buf[at]! & 0x03);
   }
 
   /** ECN, the lower 2 bits of Type of Service (RFC 3168 §5). */
   get ecn(): number {
-    return this.buf[this.off + Field.TypeOfService]! & 0x03;
+    return this.buf[this.off + Ipv4Field.TypeOfService]! & 0x03;
   }
   set ecn(value: number) {
-    const at = this.off + Field.TypeOfService;
+    const at = this.off + Ipv4Field.TypeOfService;
     this.buf[at] = (this.buf[at]! & 0xfc) | (value & 0x03);
   }
 
   /** Total Length: header plus data, in bytes. */
   get totalLength(): number {
-    return readU16(this.buf, this.off + Field.TotalLength);
+    return readU16(this.buf, this.off + Ipv4Field.TotalLength);
   }
   set totalLength(value: number) {
-    writeU16(this.buf, this.off + Field.TotalLength, value);
+    writeU16(this.buf, this.off + Ipv4Field.TotalLength, value);
   }
 
   /** Identification. */
   get identification(): number {
-    return readU16(this.buf, this.off + Field.Identification);
+    return readU16(this.buf, this.off + Ipv4Field.Identification);
   }
   set identification(value: number) {
-    writeU16(this.buf, this.off + Field.Identification, value);
+    writeU16(this.buf, this.off + Ipv4Field.Identification, value);
   }
 
   /** The DF (Don't Fragment) flag. */
   get dontFragment(): boolean {
-    return (readU16(this.buf, this.off + Field.FlagsAndFragmentOffset) & FLAG_DONT_FRAGMENT) !== 0;
+    return (readU16(this.buf, this.off + Ipv4Field.FlagsAndFragmentOffset) & FLAG_DONT_FRAGMENT) !== 0;
   }
   set dontFragment(value: boolean) {
-    const at = this.off + Field.FlagsAndFragmentOffset;
+    const at = this.off + Ipv4Field.FlagsAndFragmentOffset;
     this.buf[at] = value ? this.buf[at]! | (FLAG_DONT_FRAGMENT >>> 8) : this.buf[at]! & ~(FLAG_DONT_FRAGMENT >>> 8);
   }
 
   /** The MF (More Fragments) flag. */
   get moreFragments(): boolean {
-    return (readU16(this.buf, this.off + Field.FlagsAndFragmentOffset) & FLAG_MORE_FRAGMENTS) !== 0;
+    return (readU16(this.buf, this.off + Ipv4Field.FlagsAndFragmentOffset) & FLAG_MORE_FRAGMENTS) !== 0;
   }
   set moreFragments(value: boolean) {
-    const at = this.off + Field.FlagsAndFragmentOffset;
+    const at = this.off + Ipv4Field.FlagsAndFragmentOffset;
     this.buf[at] = value ? this.buf[at]! | (FLAG_MORE_FRAGMENTS >>> 8) : this.buf[at]! & ~(FLAG_MORE_FRAGMENTS >>> 8);
   }
 
   /** Fragment Offset, in BYTES (the 13-bit field counts 8-byte units). Setter takes bytes. */
   get fragmentOffset(): number {
-    return (readU16(this.buf, this.off + Field.FlagsAndFragmentOffset) & FRAGMENT_OFFSET_MASK) << 3;
+    return (readU16(this.buf, this.off + Ipv4Field.FlagsAndFragmentOffset) & FRAGMENT_OFFSET_MASK) << 3;
   }
   set fragmentOffset(bytes: number) {
-    const at = this.off + Field.FlagsAndFragmentOffset;
+    const at = this.off + Ipv4Field.FlagsAndFragmentOffset;
     const flags = readU16(this.buf, at) & ~FRAGMENT_OFFSET_MASK;
     writeU16(this.buf, at, flags | ((bytes >>> 3) & FRAGMENT_OFFSET_MASK));
   }
 
   /** The raw 16-bit flags + fragment offset word; zero (or DF alone) for an unfragmented packet. */
   get flagsAndFragmentOffset(): number {
-    return readU16(this.buf, this.off + Field.FlagsAndFragmentOffset);
+    return readU16(this.buf, this.off + Ipv4Field.FlagsAndFragmentOffset);
   }
   set flagsAndFragmentOffset(value: number) {
-    writeU16(this.buf, this.off + Field.FlagsAndFragmentOffset, value);
+    writeU16(this.buf, this.off + Ipv4Field.FlagsAndFragmentOffset, value);
   }
 
   /** True for any fragment: MF set or a non-zero Fragment Offset. */
   get isFragment(): boolean {
-    return (readU16(this.buf, this.off + Field.FlagsAndFragmentOffset) & (FLAG_MORE_FRAGMENTS | FRAGMENT_OFFSET_MASK)) !== 0;
+    return (readU16(this.buf, this.off + Ipv4Field.FlagsAndFragmentOffset) & (FLAG_MORE_FRAGMENTS | FRAGMENT_OFFSET_MASK)) !== 0;
   }
 
   /** Time to Live. */
   get ttl(): number {
-    return this.buf[this.off + Field.Ttl]!;
+    return this.buf[this.off + Ipv4Field.Ttl]!;
   }
   set ttl(value: number) {
-    this.buf[this.off + Field.Ttl] = value;
+    this.buf[this.off + Ipv4Field.Ttl] = value;
   }
 
   /** Protocol of the payload (`IpProtocol`). */
   get protocol(): number {
-    return this.buf[this.off + Field.Protocol]!;
+    return this.buf[this.off + Ipv4Field.Protocol]!;
   }
   set protocol(value: number) {
-    this.buf[this.off + Field.Protocol] = value;
+    this.buf[this.off + Ipv4Field.Protocol] = value;
   }
 
   /** Header Checksum. */
   get headerChecksum(): number {
-    return readU16(this.buf, this.off + Field.HeaderChecksum);
+    return readU16(this.buf, this.off + Ipv4Field.HeaderChecksum);
   }
   set headerChecksum(value: number) {
-    writeU16(this.buf, this.off + Field.HeaderChecksum, value);
+    writeU16(this.buf, this.off + Ipv4Field.HeaderChecksum, value);
   }
 
   /** Source Address as a uint32. */
   get sourceAddress(): number {
-    return readU32(this.buf, this.off + Field.SourceAddress);
+    return readU32(this.buf, this.off + Ipv4Field.SourceAddress);
   }
   set sourceAddress(value: number) {
-    writeU32(this.buf, this.off + Field.SourceAddress, value);
+    writeU32(this.buf, this.off + Ipv4Field.SourceAddress, value);
   }
 
   /** Destination Address as a uint32. */
   get destinationAddress(): number {
-    return readU32(this.buf, this.off + Field.DestinationAddress);
+    return readU32(this.buf, this.off + Ipv4Field.DestinationAddress);
   }
   set destinationAddress(value: number) {
-    writeU32(this.buf, this.off + Field.DestinationAddress, value);
+    writeU32(this.buf, this.off + Ipv4Field.DestinationAddress, value);
   }
 
   /** Offset in `buf` of the first payload byte (after any options). */
@@ -249,7 +250,7 @@ export function tryIpv4(buf: Uint8Array, off: number, len: number): boolean {
   if (first >>> 4 !== IPV4_VERSION) return false;
   const headerLength = (first & 0x0f) << 2;
   if (headerLength < IPV4_MIN_HEADER_LENGTH) return false;
-  const totalLength = readU16(buf, off + Field.TotalLength);
+  const totalLength = readU16(buf, off + Ipv4Field.TotalLength);
   return totalLength >= headerLength && totalLength <= len;
 }
 
@@ -289,8 +290,8 @@ export function parseIpv4(view: Ipv4View): Ipv4Repr | null {
 export function emitIpv4(repr: Ipv4Repr, view: Ipv4View): void {
   const buf = view.buf;
   const at = view.off;
-  buf[at + Field.VersionAndHeaderLength] = (IPV4_VERSION << 4) | (IPV4_MIN_HEADER_LENGTH >>> 2);
-  buf[at + Field.TypeOfService] = (repr.dscp << 2) | (repr.ecn & 0x03);
+  buf[at + Ipv4Field.VersionAndHeaderLength] = (IPV4_VERSION << 4) | (IPV4_MIN_HEADER_LENGTH >>> 2);
+  buf[at + Ipv4Field.TypeOfService] = (repr.dscp << 2) | (repr.ecn & 0x03);
   view.totalLength = IPV4_MIN_HEADER_LENGTH + repr.payloadLength;
   view.identification = repr.identification;
   view.flagsAndFragmentOffset = repr.dontFragment ? FLAG_DONT_FRAGMENT : 0;

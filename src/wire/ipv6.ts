@@ -30,7 +30,8 @@ import { bytesEqual, copyBytes, inBounds, readU16, readU32, writeU16, writeU32 }
  *  |                                                               |
  *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  */
-const Field = {
+/** Byte offset of each field from the start of the header: the one layout, for views and the hot path alike. */
+export const Ipv6Field = {
   VersionClassLabel: 0,
   PayloadLength: 4,
   NextHeader: 6,
@@ -40,7 +41,7 @@ const Field = {
 } as const;
 
 export const IPV6_ADDRESS_LENGTH = 16;
-export const IPV6_HEADER_LENGTH = Field.DestinationAddress + IPV6_ADDRESS_LENGTH;
+export const IPV6_HEADER_LENGTH = Ipv6Field.DestinationAddress + IPV6_ADDRESS_LENGTH;
 export const IPV6_VERSION = 6;
 /** RFC 8200 §5: every link carries at least this; ICMPv6 errors never exceed it. */
 export const IPV6_MIN_MTU = 1280;
@@ -59,29 +60,29 @@ export class Ipv6View {
 
   /** Version (4 bits). */
   get version(): number {
-    return this.buf[this.off + Field.VersionClassLabel]! >>> 4;
+    return this.buf[this.off + Ipv6Field.VersionClassLabel]! >>> 4;
   }
   set version(value: number) {
-    const at = this.off + Field.VersionClassLabel;
+    const at = this.off + Ipv6Field.VersionClassLabel;
     this.buf[at] = (value << 4) | (this.buf[at]! & 0x0f);
   }
 
   /** Traffic Class (8 bits: DSCP and ECN). */
   get trafficClass(): number {
-    return (readU16(this.buf, this.off + Field.VersionClassLabel) >>> 4) & 0xff;
+    return (readU16(this.buf, this.off + Ipv6Field.VersionClassLabel) >>> 4) & 0xff;
   }
   set trafficClass(value: number) {
-    const at = this.off + Field.VersionClassLabel;
+    const at = this.off + Ipv6Field.VersionClassLabel;
     const word = readU16(this.buf, at);
     writeU16(this.buf, at, (word & 0xf00f) | ((value & 0xff) << 4));
   }
 
   /** Flow Label (20 bits). */
   get flowLabel(): number {
-    return readU32(this.buf, this.off + Field.VersionClassLabel) & 0xfffff;
+    return readU32(this.buf, this.off + Ipv6Field.VersionClassLabel) & 0xfffff;
   }
   set flowLabel(value: number) {
-    const at = this.off + Field.VersionClassLabel;
+    const at = this.off + Ipv6Field.VersionClassLabel;
     this.buf[at + 1] = (this.buf[at + 1]! & 0xf0) | ((value >>> 16) & 0x0f);
     this.buf[at + 2] = value >>> 8;
     this.buf[at + 3] = value;
@@ -89,70 +90,70 @@ export class Ipv6View {
 
   /** Payload Length: bytes after this 40-byte header, extension headers included. */
   get payloadLength(): number {
-    return readU16(this.buf, this.off + Field.PayloadLength);
+    return readU16(this.buf, this.off + Ipv6Field.PayloadLength);
   }
   set payloadLength(value: number) {
-    writeU16(this.buf, this.off + Field.PayloadLength, value);
+    writeU16(this.buf, this.off + Ipv6Field.PayloadLength, value);
   }
 
   /** Next Header (an `IpProtocol` or an extension header type). */
   get nextHeader(): number {
-    return this.buf[this.off + Field.NextHeader]!;
+    return this.buf[this.off + Ipv6Field.NextHeader]!;
   }
   set nextHeader(value: number) {
-    this.buf[this.off + Field.NextHeader] = value;
+    this.buf[this.off + Ipv6Field.NextHeader] = value;
   }
 
   /** Hop Limit. */
   get hopLimit(): number {
-    return this.buf[this.off + Field.HopLimit]!;
+    return this.buf[this.off + Ipv6Field.HopLimit]!;
   }
   set hopLimit(value: number) {
-    this.buf[this.off + Field.HopLimit] = value;
+    this.buf[this.off + Ipv6Field.HopLimit] = value;
   }
 
   /** Offset in `buf` of the Source Address (16 bytes). */
   get sourceOffset(): number {
-    return this.off + Field.SourceAddress;
+    return this.off + Ipv6Field.SourceAddress;
   }
 
   /** Offset in `buf` of the Destination Address (16 bytes). */
   get destinationOffset(): number {
-    return this.off + Field.DestinationAddress;
+    return this.off + Ipv6Field.DestinationAddress;
   }
 
   /** Word `i` (0-3, most significant first) of the Source Address, as a uint32. */
   sourceWord(i: number): number {
-    return readU32(this.buf, this.off + Field.SourceAddress + 4 * i);
+    return readU32(this.buf, this.off + Ipv6Field.SourceAddress + 4 * i);
   }
   setSourceWord(i: number, value: number): void {
-    writeU32(this.buf, this.off + Field.SourceAddress + 4 * i, value);
+    writeU32(this.buf, this.off + Ipv6Field.SourceAddress + 4 * i, value);
   }
 
   /** Word `i` (0-3, most significant first) of the Destination Address, as a uint32. */
   destinationWord(i: number): number {
-    return readU32(this.buf, this.off + Field.DestinationAddress + 4 * i);
+    return readU32(this.buf, this.off + Ipv6Field.DestinationAddress + 4 * i);
   }
   setDestinationWord(i: number, value: number): void {
-    writeU32(this.buf, this.off + Field.DestinationAddress + 4 * i, value);
+    writeU32(this.buf, this.off + Ipv6Field.DestinationAddress + 4 * i, value);
   }
 
   /** Sets the Source Address from the 16 bytes at `src[srcOff]`. */
   setSource(src: Uint8Array, srcOff = 0): void {
-    copyBytes(this.buf, this.off + Field.SourceAddress, src, srcOff, IPV6_ADDRESS_LENGTH);
+    copyBytes(this.buf, this.off + Ipv6Field.SourceAddress, src, srcOff, IPV6_ADDRESS_LENGTH);
   }
 
   /** Sets the Destination Address from the 16 bytes at `src[srcOff]`. */
   setDestination(src: Uint8Array, srcOff = 0): void {
-    copyBytes(this.buf, this.off + Field.DestinationAddress, src, srcOff, IPV6_ADDRESS_LENGTH);
+    copyBytes(this.buf, this.off + Ipv6Field.DestinationAddress, src, srcOff, IPV6_ADDRESS_LENGTH);
   }
 
   sourceEquals(addr: Uint8Array, addrOff = 0): boolean {
-    return bytesEqual(this.buf, this.off + Field.SourceAddress, addr, addrOff, IPV6_ADDRESS_LENGTH);
+    return bytesEqual(this.buf, this.off + Ipv6Field.SourceAddress, addr, addrOff, IPV6_ADDRESS_LENGTH);
   }
 
   destinationEquals(addr: Uint8Array, addrOff = 0): boolean {
-    return bytesEqual(this.buf, this.off + Field.DestinationAddress, addr, addrOff, IPV6_ADDRESS_LENGTH);
+    return bytesEqual(this.buf, this.off + Ipv6Field.DestinationAddress, addr, addrOff, IPV6_ADDRESS_LENGTH);
   }
 
   /** Offset in `buf` of the first byte after the fixed header. */
@@ -168,7 +169,7 @@ export class Ipv6View {
 export function tryIpv6(buf: Uint8Array, off: number, len: number): boolean {
   if (!inBounds(buf, off, len) || len < IPV6_HEADER_LENGTH) return false;
   if (buf[off]! >>> 4 !== IPV6_VERSION) return false;
-  return IPV6_HEADER_LENGTH + readU16(buf, off + Field.PayloadLength) <= len;
+  return IPV6_HEADER_LENGTH + readU16(buf, off + Ipv6Field.PayloadLength) <= len;
 }
 
 export interface Ipv6Repr {
@@ -201,7 +202,7 @@ export function parseIpv6(view: Ipv6View): Ipv6Repr | null {
 export function emitIpv6(repr: Ipv6Repr, view: Ipv6View): void {
   writeU32(
     view.buf,
-    view.off + Field.VersionClassLabel,
+    view.off + Ipv6Field.VersionClassLabel,
     ((IPV6_VERSION << 28) | ((repr.trafficClass & 0xff) << 20) | (repr.flowLabel & 0xfffff)) >>> 0,
   );
   view.payloadLength = repr.payloadLength;

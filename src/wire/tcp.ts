@@ -29,7 +29,8 @@ import { IpProtocol } from './ipv4.js';
  *  |                           [Options]                           |
  *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  */
-const Field = {
+/** Byte offset of each field from the start of the header: the one layout, for views and the hot path alike. */
+export const TcpField = {
   SourcePort: 0,
   DestinationPort: 2,
   SequenceNumber: 4,
@@ -42,10 +43,10 @@ const Field = {
 } as const;
 
 /** Header length without options. */
-export const TCP_MIN_HEADER_LENGTH = Field.UrgentPointer + 2;
+export const TCP_MIN_HEADER_LENGTH = TcpField.UrgentPointer + 2;
 export const TCP_MAX_HEADER_LENGTH = 60;
 /** Offset of the checksum inside the header; the virtio `csum_offset` for TCP. */
-export const TCP_CHECKSUM_OFFSET = Field.Checksum;
+export const TCP_CHECKSUM_OFFSET = TcpField.Checksum;
 
 /** Control bits, as they sit in the flags byte (RFC 9293 §3.1, RFC 3168 §6.1 for ECE/CWR). */
 export const TcpFlags = {
@@ -73,74 +74,74 @@ export class TcpView {
 
   /** Source Port. */
   get sourcePort(): number {
-    return readU16(this.buf, this.off + Field.SourcePort);
+    return readU16(this.buf, this.off + TcpField.SourcePort);
   }
   set sourcePort(value: number) {
-    writeU16(this.buf, this.off + Field.SourcePort, value);
+    writeU16(this.buf, this.off + TcpField.SourcePort, value);
   }
 
   /** Destination Port. */
   get destinationPort(): number {
-    return readU16(this.buf, this.off + Field.DestinationPort);
+    return readU16(this.buf, this.off + TcpField.DestinationPort);
   }
   set destinationPort(value: number) {
-    writeU16(this.buf, this.off + Field.DestinationPort, value);
+    writeU16(this.buf, this.off + TcpField.DestinationPort, value);
   }
 
   /** Sequence Number (uint32). */
   get sequenceNumber(): number {
-    return readU32(this.buf, this.off + Field.SequenceNumber);
+    return readU32(this.buf, this.off + TcpField.SequenceNumber);
   }
   set sequenceNumber(value: number) {
-    writeU32(this.buf, this.off + Field.SequenceNumber, value);
+    writeU32(this.buf, this.off + TcpField.SequenceNumber, value);
   }
 
   /** Acknowledgment Number (uint32). */
   get acknowledgmentNumber(): number {
-    return readU32(this.buf, this.off + Field.AcknowledgmentNumber);
+    return readU32(this.buf, this.off + TcpField.AcknowledgmentNumber);
   }
   set acknowledgmentNumber(value: number) {
-    writeU32(this.buf, this.off + Field.AcknowledgmentNumber, value);
+    writeU32(this.buf, this.off + TcpField.AcknowledgmentNumber, value);
   }
 
   /** Data Offset in bytes (the 4-bit field counts 32-bit words). Setter takes bytes; clears Rsrvd. */
   get headerLength(): number {
-    return (this.buf[this.off + Field.DataOffset]! >>> 4) << 2;
+    return (this.buf[this.off + TcpField.DataOffset]! >>> 4) << 2;
   }
   set headerLength(bytes: number) {
-    this.buf[this.off + Field.DataOffset] = ((bytes >>> 2) & 0x0f) << 4;
+    this.buf[this.off + TcpField.DataOffset] = ((bytes >>> 2) & 0x0f) << 4;
   }
 
   /** The control bits byte (`TcpFlags`). */
   get flags(): number {
-    return this.buf[this.off + Field.Flags]!;
+    return this.buf[this.off + TcpField.Flags]!;
   }
   set flags(value: number) {
-    this.buf[this.off + Field.Flags] = value;
+    this.buf[this.off + TcpField.Flags] = value;
   }
 
   /** Window. */
   get window(): number {
-    return readU16(this.buf, this.off + Field.Window);
+    return readU16(this.buf, this.off + TcpField.Window);
   }
   set window(value: number) {
-    writeU16(this.buf, this.off + Field.Window, value);
+    writeU16(this.buf, this.off + TcpField.Window, value);
   }
 
   /** Checksum. */
   get checksum(): number {
-    return readU16(this.buf, this.off + Field.Checksum);
+    return readU16(this.buf, this.off + TcpField.Checksum);
   }
   set checksum(value: number) {
-    writeU16(this.buf, this.off + Field.Checksum, value);
+    writeU16(this.buf, this.off + TcpField.Checksum, value);
   }
 
   /** Urgent Pointer. */
   get urgentPointer(): number {
-    return readU16(this.buf, this.off + Field.UrgentPointer);
+    return readU16(this.buf, this.off + TcpField.UrgentPointer);
   }
   set urgentPointer(value: number) {
-    writeU16(this.buf, this.off + Field.UrgentPointer, value);
+    writeU16(this.buf, this.off + TcpField.UrgentPointer, value);
   }
 
   /** Offset in `buf` of the Options (which run to `payloadOffset`). */
@@ -187,7 +188,7 @@ export class TcpView {
 /** The boundary check: `len` is the segment length from the IP layer; 20 <= Data Offset <= len. */
 export function tryTcp(buf: Uint8Array, off: number, len: number): boolean {
   if (!inBounds(buf, off, len) || len < TCP_MIN_HEADER_LENGTH) return false;
-  const headerLength = (buf[off + Field.DataOffset]! >>> 4) << 2;
+  const headerLength = (buf[off + TcpField.DataOffset]! >>> 4) << 2;
   return headerLength >= TCP_MIN_HEADER_LENGTH && headerLength <= len;
 }
 

@@ -22,7 +22,8 @@ import { inBounds, readU16Le, writeU16Le } from './bytes.js';
  *  |       csum_offset (LE)        |
  *  +---------------+---------------+
  */
-const Field = {
+/** Byte offset of each field from the start of the header: the one layout, for views and the hot path alike. */
+export const VirtioField = {
   Flags: 0,
   GsoType: 1,
   HeaderLength: 2,
@@ -31,7 +32,7 @@ const Field = {
   CsumOffset: 8,
 } as const;
 
-export const VIRTIO_NET_HDR_LENGTH = Field.CsumOffset + 2;
+export const VIRTIO_NET_HDR_LENGTH = VirtioField.CsumOffset + 2;
 
 export const VirtioNetHdrFlags = {
   /** The checksum from `csumStart` to the end is not done; store it at `csumStart + csumOffset`. */
@@ -76,50 +77,50 @@ export class VirtioNetHdrView implements VirtioNetHdrFields {
 
   /** flags (`VirtioNetHdrFlags`). */
   get flags(): number {
-    return this.buf[this.off + Field.Flags]!;
+    return this.buf[this.off + VirtioField.Flags]!;
   }
   set flags(value: number) {
-    this.buf[this.off + Field.Flags] = value;
+    this.buf[this.off + VirtioField.Flags] = value;
   }
 
   /** gso_type (`VirtioGsoType`, possibly with the Ecn bit). */
   get gsoType(): number {
-    return this.buf[this.off + Field.GsoType]!;
+    return this.buf[this.off + VirtioField.GsoType]!;
   }
   set gsoType(value: number) {
-    this.buf[this.off + Field.GsoType] = value;
+    this.buf[this.off + VirtioField.GsoType] = value;
   }
 
   /** hdr_len: bytes of headers (IP + transport). The kernel treats it as a hint. */
   get headerLength(): number {
-    return readU16Le(this.buf, this.off + Field.HeaderLength);
+    return readU16Le(this.buf, this.off + VirtioField.HeaderLength);
   }
   set headerLength(value: number) {
-    writeU16Le(this.buf, this.off + Field.HeaderLength, value);
+    writeU16Le(this.buf, this.off + VirtioField.HeaderLength, value);
   }
 
   /** gso_size: payload bytes per segment (the MSS for TCP). */
   get gsoSize(): number {
-    return readU16Le(this.buf, this.off + Field.GsoSize);
+    return readU16Le(this.buf, this.off + VirtioField.GsoSize);
   }
   set gsoSize(value: number) {
-    writeU16Le(this.buf, this.off + Field.GsoSize, value);
+    writeU16Le(this.buf, this.off + VirtioField.GsoSize, value);
   }
 
   /** csum_start: where the checksummed data begins, from the start of the packet (the L4 header). */
   get csumStart(): number {
-    return readU16Le(this.buf, this.off + Field.CsumStart);
+    return readU16Le(this.buf, this.off + VirtioField.CsumStart);
   }
   set csumStart(value: number) {
-    writeU16Le(this.buf, this.off + Field.CsumStart, value);
+    writeU16Le(this.buf, this.off + VirtioField.CsumStart, value);
   }
 
   /** csum_offset: where the checksum goes, from `csumStart` (16 for TCP, 6 for UDP). */
   get csumOffset(): number {
-    return readU16Le(this.buf, this.off + Field.CsumOffset);
+    return readU16Le(this.buf, this.off + VirtioField.CsumOffset);
   }
   set csumOffset(value: number) {
-    writeU16Le(this.buf, this.off + Field.CsumOffset, value);
+    writeU16Le(this.buf, this.off + VirtioField.CsumOffset, value);
   }
 
   /** Writes all ten bytes as zero: a plain packet, checksum complete, nothing to segment. */

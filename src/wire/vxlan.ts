@@ -18,14 +18,15 @@ import { inBounds, readU24, writeU24 } from './bytes.js';
  *  |                VXLAN Network Identifier (VNI) |   Reserved    |
  *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  */
-const Field = {
+/** Byte offset of each field from the start of the header: the one layout, for views and the hot path alike. */
+export const VxlanField = {
   Flags: 0,
   ReservedAfterFlags: 1,
   Vni: 4,
   ReservedAfterVni: 7,
 } as const;
 
-export const VXLAN_HEADER_LENGTH = Field.ReservedAfterVni + 1;
+export const VXLAN_HEADER_LENGTH = VxlanField.ReservedAfterVni + 1;
 
 export const VxlanFlags = {
   /** I flag: the VNI is valid. MUST be 1 (RFC 7348 §5). */
@@ -59,34 +60,34 @@ export class VxlanView {
 
   /** Flags byte (R|R|R|R|I|R|R|R). */
   get flags(): number {
-    return this.buf[this.off + Field.Flags]!;
+    return this.buf[this.off + VxlanField.Flags]!;
   }
   set flags(value: number) {
-    this.buf[this.off + Field.Flags] = value;
+    this.buf[this.off + VxlanField.Flags] = value;
   }
 
   /** The 24-bit Reserved field after the flags. */
   get reservedAfterFlags(): number {
-    return readU24(this.buf, this.off + Field.ReservedAfterFlags);
+    return readU24(this.buf, this.off + VxlanField.ReservedAfterFlags);
   }
   set reservedAfterFlags(value: number) {
-    writeU24(this.buf, this.off + Field.ReservedAfterFlags, value);
+    writeU24(this.buf, this.off + VxlanField.ReservedAfterFlags, value);
   }
 
   /** VXLAN Network Identifier (VNI), 24 bits. */
   get vni(): number {
-    return readU24(this.buf, this.off + Field.Vni);
+    return readU24(this.buf, this.off + VxlanField.Vni);
   }
   set vni(value: number) {
-    writeU24(this.buf, this.off + Field.Vni, value);
+    writeU24(this.buf, this.off + VxlanField.Vni, value);
   }
 
   /** The 8-bit Reserved field after the VNI. */
   get reservedAfterVni(): number {
-    return this.buf[this.off + Field.ReservedAfterVni]!;
+    return this.buf[this.off + VxlanField.ReservedAfterVni]!;
   }
   set reservedAfterVni(value: number) {
-    this.buf[this.off + Field.ReservedAfterVni] = value;
+    this.buf[this.off + VxlanField.ReservedAfterVni] = value;
   }
 
   /** True when the I flag is set (RFC 7348 §5: the VNI is valid). */

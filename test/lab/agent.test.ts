@@ -83,8 +83,8 @@ test('vxnet status prints the peer table and counters; ICMP net unreachable reac
     say(`vxnet status:\n${r.stdout}`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /node node1: ready/);
-    assert.match(r.stdout, /^PEER\s+UNDERLAY\s+POD CIDRS\s+VTEP MAC\s+TX PKTS/m);
-    assert.match(r.stdout, /^node2\s+192\.168\.102\.2\s+10\.244\.2\.0\/24\s+02:76:78:6c:00:02\s+[1-9]/m);
+    assert.match(r.stdout, /^PEER\s+UNDERLAY\s+POD CIDRS\s+VTEP MAC\s+PATH MTU\s+TX PKTS/m);
+    assert.match(r.stdout, /^node2\s+192\.168\.102\.2\s+10\.244\.2\.0\/24\s+02:76:78:6c:00:02\s+1500\s+[1-9]/m);
     assert.match(r.stdout, /packets tx [1-9]\d* rx [1-9]/);
 
     // 10.244.77.1 is inside the cluster CIDR but no node owns it.

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { renderMetrics, type PeerStatus, type StatusSource } from '../../../src/agent/metrics.js';
-import { Counter, Drop, newCounters } from '../../../src/datapath/counters.js';
+import { Counter, Drop, IoOp, ioErrorSlot, newCounters, readCounters } from '../../../src/datapath/counters.js';
 import { VERSION } from '../../../src/agent/version.js';
 import { checkConfig, ConfigError } from '../../../src/agent/config.js';
 
@@ -16,10 +16,6 @@ const PKG_VERSION = (JSON.parse(readFileSync(new URL('../../../../package.json',
 
 function fakeSource(o: { perPeerMetrics: boolean; peers?: PeerStatus[]; ready?: boolean; staleSeconds?: number }): StatusSource {
   const c = newCounters();
-  c[Counter.TxPackets] = 10;
-  c[Counter.TxBytes] = 8400;
-  c[Counter.RxPackets] = 9;
-  c[Counter.RxBytes] = 7560;
   c[Counter.IcmpSent] = 2;
   c[Counter.IcmpSuppressed] = 1;
   c[Counter.TxBatches] = 4;
@@ -28,14 +24,16 @@ function fakeSource(o: { perPeerMetrics: boolean; peers?: PeerStatus[]; ready?: 
   c[Counter.RxCoalesced] = 6;
   c[Drop.unknown_peer] = 7;
   c[Drop.no_route] = 8;
+  c[ioErrorSlot(IoOp.UdpSend, 90)] = 3; // EMSGSIZE
+  c[Counter.PathMtuUpdates] = 1;
   const peers = o.peers ?? [
-    { node: 'n2', underlayIP: '192.0.2.2', podCIDRs: ['10.244.2.0/24'], vtepMAC: '02:00:00:00:00:02', txPackets: 6, txBytes: 5040, rxPackets: 5, rxBytes: 4200 },
-    { node: 'n3', underlayIP: '192.0.2.3', podCIDRs: ['10.244.3.0/24'], vtepMAC: '02:00:00:00:00:03', txPackets: 4, txBytes: 3360, rxPackets: 4, rxBytes: 3360 },
+    { node: 'n2', underlayIP: '192.0.2.2', podCIDRs: ['10.244.2.0/24'], vtepMAC: '02:00:00:00:00:02', txPackets: 6, txBytes: 5040, rxPackets: 5, rxBytes: 4200, pathMTU: 1500 },
+    { node: 'n3', underlayIP: '192.0.2.3', podCIDRs: ['10.244.3.0/24'], vtepMAC: '02:00:00:00:00:03', txPackets: 4, txBytes: 3360, rxPackets: 4, rxBytes: 3360, pathMTU: 1500 },
   ];
   return {
     node: 'n1',
     cfg: { perPeerMetrics: o.perPeerMetrics },
-    counters: () => c,
+    counters: () => readCounters(c, { txPackets: 10, txBytes: 8400, rxPackets: 9, rxBytes: 7560 }),
     peers: () => peers,
     healthy: () => true,
     ready: () => ({ ready: o.ready ?? true, reason: 'test', staleSeconds: o.staleSeconds ?? 0 }),
@@ -84,6 +82,65 @@ vxnet_batches_total{direction="rx"} 3
 # TYPE vxnet_offload_packets_total counter
 vxnet_offload_packets_total{direction="tx"} 5
 vxnet_offload_packets_total{direction="rx"} 6
+# HELP vxnet_io_errors_total Failed system calls of the data path, by operation and errno.
+# TYPE vxnet_io_errors_total counter
+vxnet_io_errors_total{op="tun_read",errno="EAGAIN"} 0
+vxnet_io_errors_total{op="tun_read",errno="ENOBUFS"} 0
+vxnet_io_errors_total{op="tun_read",errno="EMSGSIZE"} 0
+vxnet_io_errors_total{op="tun_read",errno="EINVAL"} 0
+vxnet_io_errors_total{op="tun_read",errno="EFAULT"} 0
+vxnet_io_errors_total{op="tun_read",errno="EIO"} 0
+vxnet_io_errors_total{op="tun_read",errno="EBADF"} 0
+vxnet_io_errors_total{op="tun_read",errno="EBADFD"} 0
+vxnet_io_errors_total{op="tun_read",errno="ENETUNREACH"} 0
+vxnet_io_errors_total{op="tun_read",errno="EHOSTUNREACH"} 0
+vxnet_io_errors_total{op="tun_read",errno="other"} 0
+vxnet_io_errors_total{op="tun_write",errno="EAGAIN"} 0
+vxnet_io_errors_total{op="tun_write",errno="ENOBUFS"} 0
+vxnet_io_errors_total{op="tun_write",errno="EMSGSIZE"} 0
+vxnet_io_errors_total{op="tun_write",errno="EINVAL"} 0
+vxnet_io_errors_total{op="tun_write",errno="EFAULT"} 0
+vxnet_io_errors_total{op="tun_write",errno="EIO"} 0
+vxnet_io_errors_total{op="tun_write",errno="EBADF"} 0
+vxnet_io_errors_total{op="tun_write",errno="EBADFD"} 0
+vxnet_io_errors_total{op="tun_write",errno="ENETUNREACH"} 0
+vxnet_io_errors_total{op="tun_write",errno="EHOSTUNREACH"} 0
+vxnet_io_errors_total{op="tun_write",errno="other"} 0
+vxnet_io_errors_total{op="udp_recv",errno="EAGAIN"} 0
+vxnet_io_errors_total{op="udp_recv",errno="ENOBUFS"} 0
+vxnet_io_errors_total{op="udp_recv",errno="EMSGSIZE"} 0
+vxnet_io_errors_total{op="udp_recv",errno="EINVAL"} 0
+vxnet_io_errors_total{op="udp_recv",errno="EFAULT"} 0
+vxnet_io_errors_total{op="udp_recv",errno="EIO"} 0
+vxnet_io_errors_total{op="udp_recv",errno="EBADF"} 0
+vxnet_io_errors_total{op="udp_recv",errno="EBADFD"} 0
+vxnet_io_errors_total{op="udp_recv",errno="ENETUNREACH"} 0
+vxnet_io_errors_total{op="udp_recv",errno="EHOSTUNREACH"} 0
+vxnet_io_errors_total{op="udp_recv",errno="other"} 0
+vxnet_io_errors_total{op="udp_send",errno="EAGAIN"} 0
+vxnet_io_errors_total{op="udp_send",errno="ENOBUFS"} 0
+vxnet_io_errors_total{op="udp_send",errno="EMSGSIZE"} 3
+vxnet_io_errors_total{op="udp_send",errno="EINVAL"} 0
+vxnet_io_errors_total{op="udp_send",errno="EFAULT"} 0
+vxnet_io_errors_total{op="udp_send",errno="EIO"} 0
+vxnet_io_errors_total{op="udp_send",errno="EBADF"} 0
+vxnet_io_errors_total{op="udp_send",errno="EBADFD"} 0
+vxnet_io_errors_total{op="udp_send",errno="ENETUNREACH"} 0
+vxnet_io_errors_total{op="udp_send",errno="EHOSTUNREACH"} 0
+vxnet_io_errors_total{op="udp_send",errno="other"} 0
+# HELP vxnet_tx_fragmented_total Inner IPv4 packets without DF fragmented to fit a smaller path to their peer.
+# TYPE vxnet_tx_fragmented_total counter
+vxnet_tx_fragmented_total 0
+# HELP vxnet_gso_fallbacks_total UDP GSO sends the kernel refused, retried as single datagrams.
+# TYPE vxnet_gso_fallbacks_total counter
+vxnet_gso_fallbacks_total 0
+# HELP vxnet_path_mtu_updates_total Changes of a peer's path MTU, learned from the kernel or aged out.
+# TYPE vxnet_path_mtu_updates_total counter
+vxnet_path_mtu_updates_total 1
+# HELP vxnet_removed_peers_packets_total Packets to and from peers no longer in the table: the per-peer packets plus these are the totals.
+# TYPE vxnet_removed_peers_packets_total counter
+vxnet_removed_peers_packets_total{direction="tx"} 0
+vxnet_removed_peers_packets_total{direction="rx"} 0
 # HELP vxnet_peers Peers in the forwarding table.
 # TYPE vxnet_peers gauge
 vxnet_peers 2
@@ -207,7 +264,7 @@ test('label values are escaped: a peer name with a quote, a backslash and a newl
   const odd = 'a"b\\c\nd';
   const text = renderMetrics(fakeSource({
     perPeerMetrics: true,
-    peers: [{ node: odd, underlayIP: '192.0.2.9', podCIDRs: ['10.244.9.0/24'], vtepMAC: '02:00:00:00:00:09', txPackets: 1, txBytes: 2, rxPackets: 3, rxBytes: 4 }],
+    peers: [{ node: odd, underlayIP: '192.0.2.9', podCIDRs: ['10.244.9.0/24'], vtepMAC: '02:00:00:00:00:09', txPackets: 1, txBytes: 2, rxPackets: 3, rxBytes: 4, pathMTU: 1500 }],
   }));
   assert.ok(text.includes('vxnet_peer_bytes_total{peer="a\\"b\\\\c\\nd",direction="rx"} 4'), 'escaped sample line');
   const peerBytes = parseFamilies(text).find((f) => f.name === 'vxnet_peer_bytes_total');

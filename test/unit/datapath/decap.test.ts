@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeTun, FakeUdp } from '../../../src/device/fake.js';
 import { Decapsulator } from '../../../src/datapath/decap.js';
-import { newCounters, newPeerCounters, Counter, Drop, RX_DROP_REASONS } from '../../../src/datapath/counters.js';
+import { newCounters, Counter, Drop, RX_DROP_REASONS } from '../../../src/datapath/counters.js';
+import { newPeerState, peerField, tableSet, totals } from '../../support/datapath.js';
+import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
 import { ipv4ToNumber, parseCidr4 } from '../../../src/wire/addr.js';
 import { macBytes } from '../../../src/agent/mac.js';
@@ -28,21 +30,22 @@ function setup(batch = 16) {
     localPodCIDRs: [parseCidr4('10.244.1.0/24')],
     peers: [{ node: 'n2', underlay: PEER, port: 8472, vni: 1, mac: macBytes(PEER_MAC), podCIDRs: [parseCidr4('10.244.2.0/24')] }],
   }));
-  const d = new Decapsulator({ tun, udp, counters, localMAC: macBytes(LOCAL_MAC), vni: 1, mtu: 1450, batch }, table, newPeerCounters(1));
-  return { tun, udp, counters, d };
+  const peerState = newPeerState();
+  const d = new Decapsulator({ tun, udp, counters, peerState, localMAC: macBytes(LOCAL_MAC), vni: 1, mtu: 1450, batch }, tableSet(table));
+  return { tun, udp, counters, peerState, d };
 }
 
 const good = () => vxlanDatagram({ vni: 1, dstMAC: LOCAL_MAC, srcMAC: PEER_MAC, inner: ipv4Packet({ src: '10.244.2.5', dst: '10.244.1.7', payload: 32 }) });
 
 test('a valid datagram from a peer is written to TUN as its inner packet, byte for byte', () => {
-  const { tun, udp, counters, d } = setup();
+  const { tun, udp, counters, peerState, d } = setup();
   const dg = good();
   udp.inject(dg, PEER);
   assert.equal(d.runOnce(0), 1);
   assert.equal(tun.written.length, 1);
   assert.deepEqual(tun.written[0], dg.subarray(22));
-  assert.equal(counters[Counter.RxPackets], 1);
-  assert.equal(counters[Counter.RxBytes], dg.length - 22);
+  assert.equal(totals(peerState).rxPackets, 1);
+  assert.equal(totals(peerState).rxBytes, dg.length - 22);
 });
 
 test('trailing padding after the inner IPv4 total length is not written to TUN', () => {
@@ -84,7 +87,7 @@ const cases: Array<{ name: string; reason: (typeof RX_DROP_REASONS)[number]; fro
 
 for (const c of cases) {
   test(`drop: ${c.name} -> ${c.reason}`, () => {
-    const { tun, udp, counters, d } = setup();
+    const { tun, udp, counters, peerState, d } = setup();
     udp.inject(c.make(good()), c.from ?? PEER);
     d.runOnce(0);
     assert.equal(tun.written.length, 0, 'nothing reaches TUN');
@@ -94,14 +97,14 @@ for (const c of cases) {
 }
 
 test('a datagram the kernel truncated (MSG_TRUNC) is counted as truncated', () => {
-  const { udp, counters, d } = setup();
+  const { udp, counters, peerState, d } = setup();
   udp.inject(new Uint8Array(70000), PEER);
   d.runOnce(0);
   assert.equal(counters[Drop.truncated], 1);
 });
 
 test('a GRO super-datagram is split at the segment size and each part is checked alone', () => {
-  const { tun, udp, counters, d } = setup();
+  const { tun, udp, counters, peerState, d } = setup();
   const a = good();
   const bad = good();
   bad[6] = 9; // wrong VNI in the middle segment
@@ -115,7 +118,7 @@ test('a GRO super-datagram is split at the segment size and each part is checked
 
 test('fuzz: 1,000,000 random and mutated datagrams never throw; each is forwarded or counted', () => {
   const batch = 64;
-  const { tun, udp, counters, d } = setup(batch);
+  const { tun, udp, counters, peerState, d } = setup(batch);
   const rng = new Rng(Number(process.env.VXNET_FUZZ_SEED ?? 0x5eed1234));
   const rand = (): number => rng.u32();
   const base = good();
@@ -155,7 +158,7 @@ test('fuzz: 1,000,000 random and mutated datagrams never throw; each is forwarde
     assert.fail(`threw after ${sent} datagrams (seed ${process.env.VXNET_FUZZ_SEED ?? 0x5eed1234}): ${(err as Error).stack}`);
   }
   const dropped = RX_DROP_REASONS.reduce((s, r) => s + counters[Drop[r]]!, 0);
-  assert.equal(counters[Counter.RxPackets], written, 'every accepted datagram was written');
+  assert.equal(totals(peerState).rxPackets, written, 'every accepted datagram was written');
   assert.equal(written + dropped, total, `forwarded ${written} + dropped ${dropped} != sent ${total}`);
   assert.ok(dropped > total / 2, 'most random datagrams must be dropped');
   assert.equal(bogus, 0, 'forwarded packets that should have been dropped');

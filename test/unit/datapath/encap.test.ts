@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeTun, FakeUdp } from '../../../src/device/fake.js';
 import { Encapsulator } from '../../../src/datapath/encap.js';
-import { newCounters, newPeerCounters, Counter, Drop } from '../../../src/datapath/counters.js';
+import { newCounters, Counter, Drop } from '../../../src/datapath/counters.js';
+import { newPeerState, peerField, tableSet, totals } from '../../support/datapath.js';
+import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
 import { ipv4ToNumber, parseCidr4 } from '../../../src/wire/addr.js';
 import { macBytes } from '../../../src/agent/mac.js';
@@ -24,14 +26,15 @@ function setup(mtu = 1450) {
     localPodCIDRs: [parseCidr4('10.244.1.0/24')],
     peers: [{ node: 'n2', underlay: PEER, port: 4789, vni: 0x123456, mac: macBytes('02:aa:bb:cc:dd:02'), podCIDRs: [parseCidr4('10.244.2.0/24')] }],
   }));
+  const peerState = newPeerState();
   const e = new Encapsulator({
-    tun, udp, counters, localMAC: macBytes('02:aa:bb:cc:dd:01'), localAddress: ipv4ToNumber('10.244.1.0'), mtu, batch: 16,
-  }, table, newPeerCounters(1));
-  return { tun, udp, counters, e };
+    tun, udp, counters, peerState, localMAC: macBytes('02:aa:bb:cc:dd:01'), localAddress: ipv4ToNumber('10.244.1.0'), mtu, batch: 16,
+  }, tableSet(table));
+  return { tun, udp, counters, peerState, e };
 }
 
 test('golden: VXLAN + inner Ethernet written in the headroom, sent to the peer underlay and port', () => {
-  const { tun, udp, counters, e } = setup();
+  const { tun, udp, counters, peerState, e } = setup();
   e.slab.fill(0xa5);
   const inner = ipv4Packet({ src: '10.244.1.5', dst: '10.244.2.9', payload: 12 });
   tun.inject(inner);
@@ -49,8 +52,8 @@ test('golden: VXLAN + inner Ethernet written in the headroom, sent to the peer u
   assert.equal(d.addr, PEER);
   assert.equal(d.port, 4789);
   assert.equal(d.gso, 0);
-  assert.equal(counters[Counter.TxPackets], 1);
-  assert.equal(counters[Counter.TxBytes], inner.length);
+  assert.equal(totals(peerState).txPackets, 1);
+  assert.equal(totals(peerState).txBytes, inner.length);
 });
 
 test('flow hash: one flow always uses one sender; many flows spread over the senders', () => {
@@ -69,7 +72,7 @@ test('flow hash: one flow always uses one sender; many flows spread over the sen
 });
 
 test('a destination in the cluster CIDR that no peer owns: ICMP net unreachable back through TUN', () => {
-  const { tun, udp, counters, e } = setup();
+  const { tun, udp, counters, peerState, e } = setup();
   const pkt = ipv4Packet({ src: '10.244.1.5', dst: '10.244.77.1', payload: 40 });
   tun.inject(pkt);
   e.runOnce(0);
@@ -88,7 +91,7 @@ test('a destination in the cluster CIDR that no peer owns: ICMP net unreachable 
 });
 
 test('a DF packet larger than the MTU: ICMP fragmentation needed carrying the MTU (RFC 1191)', () => {
-  const { tun, udp, counters, e } = setup(1000);
+  const { tun, udp, counters, peerState, e } = setup(1000);
   tun.inject(ipv4Packet({ src: '10.244.1.5', dst: '10.244.2.9', payload: 1100, df: true }));
   e.runOnce(0);
   assert.equal(udp.sent.length, 0);
@@ -100,7 +103,7 @@ test('a DF packet larger than the MTU: ICMP fragmentation needed carrying the MT
 });
 
 test('ICMP errors are rate limited', () => {
-  const { tun, counters, e } = setup();
+  const { tun, counters, peerState, e } = setup();
   for (let i = 0; i < 300; i++) {
     tun.inject(ipv4Packet({ src: '10.244.1.5', dst: '10.244.77.1' }));
     if (i % 16 === 15) e.runOnce(0);
@@ -119,7 +122,7 @@ const drops: Array<{ name: string; pkt: () => Uint8Array; reason: keyof typeof D
 ];
 for (const c of drops) {
   test(`drop: ${c.name} -> ${c.reason}`, () => {
-    const { tun, udp, counters, e } = setup();
+    const { tun, udp, counters, peerState, e } = setup();
     tun.inject(c.pkt());
     e.runOnce(0);
     assert.equal(udp.sent.length, 0);

@@ -11,12 +11,14 @@ import assert from 'node:assert/strict';
 import { FakeTun, FakeUdp } from '../../../src/device/fake.js';
 import { Encapsulator } from '../../../src/datapath/encap.js';
 import { Decapsulator } from '../../../src/datapath/decap.js';
-import { newCounters, newPeerCounters, Counter, Drop, PeerCounter, RX_DROP_REASONS, TX_DROP_REASONS } from '../../../src/datapath/counters.js';
+import { newCounters, Counter, Drop, RX_DROP_REASONS, TX_DROP_REASONS } from '../../../src/datapath/counters.js';
+import { newPeerState, peerField, tableSet, totals, withVirtio } from '../../support/datapath.js';
+import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
 import { buildTable6, ForwardingTable6 } from '../../../src/table/table6.js';
 import { ipv4ToNumber, parseCidr4, parseCidr6 } from '../../../src/wire/addr.js';
 import { macBytes } from '../../../src/agent/mac.js';
-import { segment } from '../../../src/wire/segment.js';
+import { segment } from '../../support/segment-copy.js';
 import { VirtioNetHdrView, VirtioGsoType } from '../../../src/wire/virtio.js';
 import { buildTcp, asPartial, naiveValid, naiveChecksum as sumOf, pseudoHeader6, pattern, u16, u32 } from '../wire/helpers.js';
 import { ip6, ipv4Packet, ipv6Packet, naiveChecksum, vxlanDatagram } from './packets.js';
@@ -52,12 +54,12 @@ function encapSetup(o: { mtu?: number; v6?: boolean; vnet?: boolean; udpGso?: bo
   const udp = new FakeUdp(8);
   const counters = newCounters();
   const { t4, t6 } = tables();
-  const peerCounters = newPeerCounters(2);
+  const peerState = newPeerState();
   const e = new Encapsulator({
-    tun, udp, counters, localMAC: macBytes(LOCAL_MAC), localAddress: ipv4ToNumber('10.244.1.0'), localAddress6: ip6(TUN6),
+    tun, udp, counters, peerState, localMAC: macBytes(LOCAL_MAC), localAddress: ipv4ToNumber('10.244.1.0'), localAddress6: ip6(TUN6),
     mtu: o.mtu ?? 1450, batch: 16, udpGso: o.udpGso ?? false,
-  }, t4, peerCounters, (o.v6 ?? true) ? t6 : undefined);
-  return { tun, udp, counters, peerCounters, e };
+  }, tableSet(t4, (o.v6 ?? true) ? t6 : undefined));
+  return { tun, udp, counters, peerState, e };
 }
 
 function txDrops(c: Float64Array): string[] {
@@ -67,7 +69,7 @@ function txDrops(c: Float64Array): string[] {
 // ---- outbound ------------------------------------------------------------------------------
 
 test('golden: an IPv6 packet leaves with VXLAN + inner Ethernet, EtherType 0x86DD, to the owning peer', () => {
-  const { tun, udp, counters, peerCounters, e } = encapSetup();
+  const { tun, udp, counters, peerState, e } = encapSetup();
   e.slab.fill(0xa5);
   const inner = ipv6Packet({ src: 'fd00:10:244:1::5', dst: 'fd00:10:244:2::9', payload: 12 });
   tun.inject(inner);
@@ -84,9 +86,9 @@ test('golden: an IPv6 packet leaves with VXLAN + inner Ethernet, EtherType 0x86D
   assert.deepEqual(d.data, want);
   assert.equal(d.addr, PEER);
   assert.equal(d.port, 4789);
-  assert.equal(counters[Counter.TxPackets], 1);
-  assert.equal(counters[Counter.TxBytes], inner.length);
-  assert.equal(peerCounters[0 * PeerCounter.Stride + PeerCounter.TxPackets], 1, 'counted on n2');
+  assert.equal(totals(peerState).txPackets, 1);
+  assert.equal(totals(peerState).txBytes, inner.length);
+  assert.equal(peerField(peerState, 0, PeerField.TxPackets), 1, 'counted on n2');
 });
 
 test('IPv4 and IPv6 packets in one batch each get their own EtherType and peer', () => {
@@ -129,7 +131,7 @@ function checkIcmp6(icmp: Uint8Array, to: string, type: number, code: number, re
 }
 
 test('an unowned IPv6 destination in the cluster: ICMPv6 destination unreachable, no route (RFC 4443 §3.1)', () => {
-  const { tun, udp, counters, e } = encapSetup();
+  const { tun, udp, counters, peerState, e } = encapSetup();
   const pkt = ipv6Packet({ src: 'fd00:10:244:1::5', dst: 'fd00:10:244:77::1', payload: 40 });
   tun.inject(pkt);
   e.runOnce(0);
@@ -143,7 +145,7 @@ test('an unowned IPv6 destination in the cluster: ICMPv6 destination unreachable
 });
 
 test('an IPv6 destination outside clusterCIDR6 is no_route with an ICMPv6 error too', () => {
-  const { tun, counters, e } = encapSetup();
+  const { tun, counters, peerState, e } = encapSetup();
   tun.inject(ipv6Packet({ src: 'fd00:10:244:1::5', dst: '2001:db8::1' }));
   e.runOnce(0);
   assert.deepEqual(txDrops(counters), ['no_route=1']);
@@ -151,7 +153,7 @@ test('an IPv6 destination outside clusterCIDR6 is no_route with an ICMPv6 error 
 });
 
 test('an IPv6 packet larger than the MTU: ICMPv6 Packet Too Big carrying the MTU (RFC 8200 §5, RFC 4443 §3.2)', () => {
-  const { tun, udp, counters, e } = encapSetup({ mtu: 1300 });
+  const { tun, udp, counters, peerState, e } = encapSetup({ mtu: 1300 });
   const pkt = ipv6Packet({ src: 'fd00:10:244:1::5', dst: 'fd00:10:244:2::9', payload: 1400 - 40 });
   tun.inject(pkt);
   tun.inject(ipv6Packet({ src: 'fd00:10:244:1::5', dst: 'fd00:10:244:2::9', payload: 1300 - 40 }));
@@ -166,7 +168,7 @@ test('an IPv6 packet larger than the MTU: ICMPv6 Packet Too Big carrying the MTU
 });
 
 test('no ICMPv6 error about an ICMPv6 error (RFC 4443 §2.4(e)); errors share the v4 rate limit', () => {
-  const { tun, counters, e } = encapSetup();
+  const { tun, counters, peerState, e } = encapSetup();
   const err = ipv6Packet({ src: 'fd00:10:244:1::5', dst: 'fd00:10:244:77::1', next: 58, payload: 8 });
   err[40] = 1; // an ICMPv6 destination unreachable
   tun.inject(err);
@@ -194,7 +196,7 @@ const txCases: Array<{ name: string; v6?: boolean; pkt: () => Uint8Array; reason
 ];
 for (const c of txCases) {
   test(`IPv6 drop: ${c.name} -> ${c.reason}`, () => {
-    const { tun, udp, counters, e } = encapSetup({ v6: c.v6 ?? true });
+    const { tun, udp, counters, peerState, e } = encapSetup({ v6: c.v6 ?? true });
     tun.inject(c.pkt());
     e.runOnce(0);
     assert.equal(udp.sent.length, 0);
@@ -203,23 +205,11 @@ for (const c of txCases) {
   });
 }
 
-/** A TUN read with IFF_VNET_HDR: the 10-byte virtio header (little-endian) and the packet. */
-function withVirtio(packet: Uint8Array, gsoType: number, gsoSize: number, csumStart: number, csumOffset: number): Uint8Array {
-  const b = new Uint8Array(10 + packet.length);
-  b[0] = 1; // NEEDS_CSUM
-  b[1] = gsoType;
-  b[2] = (csumStart + 20) & 0xff;
-  b[4] = gsoSize & 0xff; b[5] = gsoSize >> 8;
-  b[6] = csumStart & 0xff; b[7] = csumStart >> 8;
-  b[8] = csumOffset & 0xff; b[9] = csumOffset >> 8;
-  b.set(packet, 10);
-  return b;
-}
 
 const MSS6 = 1378;
 
 test('TSO6 super-packet from TUN -> segments routed by the IPv6 table, EtherType 0x86DD, each verified', () => {
-  const { tun, udp, counters, e } = encapSetup({ vnet: true, udpGso: true });
+  const { tun, udp, counters, peerState, e } = encapSetup({ vnet: true, udpGso: true });
   const payload = pattern(20_000, 5);
   const original = buildTcp({ v6: true, src: ip6('fd00:10:244:1::5'), dst: ip6('fd00:10:244:3::7'), seq: 0xfffff000, flags: 0x18, payload });
   tun.inject(withVirtio(asPartial(original, 6), VirtioGsoType.TcpV6, MSS6, 40, 16));
@@ -248,7 +238,7 @@ test('TSO6 super-packet from TUN -> segments routed by the IPv6 table, EtherType
 });
 
 test('a TSO6 super-packet to an unowned IPv6 destination is no_route, with one ICMPv6 error', () => {
-  const { tun, udp, counters, e } = encapSetup({ vnet: true, udpGso: true });
+  const { tun, udp, counters, peerState, e } = encapSetup({ vnet: true, udpGso: true });
   const original = buildTcp({ v6: true, src: ip6('fd00:10:244:1::5'), dst: ip6('fd00:10:244:99::7'), seq: 1, payload: pattern(5000) });
   tun.inject(withVirtio(asPartial(original, 6), VirtioGsoType.TcpV6, MSS6, 40, 16));
   e.runOnce(0);
@@ -266,17 +256,17 @@ function decapSetup(o: { v6?: boolean; batch?: number; vnet?: boolean } = {}) {
   const udp = new FakeUdp(8, o.vnet ?? false);
   const counters = newCounters();
   const { t4, t6 } = tables();
-  const peerCounters = newPeerCounters(2);
-  const d = new Decapsulator({ tun, udp, counters, localMAC: macBytes(LOCAL_MAC), vni: 1, mtu: 1450, batch: o.batch ?? 16 },
-    t4, peerCounters, (o.v6 ?? true) ? t6 : undefined);
-  return { tun, udp, counters, peerCounters, d };
+  const peerState = newPeerState();
+  const d = new Decapsulator({ tun, udp, counters, peerState, localMAC: macBytes(LOCAL_MAC), vni: 1, mtu: 1450, batch: o.batch ?? 16 },
+    tableSet(t4, (o.v6 ?? true) ? t6 : undefined));
+  return { tun, udp, counters, peerState, d };
 }
 
 const inner6 = (src = 'fd00:10:244:2::5', dst = 'fd00:10:244:1::7', payload = 32): Uint8Array => ipv6Packet({ src, dst, payload });
 const dg6 = (inner = inner6()): Uint8Array => vxlanDatagram({ vni: 1, dstMAC: LOCAL_MAC, srcMAC: PEER_MAC, inner, etherType: 0x86dd });
 
 test('a valid IPv6 datagram from a peer is written to TUN as its inner packet, byte for byte', () => {
-  const { tun, udp, counters, peerCounters, d } = decapSetup();
+  const { tun, udp, counters, peerState, d } = decapSetup();
   const dg = dg6();
   const padded = new Uint8Array(dg.length + 6);
   padded.set(dg);
@@ -286,9 +276,9 @@ test('a valid IPv6 datagram from a peer is written to TUN as its inner packet, b
   assert.equal(tun.written.length, 2);
   assert.deepEqual(tun.written[0], dg.subarray(22));
   assert.deepEqual(tun.written[1], dg.subarray(22), 'trailing padding after the payload length is not written');
-  assert.equal(counters[Counter.RxPackets], 2);
-  assert.equal(counters[Counter.RxBytes], 2 * (dg.length - 22));
-  assert.equal(peerCounters[0 * PeerCounter.Stride + PeerCounter.RxPackets], 2);
+  assert.equal(totals(peerState).rxPackets, 2);
+  assert.equal(totals(peerState).rxBytes, 2 * (dg.length - 22));
+  assert.equal(peerField(peerState, 0, PeerField.RxPackets), 2);
 });
 
 const rxCases: Array<{ name: string; reason: (typeof RX_DROP_REASONS)[number]; v6?: boolean; from?: number; make: () => Uint8Array }> = [
@@ -311,7 +301,7 @@ const rxCases: Array<{ name: string; reason: (typeof RX_DROP_REASONS)[number]; v
 ];
 for (const c of rxCases) {
   test(`IPv6 drop: ${c.name} -> ${c.reason}`, () => {
-    const { tun, udp, counters, d } = decapSetup({ v6: c.v6 ?? true });
+    const { tun, udp, counters, peerState, d } = decapSetup({ v6: c.v6 ?? true });
     udp.inject(c.make(), c.from ?? PEER);
     d.runOnce(0);
     assert.equal(tun.written.length, 0, 'nothing reaches TUN');
@@ -321,7 +311,7 @@ for (const c of rxCases) {
 }
 
 test('a GRO batch of in-order IPv6 TCP segments reaches TUN as one TCPV6 super-packet that re-segments exactly', () => {
-  const { tun, udp, counters, d } = decapSetup({ vnet: true });
+  const { tun, udp, counters, peerState, d } = decapSetup({ vnet: true });
   const segs: Uint8Array[] = [];
   for (let j = 0; j < 8; j++) {
     segs.push(buildTcp({ v6: true, src: ip6('fd00:10:244:2::5'), dst: ip6('fd00:10:244:1::7'), seq: 1000 + j * MSS6, payload: pattern(MSS6, j) }));
@@ -333,7 +323,7 @@ test('a GRO batch of in-order IPv6 TCP segments reaches TUN as one TCPV6 super-p
   udp.inject(all, PEER, gso);
   d.runOnce(0);
   assert.equal(tun.written.length, 1, 'one TUN write');
-  assert.equal(counters[Counter.RxPackets], 8);
+  assert.equal(totals(peerState).rxPackets, 8);
   const w = tun.written[0]!;
   const hdr = new VirtioNetHdrView(w, 0);
   assert.equal(hdr.gsoType, VirtioGsoType.TcpV6);
@@ -348,7 +338,7 @@ test('a GRO batch of in-order IPv6 TCP segments reaches TUN as one TCPV6 super-p
 
 test('fuzz: 600,000 random and mutated IPv4 and IPv6 datagrams never throw; each is forwarded or counted', () => {
   const batch = 64;
-  const { tun, udp, counters, d } = decapSetup({ batch });
+  const { tun, udp, counters, peerState, d } = decapSetup({ batch });
   const rng = new Rng(Number(process.env.VXNET_FUZZ_SEED ?? 0x6eed1234));
   const rand = (): number => rng.u32();
   const base4 = vxlanDatagram({ vni: 1, dstMAC: LOCAL_MAC, srcMAC: PEER_MAC, inner: ipv4Packet({ src: '10.244.2.5', dst: '10.244.1.7', payload: 32 }) });
@@ -402,7 +392,7 @@ test('fuzz: 600,000 random and mutated IPv4 and IPv6 datagrams never throw; each
     assert.fail(`threw after ${sent} datagrams (seed ${process.env.VXNET_FUZZ_SEED ?? 0x6eed1234}): ${(err as Error).stack}`);
   }
   const dropped = RX_DROP_REASONS.reduce((s, r) => s + counters[Drop[r]]!, 0);
-  assert.equal(counters[Counter.RxPackets], written, 'every accepted datagram was written');
+  assert.equal(totals(peerState).rxPackets, written, 'every accepted datagram was written');
   assert.equal(written + dropped, total, `forwarded ${written} + dropped ${dropped} != sent ${total}`);
   assert.ok(v6Written > 1000, `only ${v6Written} IPv6 packets got through; the fuzz does not reach the IPv6 path`);
   assert.ok(dropped > total / 2, 'most random datagrams must be dropped');

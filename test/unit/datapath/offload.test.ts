@@ -10,11 +10,13 @@ import assert from 'node:assert/strict';
 import { FakeTun, FakeUdp } from '../../../src/device/fake.js';
 import { Encapsulator } from '../../../src/datapath/encap.js';
 import { Decapsulator } from '../../../src/datapath/decap.js';
-import { newCounters, newPeerCounters, Counter, Drop, RX_DROP_REASONS } from '../../../src/datapath/counters.js';
+import { newCounters, Counter, Drop, RX_DROP_REASONS } from '../../../src/datapath/counters.js';
+import { newPeerState, onWire, peerField, tableSet, totals, withVirtio } from '../../support/datapath.js';
+import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
 import { ipv4ToNumber, parseCidr4 } from '../../../src/wire/addr.js';
 import { macBytes } from '../../../src/agent/mac.js';
-import { segment } from '../../../src/wire/segment.js';
+import { segment } from '../../support/segment-copy.js';
 import { VirtioNetHdrView, VirtioGsoType } from '../../../src/wire/virtio.js';
 import { buildTcp, asPartial, naiveValid, pattern, ip4, u16, u32 } from '../wire/helpers.js';
 import { vxlanDatagram } from './packets.js';
@@ -32,27 +34,16 @@ function table(): ForwardingTable {
   }));
 }
 
-/** A TUN read with IFF_VNET_HDR: a 10-byte virtio header (little-endian) and the packet. */
-function withVirtio(packet: Uint8Array, gsoType: number, gsoSize: number, csumStart: number, csumOffset: number): Uint8Array {
-  const b = new Uint8Array(10 + packet.length);
-  b[0] = 1; // NEEDS_CSUM
-  b[1] = gsoType;
-  b[2] = (csumStart + 20) & 0xff; // hdr_len: IP + TCP headers
-  b[4] = gsoSize & 0xff; b[5] = gsoSize >> 8;
-  b[6] = csumStart & 0xff; b[7] = csumStart >> 8;
-  b[8] = csumOffset & 0xff; b[9] = csumOffset >> 8;
-  b.set(packet, 10);
-  return b;
-}
 
 function encapSetup(udpGso: boolean) {
   const tun = new FakeTun(true);
   const udp = new FakeUdp(8);
   const counters = newCounters();
+  const peerState = newPeerState();
   const e = new Encapsulator({
-    tun, udp, counters, localMAC: macBytes(LOCAL_MAC), localAddress: ipv4ToNumber('10.244.1.0'), mtu: 1450, batch: 8, udpGso,
-  }, table(), newPeerCounters(1));
-  return { tun, udp, counters, e };
+    tun, udp, counters, peerState, localMAC: macBytes(LOCAL_MAC), localAddress: ipv4ToNumber('10.244.1.0'), mtu: 1450, batch: 8, udpGso,
+  }, tableSet(table()));
+  return { tun, udp, counters, peerState, e };
 }
 
 const MSS = 1398;
@@ -63,15 +54,6 @@ function superPacket(payloadLength: number): { original: Uint8Array; read: Uint8
   return { original, payload, read: withVirtio(asPartial(original, 6), VirtioGsoType.TcpV4, MSS, 20, 16) };
 }
 
-/** Splits what the fake UDP socket was asked to send into datagrams (cutting GSO sends). */
-function datagrams(udp: FakeUdp): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const d of udp.sent) {
-    if (d.gso === 0) out.push(d.data);
-    else for (let p = 0; p < d.data.length; p += d.gso) out.push(d.data.subarray(p, Math.min(p + d.gso, d.data.length)));
-  }
-  return out;
-}
 
 function checkSegments(dgs: Uint8Array[], payload: Uint8Array): void {
   const want = Math.ceil(payload.length / MSS);
@@ -94,14 +76,14 @@ function checkSegments(dgs: Uint8Array[], payload: Uint8Array): void {
 }
 
 test('TSO super-packet from TUN -> segments sent with UDP GSO, every segment verified', () => {
-  const { tun, udp, counters, e } = encapSetup(true);
+  const { tun, udp, counters, peerState, e } = encapSetup(true);
   const sp = superPacket(20_000);
   tun.inject(sp.read);
   e.runOnce(0);
   assert.equal(udp.sent.length, 1, 'one GSO send');
   assert.equal(udp.sent[0]!.gso, 22 + 40 + MSS, 'gso size = VXLAN + inner Ethernet + headers + MSS');
-  checkSegments(datagrams(udp), sp.payload);
-  assert.equal(counters[Counter.TxPackets], 15);
+  checkSegments(onWire(udp), sp.payload);
+  assert.equal(totals(peerState).txPackets, 15);
   assert.equal(counters[Counter.TxSegments], 15);
 });
 
@@ -112,7 +94,7 @@ test('a 64 KB super-packet is split into GSO sends under the 65507-byte UDP limi
   e.runOnce(0);
   for (const d of udp.sent) assert.ok(d.data.length <= 65507, `send of ${d.data.length} bytes`);
   assert.equal(udp.sent.length, 2);
-  checkSegments(datagrams(udp), sp.payload);
+  checkSegments(onWire(udp), sp.payload);
 });
 
 test('without UDP GSO every segment is its own datagram', () => {
@@ -121,7 +103,7 @@ test('without UDP GSO every segment is its own datagram', () => {
   tun.inject(sp.read);
   e.runOnce(0);
   assert.ok(udp.sent.every((d) => d.gso === 0));
-  checkSegments(datagrams(udp), sp.payload);
+  checkSegments(onWire(udp), sp.payload);
 });
 
 test('a plain packet with NEEDS_CSUM gets its checksum completed before it leaves', () => {
@@ -133,7 +115,7 @@ test('a plain packet with NEEDS_CSUM gets its checksum completed before it leave
 });
 
 test('a malformed super-packet is dropped as bad_ip and nothing is sent', () => {
-  const { tun, udp, counters, e } = encapSetup(true);
+  const { tun, udp, counters, peerState, e } = encapSetup(true);
   const sp = superPacket(5_000);
   sp.read[10 + 20 + 12] = 0xf0; // TCP data offset 60 > what is there
   sp.read[6] = 0xff; // csum_start beyond the packet
@@ -147,12 +129,13 @@ function decapSetup() {
   const tun = new FakeTun(true);
   const udp = new FakeUdp(8, true);
   const counters = newCounters();
-  const d = new Decapsulator({ tun, udp, counters, localMAC: macBytes(LOCAL_MAC), vni: 1, mtu: 1450, batch: 16 }, table(), newPeerCounters(1));
-  return { tun, udp, counters, d };
+  const peerState = newPeerState();
+  const d = new Decapsulator({ tun, udp, counters, peerState, localMAC: macBytes(LOCAL_MAC), vni: 1, mtu: 1450, batch: 16 }, tableSet(table()));
+  return { tun, udp, counters, peerState, d };
 }
 
 test('a GRO batch of in-order segments reaches TUN as one super-packet that re-segments exactly', () => {
-  const { tun, udp, counters, d } = decapSetup();
+  const { tun, udp, counters, peerState, d } = decapSetup();
   const segs: Uint8Array[] = [];
   for (let j = 0; j < 10; j++) {
     segs.push(buildTcp({ src: ip4('10.244.2.5'), dst: ip4('10.244.1.7'), seq: 1000 + j * MSS, id: 0x2000 + j, payload: pattern(MSS, j) }));
@@ -164,7 +147,7 @@ test('a GRO batch of in-order segments reaches TUN as one super-packet that re-s
   udp.inject(all, PEER, gso);
   d.runOnce(0);
   assert.equal(tun.written.length, 1, 'one TUN write');
-  assert.equal(counters[Counter.RxPackets], 10);
+  assert.equal(totals(peerState).rxPackets, 10);
   assert.equal(counters[Counter.RxCoalesced], 10);
   const w = tun.written[0]!;
   const hdr = new VirtioNetHdrView(w, 0);
@@ -179,7 +162,7 @@ test('a GRO batch of in-order segments reaches TUN as one super-packet that re-s
 });
 
 test('fuzz with offloads: 200,000 datagrams through decap + coalescer never throw; each is forwarded or counted', () => {
-  const { tun, udp, counters, d } = decapSetup();
+  const { tun, udp, counters, peerState, d } = decapSetup();
   const rng = new Rng(0xc0ffee);
   const rand = (): number => rng.u32();
   const base = vxlanDatagram({ vni: 1, dstMAC: LOCAL_MAC, srcMAC: PEER_MAC,
@@ -196,5 +179,5 @@ test('fuzz with offloads: 200,000 datagrams through decap + coalescer never thro
     tun.written.length = 0;
   }
   const dropped = RX_DROP_REASONS.reduce((s, r) => s + counters[Drop[r]]!, 0);
-  assert.equal(counters[Counter.RxPackets]! + dropped, total);
+  assert.equal(totals(peerState).rxPackets! + dropped, total);
 });

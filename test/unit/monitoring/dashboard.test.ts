@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { renderMetrics, type StatusSource } from '../../../src/agent/metrics.js';
-import { newCounters } from '../../../src/datapath/counters.js';
+import { newCounters, readCounters } from '../../../src/datapath/counters.js';
 import { allPanels, DASHBOARD_PATH, dashboardQueries, loadDashboard, metricNames, queriedMetricNames } from '../../support/dashboard.js';
 
 test('metricNames: the metric names in PromQL expressions', () => {
@@ -79,8 +79,8 @@ test('every series a panel selects is limited to $job and $instance', () => {
 
 test('the dashboard queries exactly the metric families the agent exports', () => {
   const source: StatusSource = {
-    node: 'n1', cfg: { perPeerMetrics: true }, counters: () => newCounters(),
-    peers: () => [{ node: 'n2', underlayIP: '192.0.2.2', podCIDRs: ['10.244.2.0/24'], vtepMAC: '02:00:00:00:00:02', txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 }],
+    node: 'n1', cfg: { perPeerMetrics: true }, counters: () => readCounters(newCounters(), { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 }),
+    peers: () => [{ node: 'n2', underlayIP: '192.0.2.2', podCIDRs: ['10.244.2.0/24'], vtepMAC: '02:00:00:00:00:02', txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, pathMTU: 1500 }],
     healthy: () => true, ready: () => ({ ready: true, reason: '', staleSeconds: 0 }), info: () => ({ tableGeneration: 1 }),
   };
   const exported = new Set([...renderMetrics(source).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));

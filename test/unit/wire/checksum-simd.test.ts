@@ -6,7 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allocateSlab, simdSumFor } from '../../../src/wire/checksum-simd.js';
+import { simdSumFor } from '../../../src/wire/checksum-simd.js';
+import { allocateSlab } from '../../../src/datapath/slab.js';
 import { onesComplementSum, foldChecksum } from '../../../src/wire/checksum.js';
 import { naiveSum, naiveChecksum } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TcpCoalescer } from '../../../src/wire/coalesce.js';
-import { segment } from '../../../src/wire/segment.js';
+import { CoalescedBatch, MAX_RUN, TcpCoalescer } from '../../../src/wire/coalesce.js';
+import { segment } from '../../support/segment-copy.js';
 import { VirtioNetHdrView } from '../../../src/wire/virtio.js';
 import {
   V4_SRC,
@@ -45,21 +45,31 @@ interface Output {
   packet: Uint8Array;
 }
 
-function run(packets: Uint8Array[], options: { verifyChecksums?: boolean; arenaLen?: number } = {}) {
-  const b = batch(packets, options.arenaLen ?? ARENA);
-  const c = new TcpCoalescer({ maxBatch: 64, verifyChecksums: options.verifyChecksums ?? true });
-  const outOffsets = new Int32Array(64);
-  const outLengths = new Int32Array(64);
-  const n = c.coalesce(b.slab, b.offsets, b.lengths, packets.length, b.arenaOff, b.arenaLen, outOffsets, outLengths);
+/** Output packet j of a coalesced batch, its pieces gathered as one writev would. */
+function gathered(out: CoalescedBatch, j: number): Uint8Array {
+  const parts: number[] = [];
+  for (let p = out.first[j]!; p < out.first[j]! + out.pieces[j]!; p++) {
+    parts.push(...out.slab.subarray(out.iovOffsets[p]!, out.iovOffsets[p]! + out.iovLengths[p]!));
+  }
+  return Uint8Array.from(parts);
+}
+
+function run(packets: Uint8Array[], options: { verifyChecksums?: boolean; maxBatch?: number } = {}) {
+  const b = batch(packets, 0);
+  const max = options.maxBatch ?? 64;
+  const c = new TcpCoalescer({ maxBatch: max, verifyChecksums: options.verifyChecksums ?? true });
+  const out = new CoalescedBatch(b.slab, max);
+  const n = c.coalesce(b.slab, b.offsets, b.lengths, packets.length, out);
   const outputs: Output[] = [];
-  for (let i = 0; i < n; i++) {
-    const v = new VirtioNetHdrView(b.slab, outOffsets[i]!);
+  for (let j = 0; j < n; j++) {
+    const bytes = gathered(out, j);
+    const v = new VirtioNetHdrView(bytes, 0);
     outputs.push({
       vnet: { flags: v.flags, gsoType: v.gsoType, headerLength: v.headerLength, gsoSize: v.gsoSize, csumStart: v.csumStart, csumOffset: v.csumOffset },
-      packet: b.slab.slice(outOffsets[i]! + 10, outOffsets[i]! + outLengths[i]!),
+      packet: bytes.slice(10),
     });
   }
-  return { outputs, coalescer: c, ...b, outOffsets, outLengths, n };
+  return { outputs, coalescer: c, ...b, out, n };
 }
 
 /** Splits each output back into packets with segment(): what the kernel would see on the wire. */
@@ -149,9 +159,9 @@ test('coalesce: 50 segments stop at 65535 bytes and continue in a second super-p
 test('coalesce: packets that stay alone get a virtio header in place; DATA_VALID only when verified', () => {
   const syn = buildTcp({ seq: 1, flags: 0x02, payload: new Uint8Array(0) });
   const udpish = hex('45 00 00 1c 00 00 40 00 40 11 00 00 0a f4 01 05 0a f4 02 07 00 01 00 02 00 08 00 00');
-  const { outputs, outOffsets, offsets } = run([syn, udpish]);
+  const { outputs, out, offsets } = run([syn, udpish]);
   assert.equal(outputs.length, 2);
-  assert.equal(outOffsets[0], offsets[0]! - 10, 'in place: the header sits in the headroom');
+  assert.equal(out.iovOffsets[out.first[0]!], offsets[0]! - 10, 'in place: the header sits in the headroom');
   assert.deepEqual(outputs[0]!.vnet, { flags: 2, gsoType: 0, headerLength: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 });
   assert.deepEqual(outputs[0]!.packet, syn);
   assert.deepEqual(outputs[1]!.vnet, { flags: 0, gsoType: 0, headerLength: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 });
@@ -246,7 +256,7 @@ for (const r of REFUSALS) {
 test('coalesce refuses to merge: total past 65535 bytes', () => {
   const big = (i: number) => buildTcp({ seq: 10 + i * 30000, id: i, flags: ACK, payload: pattern(30000, i) });
   // 30000-byte segments only exist with jumbo frames, but they make the limit easy to reach.
-  const { outputs } = run([big(0), big(1), big(2)], { arenaLen: 4 * 65536 });
+  const { outputs } = run([big(0), big(1), big(2)]);
   assert.deepEqual(outputs.map((o) => o.packet.length), [40 + 60000, 40 + 30000]);
 });
 
@@ -292,25 +302,33 @@ test('coalesce: a FIN in the middle of a flow closes the run; later data does no
   assert.deepEqual(resegment(outputs), [a[0], a[1], fin, after]);
 });
 
-test('coalesce: with the arena full, runs go out as single packets, in order', () => {
+test('coalesce: a run stops at MAX_RUN segments, so one writev never takes more than UIO_MAXIOV pieces', () => {
+  const packets = stream(MAX_RUN + 5, {}, 8, false);
+  const { outputs, out } = run(packets, { maxBatch: MAX_RUN + 5 });
+  assert.equal(outputs.length, 2, 'two super-packets');
+  assert.deepEqual([...out.members.subarray(0, 2)], [MAX_RUN, 5]);
+  assert.deepEqual([...out.pieces.subarray(0, 2)], [MAX_RUN, 5], 'one piece per segment');
+  assert.equal(outputs[0]!.packet.length, 40 + MAX_RUN * 8);
+});
+
+test('coalesce: merging copies nothing: every piece of a merged packet points into the input slots', () => {
   const packets = stream(4);
-  const { outputs, coalescer } = run(packets, { arenaLen: 1000 });
-  assert.equal(outputs.length, 4);
-  assert.deepEqual(outputs.map((o) => o.packet), packets);
-  assert.deepEqual(outputs.map((o) => o.vnet.flags), [2, 2, 2, 2]);
-  assert.equal(coalescer.arenaFull, 1);
+  const { out, offsets } = run(packets);
+  assert.equal(out.count, 1);
+  assert.equal(out.pieces[0], 4);
+  assert.equal(out.iovOffsets[0], offsets[0]! - 10, 'the head, behind its virtio header, in its own slot');
+  for (let i = 1; i < 4; i++) assert.equal(out.iovOffsets[i], offsets[i]! + 40, `segment ${i}'s payload, where it lies`);
 });
 
 test('coalesce: programmer errors throw', () => {
   const c = new TcpCoalescer({ maxBatch: 2 });
-  const { slab, offsets, lengths, arenaOff, arenaLen } = batch(stream(3));
-  const o = new Int32Array(3);
-  assert.throws(() => c.coalesce(slab, offsets, lengths, 3, arenaOff, arenaLen, o, o), RangeError);
+  const { slab, offsets, lengths } = batch(stream(3), 0);
+  assert.throws(() => c.coalesce(slab, offsets, lengths, 3, new CoalescedBatch(slab, 3)), RangeError);
   const c3 = new TcpCoalescer({ maxBatch: 3 });
-  assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, arenaOff, arenaLen, new Int32Array(2), o), RangeError);
-  assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, arenaOff, slab.length, o, o), RangeError);
+  assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, new CoalescedBatch(new Uint8Array(10), 3)), RangeError, 'output over another buffer');
+  assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, new CoalescedBatch(slab, 2)), RangeError, 'output too small');
   offsets[0] = 5;
-  assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, arenaOff, arenaLen, o, o), RangeError);
+  assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, new CoalescedBatch(slab, 3)), RangeError);
   assert.throws(() => new TcpCoalescer({ maxBatch: 0 }), RangeError);
 });
 

@@ -16,8 +16,7 @@ import {
   parseIcmpv4,
   parseIcmpv6,
   tryIcmp,
-  writeIcmpv4Error,
-  writeIcmpv6Error,
+  IcmpErrorWriter,
 } from '../../../src/wire/icmp.js';
 import { ICMPV6_ECHO, TCP_SYN, VXLAN_PACKET, VXLAN_PACKET_AT } from './golden.js';
 import {
@@ -41,6 +40,9 @@ import {
 
 const ECHO = VXLAN_PACKET.slice(VXLAN_PACKET_AT.icmp);
 const ECHO6 = ICMPV6_ECHO.slice(40);
+
+
+const writer = new IcmpErrorWriter();
 
 test('icmp: constants', () => {
   assert.equal(ICMP_HEADER_LENGTH, 8);
@@ -162,7 +164,7 @@ test('writeIcmpv4Error: Fragmentation Needed for a 1400-byte packet, quote cut a
   const offending = buildTcp({ seq: 1, payload: pattern(1360), id: 0x7777 });
   assert.equal(offending.length, 1400);
   const out = poisoned(2000);
-  const n = writeIcmpv4Error(out, 30, offending, 0, offending.length, ip4Number('10.244.0.1'), 3, 4, 1450);
+  const n = writer.writeIcmpv4Error(out, 30, offending, 0, offending.length, ip4Number('10.244.0.1'), 3, 4, 1450);
   assert.equal(n, 576);
   checkIcmpv4Error(out, 30, n, offending, 3, 4, 1450);
   assertPoisonOutside(out, 30, n);
@@ -170,7 +172,7 @@ test('writeIcmpv4Error: Fragmentation Needed for a 1400-byte packet, quote cut a
 
 test('writeIcmpv4Error: a short packet is quoted whole', () => {
   const out = poisoned(200);
-  const n = writeIcmpv4Error(out, 1, TCP_SYN, 0, TCP_SYN.length, ip4Number('10.244.0.1'), 3, 1, 1450);
+  const n = writer.writeIcmpv4Error(out, 1, TCP_SYN, 0, TCP_SYN.length, ip4Number('10.244.0.1'), 3, 1, 1450);
   assert.equal(n, 28 + 60);
   checkIcmpv4Error(out, 1, n, TCP_SYN, 3, 1, 0);
   assertPoisonOutside(out, 1, n);
@@ -178,14 +180,14 @@ test('writeIcmpv4Error: a short packet is quoted whole', () => {
 
 test('writeIcmpv4Error: Time Exceeded carries no MTU', () => {
   const out = poisoned(200);
-  const n = writeIcmpv4Error(out, 0, TCP_SYN, 0, 60, ip4Number('10.244.0.1'), 11, 0, 1450);
+  const n = writer.writeIcmpv4Error(out, 0, TCP_SYN, 0, 60, ip4Number('10.244.0.1'), 11, 0, 1450);
   checkIcmpv4Error(out, 0, n, TCP_SYN, 11, 0, 0);
 });
 
 test('writeIcmpv4Error: in place, in the headroom in front of the offending packet', () => {
   const offending = buildTcp({ seq: 9, payload: pattern(700, 3) });
   const slab = placed(offending, 64, 10);
-  const n = writeIcmpv4Error(slab, 36, slab, 64, offending.length, ip4Number('10.244.0.1'), 3, 4, 1450);
+  const n = writer.writeIcmpv4Error(slab, 36, slab, 64, offending.length, ip4Number('10.244.0.1'), 3, 4, 1450);
   assert.equal(n, 576);
   checkIcmpv4Error(slab, 36, n, offending, 3, 4, 1450);
   assertPoisonOutside(slab.subarray(0, 36), 0, 0);
@@ -194,7 +196,7 @@ test('writeIcmpv4Error: in place, in the headroom in front of the offending pack
 test('writeIcmpv4Error: out overlapping the offending packet at the same offset', () => {
   const offending = buildTcp({ seq: 9, payload: pattern(100, 4) });
   const slab = placed(offending, 40, 100);
-  const n = writeIcmpv4Error(slab, 40, slab, 40, offending.length, ip4Number('10.244.0.1'), 3, 1, 0);
+  const n = writer.writeIcmpv4Error(slab, 40, slab, 40, offending.length, ip4Number('10.244.0.1'), 3, 1, 0);
   checkIcmpv4Error(slab, 40, n, offending, 3, 1, 0);
 });
 
@@ -205,7 +207,7 @@ test('writeIcmpv4Error: refuses without writing, table-driven', () => {
   ];
   for (const c of cases) {
     const out = poisoned(c.outLen);
-    assert.equal(writeIcmpv4Error(out, 0, TCP_SYN, 0, c.offendingLen, 1, 3, 1, 0), 0, c.name);
+    assert.equal(writer.writeIcmpv4Error(out, 0, TCP_SYN, 0, c.offendingLen, 1, 3, 1, 0), 0, c.name);
     assertPoisonOutside(out, 0, 0);
   }
 });
@@ -215,7 +217,7 @@ test('writeIcmpv6Error: Packet Too Big for a 1500-byte packet, cut at 1280, chec
   assert.equal(offending.length, 1500);
   const source = hex('fd00 0010 0244 0001 0000 0000 0000 0001');
   const out = poisoned(1400);
-  const n = writeIcmpv6Error(out, 11, offending, 0, offending.length, source, 2, 0, 1450);
+  const n = writer.writeIcmpv6Error(out, 11, offending, 0, offending.length, source, 2, 0, 1450);
   assert.equal(n, 1280);
   const at = 11;
   assert.equal(u32(out, at), 0x60000000, 'version, class, label');
@@ -238,7 +240,7 @@ test('writeIcmpv6Error: Destination Unreachable quotes a short packet whole, res
   const offending = ICMPV6_ECHO;
   const source = hex('fd00 0010 0244 0001 0000 0000 0000 0001');
   const slab = placed(offending, 48, 3);
-  const n = writeIcmpv6Error(slab, 0, slab, 48, offending.length, source, 1, 0, 1450);
+  const n = writer.writeIcmpv6Error(slab, 0, slab, 48, offending.length, source, 1, 0, 1450);
   assert.equal(n, 48 + 56);
   assert.equal(u32(slab, 44), 0);
   assert.deepEqual(slab.subarray(24, 40), V6_SRC);
@@ -251,9 +253,9 @@ test('writeIcmpv6Error: Destination Unreachable quotes a short packet whole, res
 
 test('writeIcmpv6Error: refuses a short offending packet or a short out', () => {
   const source = new Uint8Array(16);
-  assert.equal(writeIcmpv6Error(poisoned(2000), 0, ICMPV6_ECHO, 0, 39, source, 1, 0, 0), 0);
+  assert.equal(writer.writeIcmpv6Error(poisoned(2000), 0, ICMPV6_ECHO, 0, 39, source, 1, 0, 0), 0);
   const out = poisoned(48 + 55);
-  assert.equal(writeIcmpv6Error(out, 0, ICMPV6_ECHO, 0, 56, source, 1, 0, 0), 0);
+  assert.equal(writer.writeIcmpv6Error(out, 0, ICMPV6_ECHO, 0, 56, source, 1, 0, 0), 0);
   assertPoisonOutside(out, 0, 0);
 });
 
@@ -324,10 +326,10 @@ test('icmp: random bytes never throw, and builders never write past their return
     const len = (seed * 37) % 1700;
     const offending = pattern(len, seed);
     const out = poisoned(1800);
-    const n4 = writeIcmpv4Error(out, 5, offending, 0, len, 1, 3, 4, 1400);
+    const n4 = writer.writeIcmpv4Error(out, 5, offending, 0, len, 1, 3, 4, 1400);
     assertPoisonOutside(out, 5, n4);
     const out6 = poisoned(1800);
-    const n6 = writeIcmpv6Error(out6, 5, offending, 0, len, source, 2, 0, 1400);
+    const n6 = writer.writeIcmpv6Error(out6, 5, offending, 0, len, source, 2, 0, 1400);
     assertPoisonOutside(out6, 5, n6);
     icmpv4ErrorAllowed(offending, 0, len);
     icmpv6ErrorAllowed(offending, 0, len, 1, 0);
