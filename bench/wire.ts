@@ -9,9 +9,9 @@ import { onesComplementSum } from '../src/wire/checksum.js';
 import { CoalescedBatch, TcpCoalescer } from '../src/wire/coalesce.js';
 import { segmentTcp } from '../test/support/segment-copy.js';
 import { planSegments, SegmentPlan, writeSegmentHeader } from '../src/wire/segment.js';
-import { IpProtocol, Ipv4View } from '../src/wire/ipv4.js';
-import { TcpFlags, TcpView } from '../src/wire/tcp.js';
-import { VirtioGsoType, VirtioNetHdrFlags } from '../src/wire/virtio.js';
+import { IpProtocol, Ipv4View } from '../test/support/wire/ipv4.js';
+import { TcpFlags, TcpView } from '../test/support/wire/tcp.js';
+import { VirtioGsoType, VirtioNetHdrFlags } from '../test/support/wire/virtio.js';
 
 function bench(name: string, bytesPerOp: number, fn: () => void): void {
   for (let i = 0; i < 2000; i++) fn();

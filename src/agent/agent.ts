@@ -32,6 +32,7 @@ import { buildTable, type TablePeerInput } from '../table/table.js';
 import { buildTable6 } from '../table/table6.js';
 import { DataPath, type Tables } from '../datapath/engine.js';
 import { VXLAN_IPV4_OVERHEAD } from '../datapath/path-mtu.js';
+import { PeerFlags } from '../datapath/encap.js';
 import { ipv4ToNumber, parseCidr4, numberToIpv4, parseCidr6, bigIntToIpv6, bigIntToIpv6Bytes, looksLikeIpv6 } from '../wire/addr.js';
 import type { Peer, PeerSource } from '../peers/source.js';
 
@@ -93,6 +94,7 @@ export class Agent implements StatusSource {
       underlayMtu: cfg.underlayMTU,
       batch: cfg.tuning.batch ?? DEFAULTS.batch,
       udpGso: cfg.offloads.udpGso && this.udp.gso,
+      remoteChecksum: cfg.offloads.remoteChecksum,
       ...(pod6 ? { localAddress6: bigIntToIpv6Bytes(pod6.net) } : {}),
     });
     this.peerList = cfg.peers;
@@ -171,7 +173,8 @@ export class Agent implements StatusSource {
         peers: peers.map((p) => ({ node: p.node, podCIDRs: p.podCIDRs.filter(looksLikeIpv6).map((c) => parseCidr6(c)) })),
       });
     }
-    return { table, table6, nodes: peers.map((p) => p.node) };
+    const flags = Uint8Array.from(peers, (p) => (p.remoteChecksum ? PeerFlags.RemoteChecksum : 0));
+    return { table, table6, nodes: peers.map((p) => p.node), flags };
   }
 
   /**

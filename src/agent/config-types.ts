@@ -12,6 +12,9 @@ export interface OffloadConfig {
   readonly udpGso: boolean;
   /** UDP_GRO on receive. */
   readonly udpGro: boolean;
+  /** VXLAN remote checksum offload: leave inner checksums unfinished for peers that take it (and
+   * say so in their peer entry or Node annotation), and take it from any peer. */
+  readonly remoteChecksum: boolean;
 }
 
 export interface KubernetesConfig {

@@ -52,8 +52,8 @@ export const CONFIG_KEYS = [
   'kubernetes', 'annotationPrefix', 'tuning',
 ] as const;
 
-const PEER_KEYS = ['node', 'underlayIP', 'podCIDR', 'podCIDRs', 'vtepMAC', 'port', 'vni'];
-const OFFLOAD_KEYS = ['tun', 'udpGso', 'udpGro'];
+const PEER_KEYS = ['node', 'underlayIP', 'podCIDR', 'podCIDRs', 'vtepMAC', 'port', 'vni', 'remoteChecksum'];
+const OFFLOAD_KEYS = ['tun', 'udpGso', 'udpGro', 'remoteChecksum'];
 const KUBE_KEYS = ['annotationPrefix', 'kubeconfig', 'iface', 'underlayIP'];
 const TUNING_KEYS = ['batch', 'socketBuffer', 'senders', 'tunQueueLength'];
 
@@ -195,6 +195,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
     tun: optBool(off, 'tun', 'offloads.') ?? true,
     udpGso: optBool(off, 'udpGso', 'offloads.') ?? true,
     udpGro: optBool(off, 'udpGro', 'offloads.') ?? true,
+    remoteChecksum: optBool(off, 'remoteChecksum', 'offloads.') ?? true,
   };
   const tun = o.tuning === undefined ? {} : asObject(o.tuning, 'tuning');
   unknownKeys(tun, TUNING_KEYS, 'tuning.');
@@ -316,7 +317,11 @@ export function checkPeers(raw: unknown, self: Self): Peer[] {
     if (!vtepMAC) throw new ConfigError(`${f}vtepMAC`, `"${macRaw}" is not a unicast MAC address (want xx:xx:xx:xx:xx:xx, first octet even)`);
     const port = optInt(po, 'port', 1, 65535, f);
     const vni = optInt(po, 'vni', 0, 0xffffff, f);
-    peers.push({ node, underlayIP, podCIDRs: cidrs, vtepMAC, ...(port !== undefined ? { port } : {}), ...(vni !== undefined ? { vni } : {}) });
+    const remoteChecksum = optBool(po, 'remoteChecksum', f);
+    peers.push({
+      node, underlayIP, podCIDRs: cidrs, vtepMAC, ...(port !== undefined ? { port } : {}), ...(vni !== undefined ? { vni } : {}),
+      ...(remoteChecksum ? { remoteChecksum } : {}),
+    });
   });
   return peers;
 }

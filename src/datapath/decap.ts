@@ -23,8 +23,11 @@
  */
 import type { IoList, Tun, UdpBind } from '../device/types.js';
 import { Lookup } from '../table/table.js';
-import { VxlanField, VxlanFlags, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
-import { EtherType, EthernetField } from '../wire/ethernet.js';
+import { VxlanField, VxlanFlags, VxlanRco, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
+import { EtherType, EthernetField, ETHERNET_HEADER_LENGTH } from '../wire/ethernet.js';
+import { TCP_CHECKSUM_OFFSET } from '../wire/tcp.js';
+import { UDP_CHECKSUM_OFFSET } from '../wire/udp.js';
+import { completeChecksum } from '../wire/segment.js';
 import { Ipv4Field, Ipv4View, tryIpv4 } from '../wire/ipv4.js';
 import { IPV6_HEADER_LENGTH, Ipv6Field, tryIpv6 } from '../wire/ipv6.js';
 import { CoalescedBatch, TcpCoalescer } from '../wire/coalesce.js';
@@ -52,6 +55,8 @@ export interface DecapOptions {
   readonly vni: number;
   readonly mtu: number;
   readonly batch: number;
+  /** Accept VXLAN remote checksum offload (inner checksums the sender left to us). */
+  readonly remoteChecksum?: boolean;
 }
 
 export class Decapsulator {
@@ -75,6 +80,11 @@ export class Decapsulator {
   private readonly innerOffsets: Int32Array;
   private readonly innerLengths: Int32Array;
   private readonly innerState: Int32Array;
+  /** Per inner packet: where its unfinished checksum starts (from the IP header), or -1 when it
+   * is finished, and its offset from there (remote checksum offload). */
+  private readonly innerCsumStart: Int32Array;
+  private readonly innerCsumOffset: Int32Array;
+  private readonly rcoFlag: number;
   /** Without offloads: one piece per inner packet. */
   private readonly single: IoList;
   private readonly coalescer: TcpCoalescer | undefined;
@@ -109,6 +119,9 @@ export class Decapsulator {
     this.innerOffsets = new Int32Array(maxInner);
     this.innerLengths = new Int32Array(maxInner);
     this.innerState = new Int32Array(maxInner);
+    this.innerCsumStart = new Int32Array(maxInner);
+    this.innerCsumOffset = new Int32Array(maxInner);
+    this.rcoFlag = o.remoteChecksum ? VxlanRco.Flag : 0;
     this.single = {
       slab: this.slab, iovOffsets: this.innerOffsets, iovLengths: this.innerLengths,
       first: Int32Array.from({ length: maxInner }, (_, i) => i), pieces: new Int32Array(maxInner).fill(1),
@@ -161,6 +174,11 @@ export class Decapsulator {
   private deliver(k: number): void {
     const co = this.coalescer;
     if (co === undefined) {
+      // Without a virtio header a checksum cannot be handed on unfinished: finish it here.
+      const starts = this.innerCsumStart;
+      for (let i = 0; i < k; i++) {
+        if (starts[i]! >= 0) completeChecksum(this.slab, this.innerOffsets[i]!, this.innerLengths[i]!, starts[i]!, this.innerCsumOffset[i]!);
+      }
       this.tun.writev(this.single, k);
       const r = this.single.results;
       for (let i = 0; i < k; i++) this.account(i, r[i]!);
@@ -168,7 +186,7 @@ export class Decapsulator {
     }
     const out = this.merged!;
     const merged = co.mergedSegments;
-    const m = co.coalesce(this.slab, this.innerOffsets, this.innerLengths, k, out);
+    const m = co.coalesce(this.slab, this.innerOffsets, this.innerLengths, k, out, this.innerCsumStart, this.innerCsumOffset);
     this.c[Counter.RxCoalesced]! += co.mergedSegments - merged;
     this.tun.writev(out, m);
     const next = co.next;
@@ -207,9 +225,15 @@ export class Decapsulator {
       c[Drop.bad_flags]!++;
       return false;
     }
+    // Every reserved bit must be zero, except RCO's when we accept it: its flag, and then the
+    // byte after the VNI says where the unfinished checksum is (never 0: it starts past the
+    // inner Ethernet header).
+    const rsvd = s[off + VxlanField.ReservedAfterFlags]!;
+    const last = s[off + VxlanField.ReservedAfterVni]!;
+    const rco = rsvd !== 0 && rsvd === this.rcoFlag ? last : 0;
     if (flags !== VxlanFlags.Instance
-      || (s[off + VxlanField.ReservedAfterFlags]! | s[off + VxlanField.ReservedAfterFlags + 1]! | s[off + VxlanField.ReservedAfterFlags + 2]!
-        | s[off + VxlanField.ReservedAfterVni]!) !== 0) {
+      || (s[off + VxlanField.ReservedAfterFlags + 1]! | s[off + VxlanField.ReservedAfterFlags + 2]!) !== 0
+      || (rco === 0 && (rsvd | last) !== 0)) {
       c[Drop.reserved_bits]!++;
       return false;
     }
@@ -233,7 +257,7 @@ export class Decapsulator {
     const innerLen = len - ENCAP_LENGTH;
     const etherType = readU16(s, e + EthernetField.EtherType);
     if (etherType !== EtherType.IPv4) {
-      if (etherType === EtherType.IPv6 && this.tables.table6 !== undefined) return this.decapsulate6(inner, innerLen, slot, k);
+      if (etherType === EtherType.IPv6 && this.tables.table6 !== undefined) return this.decapsulate6(inner, innerLen, slot, rco, k);
       c[Drop.bad_ethertype]!++;
       return false;
     }
@@ -251,14 +275,36 @@ export class Decapsulator {
       c[Drop.not_local]!++;
       return false;
     }
+    const total = readU16(s, inner + Ipv4Field.TotalLength);
+    return this.accept(inner, total, stateOf[slot]!, rco, (s[inner]! & 0x0f) << 2, k);
+  }
+
+  /**
+   * Inner entry k becomes the checked packet at slab[inner, inner+total). `rco` (not 0) says its
+   * transport checksum is unfinished, and where it starts from the inner Ethernet header; it
+   * must start at or after the IP header (`ipHeader` bytes) and fit the packet.
+   */
+  private accept(inner: number, total: number, state: number, rco: number, ipHeader: number, k: number): boolean {
+    if (rco === 0) {
+      this.innerCsumStart[k] = -1;
+    } else {
+      const start = ((rco & VxlanRco.StartMask) << 1) - ETHERNET_HEADER_LENGTH;
+      const offset = (rco & VxlanRco.Udp) !== 0 ? UDP_CHECKSUM_OFFSET : TCP_CHECKSUM_OFFSET;
+      if (start < ipHeader || start + offset + 2 > total) {
+        this.c[Drop.bad_inner_ip]!++;
+        return false;
+      }
+      this.innerCsumStart[k] = start;
+      this.innerCsumOffset[k] = offset;
+    }
     this.innerOffsets[k] = inner;
-    this.innerLengths[k] = readU16(s, inner + Ipv4Field.TotalLength);
-    this.innerState[k] = stateOf[slot]!;
+    this.innerLengths[k] = total;
+    this.innerState[k] = state;
     return true;
   }
 
   /** The inner checks for an IPv6 packet at slab[inner, inner+innerLen) from peer `slot`. */
-  private decapsulate6(inner: number, innerLen: number, slot: number, k: number): boolean {
+  private decapsulate6(inner: number, innerLen: number, slot: number, rco: number, k: number): boolean {
     const c = this.c;
     const s = this.slab;
     const t6 = this.tables.table6!;
@@ -274,9 +320,6 @@ export class Decapsulator {
       c[Drop.not_local]!++;
       return false;
     }
-    this.innerOffsets[k] = inner;
-    this.innerLengths[k] = IPV6_HEADER_LENGTH + readU16(s, inner + Ipv6Field.PayloadLength);
-    this.innerState[k] = this.tables.stateOf[slot]!;
-    return true;
+    return this.accept(inner, IPV6_HEADER_LENGTH + readU16(s, inner + Ipv6Field.PayloadLength), this.tables.stateOf[slot]!, rco, IPV6_HEADER_LENGTH, k);
   }
 }

@@ -25,9 +25,11 @@ import type { Tun, UdpBind } from '../device/types.js';
 import { Errno } from '../device/types.js';
 import { ForwardingTable, Lookup } from '../table/table.js';
 import type { ForwardingTable6 } from '../table/table6.js';
-import { EtherType, EthernetField, MAC_LENGTH } from '../wire/ethernet.js';
-import { VxlanField, VxlanFlags, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
-import { Ipv4Field, Ipv4View, IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.js';
+import { EtherType, EthernetField, ETHERNET_HEADER_LENGTH, MAC_LENGTH } from '../wire/ethernet.js';
+import { VxlanField, VxlanFlags, VxlanRco, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
+import { Ipv4Field, Ipv4View, IPV4_MIN_HEADER_LENGTH, IpProtocol } from '../wire/ipv4.js';
+import { TCP_CHECKSUM_OFFSET } from '../wire/tcp.js';
+import { UDP_CHECKSUM_OFFSET } from '../wire/udp.js';
 import { IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6Field } from '../wire/ipv6.js';
 import { VirtioGsoType, VirtioNetHdrFlags, VirtioNetHdrView, VIRTIO_NET_HDR_LENGTH } from '../wire/virtio.js';
 import { completeChecksum, MAX_SEGMENTS, planSegments, SegmentError, SegmentPlan, writeSegmentHeader } from '../wire/segment.js';
@@ -56,6 +58,12 @@ const HEADER_AREA = 256 << 10;
 const HEADER_ENTRY_MAX = (ENCAP_LENGTH + 60 + 60 + 7) & ~7;
 const DONT_FRAGMENT = 0x40;
 
+/** What a peer accepts, per slot (`TableSet.peerFlags`). */
+export const PeerFlags = {
+  /** VXLAN remote checksum offload: it finishes inner checksums we leave unfinished. */
+  RemoteChecksum: 1,
+} as const;
+
 /** The tables a batch forwards with; the worker swaps in a new set between batches. */
 export interface TableSet {
   readonly table: ForwardingTable;
@@ -63,6 +71,8 @@ export interface TableSet {
   readonly table6: ForwardingTable6 | undefined;
   /** Slot -> peer state index (peer-state.ts). */
   readonly stateOf: Int32Array;
+  /** Slot -> PeerFlags; empty when no peer accepts an extension. */
+  readonly peerFlags: Uint8Array;
 }
 
 export interface EncapOptions {
@@ -84,6 +94,8 @@ export interface EncapOptions {
   /** ICMP errors per second (both families). */
   readonly icmpRate?: number;
   readonly pathMtuAgingMs?: number;
+  /** Leave inner checksums unfinished (VXLAN RCO) for peers that accept it. */
+  readonly remoteChecksum?: boolean;
 }
 
 export class Encapsulator {
@@ -100,6 +112,7 @@ export class Encapsulator {
   private readonly senderMask: number;
   private readonly vnet: boolean;
   private readonly udpGso: boolean;
+  private readonly rco: boolean;
   private readonly capacity: number;
   private readonly readOffsets: Int32Array;
   private readonly readLengths: Int32Array;
@@ -131,6 +144,7 @@ export class Encapsulator {
     this.senderMask = o.udp.senders - 1;
     this.vnet = o.tun.vnetHeader;
     this.udpGso = o.udpGso ?? false;
+    this.rco = o.remoteChecksum ?? false;
     this.icmp = new IcmpResponder(o.tun, o.counters, o.localAddress, o.localAddress6 ?? new Uint8Array(16), o.icmpRate ?? 100);
     this.pmtu = new PathMtu(o.peerState, o.udp, o.counters, o.underlayMtu ?? o.mtu + VXLAN_IPV4_OVERHEAD, o.pathMtuAgingMs);
     // Without offloads a TUN read returns one packet of at most the device MTU. Room for 9000
@@ -163,7 +177,7 @@ export class Encapsulator {
     this.now = Date.now();
     for (let i = 0; i < n; i++) {
       if (this.vnet) this.fromVnet(this.readOffsets[i]!, this.readLengths[i]!);
-      else this.plain(this.readOffsets[i]!, this.readLengths[i]!);
+      else this.plain(this.readOffsets[i]!, this.readLengths[i]!, -1, 0);
     }
     this.flush();
     return n;
@@ -181,11 +195,15 @@ export class Encapsulator {
     const p = off + VIRTIO_NET_HDR_LENGTH;
     const plen = len - VIRTIO_NET_HDR_LENGTH;
     if ((h.gsoType & ~VirtioGsoType.Ecn) === VirtioGsoType.None) {
-      if ((h.flags & VirtioNetHdrFlags.NeedsCsum) !== 0 && !completeChecksum(slab, p, plen, h.csumStart, h.csumOffset)) {
+      if ((h.flags & VirtioNetHdrFlags.NeedsCsum) === 0) {
+        this.plain(p, plen, -1, 0);
+        return;
+      }
+      if (h.csumStart + h.csumOffset + 2 > plen) {
         this.c[Drop.bad_ip]!++;
         return;
       }
-      this.plain(p, plen);
+      this.plain(p, plen, h.csumStart, h.csumOffset);
       return;
     }
     const slot = this.route(p, plen);
@@ -219,6 +237,7 @@ export class Encapsulator {
     const idx = stateOf[slot]!;
     const stride = ENCAP_LENGTH + hb + plan.payloadPerSegment;
     const ethType = v6 ? EtherType.IPv6 : EtherType.IPv4;
+    const rco = this.rcoField(slot, plan.l4Offset, plan.protocol === IpProtocol.UDP ? UDP_CHECKSUM_OFFSET : TCP_CHECKSUM_OFFSET);
     const out = this.plan;
     for (let j = 0; j < count; j += group) {
       const n = Math.min(group, count - j);
@@ -228,8 +247,8 @@ export class Encapsulator {
       for (let i = j; i < j + n; i++) {
         const at = this.headerUsed;
         this.headerUsed += entry;
-        this.writeEncap(at, slot, ethType);
-        bytes += writeSegmentHeader(plan, i, slab, p, slab, at + ENCAP_LENGTH, this.ip);
+        this.writeEncap(at, slot, ethType, rco);
+        bytes += writeSegmentHeader(plan, i, slab, p, slab, at + ENCAP_LENGTH, this.ip, rco !== 0);
         out.piece(at, ENCAP_LENGTH + hb);
         out.piece(p + plan.payloadStart(i), plan.payloadOf(i));
       }
@@ -238,16 +257,23 @@ export class Encapsulator {
     this.c[Counter.TxSegments]! += count;
   }
 
-  /** An IP packet at slab[off, off+len) that leaves as it is, or is fragmented or refused. */
-  private plain(off: number, len: number): void {
+  /**
+   * An IP packet at slab[off, off+len) that leaves as it is, or is fragmented or refused. With
+   * `csumStart` >= 0 its transport checksum is unfinished (NEEDS_CSUM): it leaves unfinished to a
+   * peer that takes remote checksum offload, and is finished here for everyone else.
+   */
+  private plain(off: number, len: number, csumStart: number, csumOffset: number): void {
     const slot = this.route(off, len);
     if (slot < 0) return;
     const limit = this.innerLimit(slot);
+    const slab = this.slab;
     if (len <= limit) {
-      this.packet(off, len, slot);
+      const rco = csumStart < 0 ? 0 : this.rcoField(slot, csumStart, csumOffset);
+      if (csumStart >= 0 && rco === 0) completeChecksum(slab, off, len, csumStart, csumOffset);
+      this.packet(off, len, slot, rco);
       return;
     }
-    const slab = this.slab;
+    if (csumStart >= 0) completeChecksum(slab, off, len, csumStart, csumOffset);
     if (slab[off]! >> 4 === 4 && (slab[off + Ipv4Field.FlagsAndFragmentOffset]! & DONT_FRAGMENT) === 0) {
       this.fragment(off, len, slot, limit);
       return;
@@ -257,7 +283,7 @@ export class Encapsulator {
   }
 
   /** One packet, one message: VXLAN + Ethernet in the headroom, the packet where it was read. */
-  private packet(off: number, len: number, slot: number): void {
+  private packet(off: number, len: number, slot: number, rco: number): void {
     if (!this.room(1, 1, 0)) {
       this.c[Drop.udp_send]!++; // cannot happen: an empty plan holds one message
       return;
@@ -265,7 +291,7 @@ export class Encapsulator {
     const slab = this.slab;
     const v6 = slab[off]! >> 4 === 6;
     const start = off - ENCAP_LENGTH;
-    this.writeEncap(start, slot, v6 ? EtherType.IPv6 : EtherType.IPv4);
+    this.writeEncap(start, slot, v6 ? EtherType.IPv6 : EtherType.IPv4, rco);
     const { table, stateOf } = this.tables;
     const sock = (v6 ? flowHash6(slab, off, len) : flowHash4(slab, off, (slab[off]! & 0x0f) << 2, len)) & this.senderMask;
     const out = this.plan;
@@ -292,7 +318,7 @@ export class Encapsulator {
     const out = this.plan;
     for (let i = 0; i < count; i++) {
       const at = this.headerUsed;
-      this.writeEncap(at, slot, EtherType.IPv4);
+      this.writeEncap(at, slot, EtherType.IPv4, 0);
       const hl = writeFragmentHeader(plan, i, slab, off, slab, at + ENCAP_LENGTH, this.ip);
       this.headerUsed += (ENCAP_LENGTH + hl + 7) & ~7;
       const data = plan.dataOf(i);
@@ -374,19 +400,35 @@ export class Encapsulator {
     return path < this.mtu ? path : this.mtu;
   }
 
-  /** VXLAN (RFC 7348 §5) + inner Ethernet to the peer's VTEP MAC, at slab[at, at + 22). */
-  private writeEncap(at: number, slot: number, etherType: number): void {
+  /**
+   * The RCO byte for a checksum at `csumStart` (from the IP header) and `csumOffset` to peer
+   * `slot`, or 0 when the checksum must be finished here: RCO is off, the peer does not take it,
+   * or the packet's layout cannot be expressed (an odd start, beyond 254 bytes, neither TCP's
+   * nor UDP's checksum).
+   */
+  private rcoField(slot: number, csumStart: number, csumOffset: number): number {
+    if (!this.rco || (this.tables.peerFlags[slot]! & PeerFlags.RemoteChecksum) === 0) return 0;
+    const start = ETHERNET_HEADER_LENGTH + csumStart;
+    if ((start & 1) !== 0 || start > VxlanRco.MaxStart) return 0;
+    if (csumOffset === TCP_CHECKSUM_OFFSET) return start >> 1;
+    if (csumOffset === UDP_CHECKSUM_OFFSET) return VxlanRco.Udp | (start >> 1);
+    return 0;
+  }
+
+  /** VXLAN (RFC 7348 §5) + inner Ethernet to the peer's VTEP MAC, at slab[at, at + 22); `rco`, when
+   * not 0, is the remote checksum offload byte (the inner checksum is left for the peer). */
+  private writeEncap(at: number, slot: number, etherType: number, rco: number): void {
     const s = this.slab;
     const table = this.tables.table;
     const vni = table.vni[slot]!;
     s[at + VxlanField.Flags] = VxlanFlags.Instance;
-    s[at + VxlanField.ReservedAfterFlags] = 0;
+    s[at + VxlanField.ReservedAfterFlags] = rco === 0 ? 0 : VxlanRco.Flag;
     s[at + VxlanField.ReservedAfterFlags + 1] = 0;
     s[at + VxlanField.ReservedAfterFlags + 2] = 0;
     s[at + VxlanField.Vni] = vni >>> 16;
     s[at + VxlanField.Vni + 1] = vni >>> 8;
     s[at + VxlanField.Vni + 2] = vni;
-    s[at + VxlanField.ReservedAfterVni] = 0;
+    s[at + VxlanField.ReservedAfterVni] = rco;
     const e = at + VXLAN_HEADER_LENGTH;
     const mac = table.mac;
     const m = slot * MAC_LENGTH;

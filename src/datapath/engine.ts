@@ -26,6 +26,8 @@ export interface Tables {
   readonly table6?: SharedArrayBuffer | undefined;
   /** The node name of every slot, in slot order: they key the per-peer state. */
   readonly nodes: readonly string[];
+  /** PeerFlags (encap.ts) of every slot; absent: none. */
+  readonly flags?: Uint8Array | undefined;
 }
 
 interface Running { readonly worker: Worker; readonly port: MessagePort; readonly exited: Promise<void>; readonly role: 'tx' | 'rx'; readonly block: number }
@@ -132,7 +134,9 @@ export class DataPath {
   private message(t: Tables, generation: number): TableMessage {
     this.stateOf = this.peers.assign(t.nodes, generation);
     this.peers.release(this.seenGeneration());
-    return { generation, table: t.table, table6: t.table6, stateOf: this.stateOf.buffer as SharedArrayBuffer };
+    const flags = new Uint8Array(new SharedArrayBuffer(Math.max(1, t.nodes.length)));
+    if (t.flags) flags.set(t.flags.subarray(0, flags.length));
+    return { generation, table: t.table, table6: t.table6, stateOf: this.stateOf.buffer as SharedArrayBuffer, peerFlags: flags.buffer as SharedArrayBuffer };
   }
 }
 

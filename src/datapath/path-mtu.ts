@@ -18,9 +18,10 @@
 import type { UdpBind } from '../device/types.js';
 import { Counter } from './counters.js';
 import { PeerField } from './peer-state.js';
+import { VXLAN_OVERHEAD } from '../wire/vxlan.js';
 
-/** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): what the path MTU loses to us. */
-export const VXLAN_IPV4_OVERHEAD = 50;
+/** What the path MTU loses to the encapsulation (outer IPv4, UDP, VXLAN, inner Ethernet). */
+export const VXLAN_IPV4_OVERHEAD = VXLAN_OVERHEAD;
 /** How long a learned path MTU holds before the kernel is asked again; the kernel's own default
  * for net.ipv4.route.mtu_expires. */
 export const PATH_MTU_AGING_MS = 600_000;

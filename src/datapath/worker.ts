@@ -46,6 +46,8 @@ export interface DataPathParams {
   readonly underlayMtu: number;
   readonly batch: number;
   readonly udpGso: boolean;
+  /** VXLAN remote checksum offload: send it to peers that take it, accept it from any peer. */
+  readonly remoteChecksum: boolean;
 }
 
 /** The tables of one generation, as posted to the workers. */
@@ -56,6 +58,8 @@ export interface TableMessage {
   readonly table6?: SharedArrayBuffer | undefined;
   /** Slot -> peer state index, an Int32Array over a SharedArrayBuffer. */
   readonly stateOf: SharedArrayBuffer;
+  /** Slot -> PeerFlags (encap.ts), a Uint8Array over a SharedArrayBuffer. */
+  readonly peerFlags: SharedArrayBuffer;
 }
 
 export interface WorkerInit extends DataPathParams {
@@ -76,6 +80,7 @@ export function tableSetOf(m: TableMessage): TableSet {
     table: new ForwardingTable(m.table),
     table6: m.table6 === undefined ? undefined : new ForwardingTable6(m.table6),
     stateOf: new Int32Array(m.stateOf),
+    peerFlags: new Uint8Array(m.peerFlags),
   };
 }
 
@@ -91,9 +96,11 @@ function run(init: WorkerInit): void {
   const stage = tx
     ? new Encapsulator({
       tun, udp, counters, peerState, localMAC: init.localMAC, localAddress: init.localAddress, localAddress6: init.localAddress6,
-      mtu: init.mtu, underlayMtu: init.underlayMtu, batch: init.batch, udpGso: init.udpGso,
+      mtu: init.mtu, underlayMtu: init.underlayMtu, batch: init.batch, udpGso: init.udpGso, remoteChecksum: init.remoteChecksum,
     }, tables)
-    : new Decapsulator({ tun, udp, counters, peerState, localMAC: init.localMAC, vni: init.vni, mtu: init.mtu, batch: init.batch }, tables);
+    : new Decapsulator({
+      tun, udp, counters, peerState, localMAC: init.localMAC, vni: init.vni, mtu: init.mtu, batch: init.batch, remoteChecksum: init.remoteChecksum,
+    }, tables);
   const seen = Control.SeenBase + init.index;
   const heartbeat = tx ? Counter.TxHeartbeat : Counter.RxHeartbeat;
   const failing = tx ? Counter.TxFailing : Counter.RxFailing;

@@ -24,6 +24,9 @@ export interface Peer {
   readonly port?: number;
   /** VNI the peer uses. Undefined: the agent's own VNI. */
   readonly vni?: number;
+  /** The peer finishes inner checksums we leave unfinished (VXLAN remote checksum offload:
+   * another vxnet node, or a kernel VXLAN device with remcsumrx). Undefined: it does not. */
+  readonly remoteChecksum?: boolean;
 }
 
 /** What a source tells the agent. Every call carries the complete current peer set. */

@@ -116,6 +116,10 @@ export class TcpCoalescer {
   private readonly role: Uint8Array;
   private readonly v6: Uint8Array;
   private readonly verified: Uint8Array;
+  /** Unfinished transport checksums (remote checksum offload) of this batch, if any: where each
+   * starts from the IP header (-1: finished) and its offset. */
+  private csumStarts: Int32Array | undefined;
+  private csumOffsets: Int32Array | undefined;
   private readonly ipLength: Int32Array; // effective packet length (IP total length)
   private readonly l4: Uint8Array; // IP header length
   private readonly tcpHeaderLength: Uint8Array;
@@ -164,7 +168,10 @@ export class TcpCoalescer {
    * Returns the number of output packets. Throws only on programmer errors: a batch larger than
    * `maxBatch`, an output of another buffer, or a packet without headroom.
    */
-  coalesce(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, out: CoalescedBatch): number {
+  coalesce(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, out: CoalescedBatch,
+    csumStarts?: Int32Array, csumOffsets?: Int32Array): number {
+    this.csumStarts = csumStarts;
+    this.csumOffsets = csumOffsets;
     if (count > this.maxBatch) throw new RangeError(`TcpCoalescer: batch of ${count} exceeds maxBatch ${this.maxBatch}`);
     if (out.slab !== buf || out.first.length < count || out.iovOffsets.length < count) {
       throw new RangeError('TcpCoalescer: the output must be over the same buffer and hold the batch');
@@ -256,8 +263,12 @@ export class TcpCoalescer {
     this.hash[i] = flowHash(buf, off, tcp, version === 6);
     this.kind[i] = Kind.TcpAlone;
 
+    // An unfinished checksum (remote checksum offload) was vouched for by the outer UDP checksum,
+    // which the kernel verified over every byte: only the IPv4 header checksum is ours to check.
+    const partial = this.csumStarts !== undefined && this.csumStarts[i]! >= 0;
+    if (partial && (this.csumStarts![i] !== l4 || this.csumOffsets![i] !== TCP_CHECKSUM_OFFSET)) return;
     if (this.verify) {
-      if (!this.checksumsValid(buf, off, i)) {
+      if (partial ? version === 4 && !this.ip.bind(buf, off).isValidChecksum() : !this.checksumsValid(buf, off, i)) {
         this.badChecksums++;
         return;
       }
@@ -409,7 +420,15 @@ export class TcpCoalescer {
     const at = offsets[i]! - VIRTIO_NET_HDR_LENGTH;
     const vnet = this.vnet.bind(buf, at);
     vnet.clear();
-    if (this.verified[i] === 1) vnet.flags = VirtioNetHdrFlags.DataValid;
+    const start = this.csumStarts === undefined ? -1 : this.csumStarts[i]!;
+    if (start >= 0) {
+      // Its checksum is unfinished: the kernel (or the NIC it forwards to) finishes it.
+      vnet.flags = VirtioNetHdrFlags.NeedsCsum;
+      vnet.csumStart = start;
+      vnet.csumOffset = this.csumOffsets![i]!;
+    } else if (this.verified[i] === 1) {
+      vnet.flags = VirtioNetHdrFlags.DataValid;
+    }
     out.iovOffsets[piece] = at;
     // TCP packets lose any link-layer padding after the IP total length; others go as given.
     out.iovLengths[piece] = VIRTIO_NET_HDR_LENGTH + this.ipLength[i]!;

@@ -1,16 +1,13 @@
 /**
  * ICMPv4 (RFC 792) and ICMPv6 (RFC 4443) headers, and the error messages the data path sends.
  *
- * vxnet answers two things itself: a packet too big for the VXLAN path (Fragmentation Needed /
- * Packet Too Big, so the pod's TCP lowers its MSS, RFC 1191 / RFC 8201) and a destination no
- * peer owns (Destination Unreachable). The builders write a whole IP + ICMP datagram into a
- * caller's buffer and allocate nothing. They can work in place: with the offending packet at
- * offset X and at least 28 (IPv4) or 48 (IPv6) bytes of headroom, `outOff = X - 28` makes the
- * quote land on the packet itself, so nothing is copied.
- *
- * Whether to answer at all is a separate question (`icmpv4ErrorAllowed`, `icmpv6ErrorAllowed`):
- * never about an ICMP error, a non-initial fragment, or a packet from or to a group address,
- * so that errors cannot breed errors (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)).
+ * vxnet answers like a router in two cases: a packet too big for the path to its peer
+ * (Fragmentation Needed / Packet Too Big, so the pod lowers its path MTU, RFC 1191 / RFC 8201)
+ * and a destination no peer owns (Destination Unreachable). The writer builds a whole IP + ICMP
+ * datagram into a caller's buffer and allocates nothing; it may work in place, over the
+ * offending packet. Whether to answer at all is a separate question (`icmpv4ErrorAllowed`,
+ * `icmpv6ErrorAllowed`): never about an ICMP error, a non-initial fragment, or a packet from or
+ * to a group address, so that errors cannot breed errors (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)).
  */
 
 import { copyBytes, inBounds, readU16, readU32, writeU16, writeU32 } from './bytes.js';
@@ -211,46 +208,6 @@ export class Icmpv6View extends IcmpHeaderView {
 }
 
 /** The boundary check for either ICMP version: a whole 8-byte header. */
-export function tryIcmp(buf: Uint8Array, off: number, len: number): boolean {
-  return inBounds(buf, off, len) && len >= ICMP_HEADER_LENGTH;
-}
-
-/** One ICMP header as a value; the same shape serves both versions. */
-export interface IcmpRepr {
-  type: number;
-  code: number;
-  /** The 32 bits after the checksum (echo id/sequence, next-hop MTU, ICMPv6 MTU, or zero). */
-  restOfHeader: number;
-}
-
-export function parseIcmpv4(view: Icmpv4View): IcmpRepr {
-  return { type: view.type, code: view.code, restOfHeader: view.restOfHeader };
-}
-
-/** Writes the 8-byte header with a zero checksum; `fillChecksum` runs once the data is in place. */
-export function emitIcmpv4(repr: IcmpRepr, view: Icmpv4View): void {
-  view.type = repr.type;
-  view.code = repr.code;
-  view.checksum = 0;
-  view.restOfHeader = repr.restOfHeader;
-}
-
-export function parseIcmpv6(view: Icmpv6View): IcmpRepr {
-  return { type: view.type, code: view.code, restOfHeader: view.restOfHeader };
-}
-
-/** Writes the 8-byte header with a zero checksum; `fillChecksum` runs once the data is in place. */
-export function emitIcmpv6(repr: IcmpRepr, view: Icmpv6View): void {
-  view.type = repr.type;
-  view.code = repr.code;
-  view.checksum = 0;
-  view.restOfHeader = repr.restOfHeader;
-}
-
-export function icmpLen(_repr: IcmpRepr): number {
-  return ICMP_HEADER_LENGTH;
-}
-
 /**
  * Writes ICMP error datagrams. An object, not module functions, because it keeps state: the
  * IPv4 Identification it counts up and the views it rebinds. Each data-path worker owns one, so

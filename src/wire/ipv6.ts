@@ -1,13 +1,13 @@
 /**
- * IPv6 fixed header (RFC 8200 §3).
+ * IPv6 fixed header (RFC 8200 §3): its field table, constants and the boundary check.
  *
- * Addresses are 128 bits, too wide for one number, so the view exposes them where they lie:
- * their offsets in the buffer, their four 32-bit words, and compare/copy helpers. Nothing here
- * builds a string or an array per packet. Extension headers are not walked by the view; the
- * code that needs them (the ICMPv6 error rules, GSO) handles them itself.
+ * Addresses are 128 bits, too wide for one number, so the data path reads them where they lie
+ * (the IPv6 table looks them up by offset). Extension headers are not walked here; the code that
+ * needs them (the ICMPv6 error rules) does it itself. `Ipv6Field` is the one layout, checked by
+ * the tests against golden bytes.
  */
 
-import { bytesEqual, copyBytes, inBounds, readU16, readU32, writeU16, writeU32 } from './bytes.js';
+import { inBounds, readU16 } from './bytes.js';
 
 /*
  *   0                   1                   2                   3
@@ -46,122 +46,6 @@ export const IPV6_VERSION = 6;
 /** RFC 8200 §5: every link carries at least this; ICMPv6 errors never exceed it. */
 export const IPV6_MIN_MTU = 1280;
 
-export class Ipv6View {
-  constructor(
-    public buf: Uint8Array,
-    public off = 0,
-  ) {}
-
-  bind(buf: Uint8Array, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
-  /** Version (4 bits). */
-  get version(): number {
-    return this.buf[this.off + Ipv6Field.VersionClassLabel]! >>> 4;
-  }
-  set version(value: number) {
-    const at = this.off + Ipv6Field.VersionClassLabel;
-    this.buf[at] = (value << 4) | (this.buf[at]! & 0x0f);
-  }
-
-  /** Traffic Class (8 bits: DSCP and ECN). */
-  get trafficClass(): number {
-    return (readU16(this.buf, this.off + Ipv6Field.VersionClassLabel) >>> 4) & 0xff;
-  }
-  set trafficClass(value: number) {
-    const at = this.off + Ipv6Field.VersionClassLabel;
-    const word = readU16(this.buf, at);
-    writeU16(this.buf, at, (word & 0xf00f) | ((value & 0xff) << 4));
-  }
-
-  /** Flow Label (20 bits). */
-  get flowLabel(): number {
-    return readU32(this.buf, this.off + Ipv6Field.VersionClassLabel) & 0xfffff;
-  }
-  set flowLabel(value: number) {
-    const at = this.off + Ipv6Field.VersionClassLabel;
-    this.buf[at + 1] = (this.buf[at + 1]! & 0xf0) | ((value >>> 16) & 0x0f);
-    this.buf[at + 2] = value >>> 8;
-    this.buf[at + 3] = value;
-  }
-
-  /** Payload Length: bytes after this 40-byte header, extension headers included. */
-  get payloadLength(): number {
-    return readU16(this.buf, this.off + Ipv6Field.PayloadLength);
-  }
-  set payloadLength(value: number) {
-    writeU16(this.buf, this.off + Ipv6Field.PayloadLength, value);
-  }
-
-  /** Next Header (an `IpProtocol` or an extension header type). */
-  get nextHeader(): number {
-    return this.buf[this.off + Ipv6Field.NextHeader]!;
-  }
-  set nextHeader(value: number) {
-    this.buf[this.off + Ipv6Field.NextHeader] = value;
-  }
-
-  /** Hop Limit. */
-  get hopLimit(): number {
-    return this.buf[this.off + Ipv6Field.HopLimit]!;
-  }
-  set hopLimit(value: number) {
-    this.buf[this.off + Ipv6Field.HopLimit] = value;
-  }
-
-  /** Offset in `buf` of the Source Address (16 bytes). */
-  get sourceOffset(): number {
-    return this.off + Ipv6Field.SourceAddress;
-  }
-
-  /** Offset in `buf` of the Destination Address (16 bytes). */
-  get destinationOffset(): number {
-    return this.off + Ipv6Field.DestinationAddress;
-  }
-
-  /** Word `i` (0-3, most significant first) of the Source Address, as a uint32. */
-  sourceWord(i: number): number {
-    return readU32(this.buf, this.off + Ipv6Field.SourceAddress + 4 * i);
-  }
-  setSourceWord(i: number, value: number): void {
-    writeU32(this.buf, this.off + Ipv6Field.SourceAddress + 4 * i, value);
-  }
-
-  /** Word `i` (0-3, most significant first) of the Destination Address, as a uint32. */
-  destinationWord(i: number): number {
-    return readU32(this.buf, this.off + Ipv6Field.DestinationAddress + 4 * i);
-  }
-  setDestinationWord(i: number, value: number): void {
-    writeU32(this.buf, this.off + Ipv6Field.DestinationAddress + 4 * i, value);
-  }
-
-  /** Sets the Source Address from the 16 bytes at `src[srcOff]`. */
-  setSource(src: Uint8Array, srcOff = 0): void {
-    copyBytes(this.buf, this.off + Ipv6Field.SourceAddress, src, srcOff, IPV6_ADDRESS_LENGTH);
-  }
-
-  /** Sets the Destination Address from the 16 bytes at `src[srcOff]`. */
-  setDestination(src: Uint8Array, srcOff = 0): void {
-    copyBytes(this.buf, this.off + Ipv6Field.DestinationAddress, src, srcOff, IPV6_ADDRESS_LENGTH);
-  }
-
-  sourceEquals(addr: Uint8Array, addrOff = 0): boolean {
-    return bytesEqual(this.buf, this.off + Ipv6Field.SourceAddress, addr, addrOff, IPV6_ADDRESS_LENGTH);
-  }
-
-  destinationEquals(addr: Uint8Array, addrOff = 0): boolean {
-    return bytesEqual(this.buf, this.off + Ipv6Field.DestinationAddress, addr, addrOff, IPV6_ADDRESS_LENGTH);
-  }
-
-  /** Offset in `buf` of the first byte after the fixed header. */
-  get payloadOffset(): number {
-    return this.off + IPV6_HEADER_LENGTH;
-  }
-}
-
 /**
  * The boundary check: `buf[off, off+len)` is in bounds, holds a whole fixed header with
  * version 6, and 40 + Payload Length <= len. (Jumbograms, RFC 2675, are not supported.)
@@ -170,48 +54,4 @@ export function tryIpv6(buf: Uint8Array, off: number, len: number): boolean {
   if (!inBounds(buf, off, len) || len < IPV6_HEADER_LENGTH) return false;
   if (buf[off]! >>> 4 !== IPV6_VERSION) return false;
   return IPV6_HEADER_LENGTH + readU16(buf, off + Ipv6Field.PayloadLength) <= len;
-}
-
-export interface Ipv6Repr {
-  /** 16 bytes. */
-  sourceAddress: Uint8Array;
-  /** 16 bytes. */
-  destinationAddress: Uint8Array;
-  nextHeader: number;
-  payloadLength: number;
-  hopLimit: number;
-  trafficClass: number;
-  flowLabel: number;
-}
-
-export function parseIpv6(view: Ipv6View): Ipv6Repr | null {
-  if (view.version !== IPV6_VERSION) return null;
-  const src = view.sourceOffset;
-  const dst = view.destinationOffset;
-  return {
-    sourceAddress: view.buf.slice(src, src + IPV6_ADDRESS_LENGTH),
-    destinationAddress: view.buf.slice(dst, dst + IPV6_ADDRESS_LENGTH),
-    nextHeader: view.nextHeader,
-    payloadLength: view.payloadLength,
-    hopLimit: view.hopLimit,
-    trafficClass: view.trafficClass,
-    flowLabel: view.flowLabel,
-  };
-}
-
-export function emitIpv6(repr: Ipv6Repr, view: Ipv6View): void {
-  writeU32(
-    view.buf,
-    view.off + Ipv6Field.VersionClassLabel,
-    ((IPV6_VERSION << 28) | ((repr.trafficClass & 0xff) << 20) | (repr.flowLabel & 0xfffff)) >>> 0,
-  );
-  view.payloadLength = repr.payloadLength;
-  view.nextHeader = repr.nextHeader;
-  view.hopLimit = repr.hopLimit;
-  view.setSource(repr.sourceAddress);
-  view.setDestination(repr.destinationAddress);
-}
-
-export function ipv6Len(_repr: Ipv6Repr): number {
-  return IPV6_HEADER_LENGTH;
 }

@@ -183,10 +183,12 @@ export function planSegments(
 /**
  * Writes segment i's headers (plan.headerBytes of them) at `out[at]`, for the super-packet at
  * `src[srcOff..]` that `plan` was made from, and fills in its checksum over those headers and
- * its payload as it lies in `src`. `out` must not overlap the input's headers. Returns the
+ * its payload as it lies in `src` — or, with `partial`, leaves the checksum unfinished: the field
+ * holds the pseudo-header sum, as a NEEDS_CSUM packet does, for a receiver that finishes it
+ * (VXLAN remote checksum offload). `out` must not overlap the input's headers. Returns the
  * segment's IP length (headers + payload).
  */
-export function writeSegmentHeader(plan: SegmentPlan, i: number, src: Uint8Array, srcOff: number, out: Uint8Array, at: number, ip: Ipv4View): number {
+export function writeSegmentHeader(plan: SegmentPlan, i: number, src: Uint8Array, srcOff: number, out: Uint8Array, at: number, ip: Ipv4View, partial = false): number {
   const hb = plan.headerBytes;
   copyBytes(out, at, src, srcOff, hb);
   const payload = plan.payloadOf(i);
@@ -217,6 +219,10 @@ export function writeSegmentHeader(plan: SegmentPlan, i: number, src: Uint8Array
   const pseudo = plan.isV4
     ? pseudoHeaderSumV4(readU32(out, at + Ipv4Field.SourceAddress), readU32(out, at + Ipv4Field.DestinationAddress), plan.protocol, l4Length)
     : pseudoHeaderSumV6(out, at + Ipv6Field.SourceAddress, at + Ipv6Field.DestinationAddress, plan.protocol, l4Length);
+  if (partial) {
+    writeU16(out, checksumAt, pseudo);
+    return length;
+  }
   // The transport header has an even length (TCP: a multiple of 4; UDP: 8), so the payload's
   // sum chains on without a byte swap.
   const headerSum = onesComplementSum(out, l4, hb - plan.l4Offset, pseudo);

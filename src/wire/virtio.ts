@@ -3,14 +3,14 @@
  * with IFF_VNET_HDR (Linux include/uapi/linux/virtio_net.h; virtio spec 1.x §5.1.6).
  *
  * It is how the kernel and vxnet hand each other offload work: on read, a TSO/USO super-packet
- * of up to 64 KB with `gsoType` and `gsoSize` (the MSS) and a checksum left for us to finish
- * (NEEDS_CSUM at `csumStart + csumOffset`); on write, the same for super-packets we coalesced.
- * The 16-bit fields are in the device's byte order. A legacy TUN device uses the host's, and
- * every host vxnet targets (x86-64, arm64) is little-endian, so they are read little-endian
- * here; a big-endian host would have to set TUNSETVNETLE.
+ * with its type and segment size and a checksum left for us to finish (NEEDS_CSUM); on write,
+ * the same for super-packets we merged. The 16-bit fields are in the device's byte order. A
+ * legacy TUN device uses the host's, and every host vxnet targets (x86-64, arm64) is
+ * little-endian, so they are read little-endian here; a big-endian host would have to set
+ * TUNSETVNETLE.
  */
 
-import { inBounds, readU16Le, writeU16Le } from './bytes.js';
+import { readU16Le, writeU16Le } from './bytes.js';
 
 /*
  *   0               1               2               3
@@ -131,52 +131,4 @@ export class VirtioNetHdrView implements VirtioNetHdrFields {
   get payloadOffset(): number {
     return this.off + VIRTIO_NET_HDR_LENGTH;
   }
-}
-
-export function tryVirtioNetHdr(buf: Uint8Array, off: number, len: number): boolean {
-  return inBounds(buf, off, len) && len >= VIRTIO_NET_HDR_LENGTH;
-}
-
-export interface VirtioNetHdrRepr extends VirtioNetHdrFields {
-  flags: number;
-  gsoType: number;
-  headerLength: number;
-  gsoSize: number;
-  csumStart: number;
-  csumOffset: number;
-}
-
-/** Null for a gso_type Linux does not define. */
-export function parseVirtioNetHdr(view: VirtioNetHdrView): VirtioNetHdrRepr | null {
-  const base = view.gsoType & ~VirtioGsoType.Ecn;
-  if (
-    base !== VirtioGsoType.None &&
-    base !== VirtioGsoType.TcpV4 &&
-    base !== VirtioGsoType.Udp &&
-    base !== VirtioGsoType.TcpV6 &&
-    base !== VirtioGsoType.UdpL4
-  ) {
-    return null;
-  }
-  return {
-    flags: view.flags,
-    gsoType: view.gsoType,
-    headerLength: view.headerLength,
-    gsoSize: view.gsoSize,
-    csumStart: view.csumStart,
-    csumOffset: view.csumOffset,
-  };
-}
-
-export function emitVirtioNetHdr(repr: VirtioNetHdrFields, view: VirtioNetHdrView): void {
-  view.flags = repr.flags;
-  view.gsoType = repr.gsoType;
-  view.headerLength = repr.headerLength;
-  view.gsoSize = repr.gsoSize;
-  view.csumStart = repr.csumStart;
-  view.csumOffset = repr.csumOffset;
-}
-
-export function virtioNetHdrLen(_repr: VirtioNetHdrFields): number {
-  return VIRTIO_NET_HDR_LENGTH;
 }

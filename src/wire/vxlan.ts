@@ -1,13 +1,18 @@
 /**
- * VXLAN header (RFC 7348 §5).
+ * VXLAN header (RFC 7348 §5): its field table and constants, and the one extension vxnet speaks,
+ * Remote Checksum Offload (draft-herbert-vxlan-rco, Linux's `remcsumtx`/`remcsumrx`).
  *
- * Eight bytes between the outer UDP header and the inner Ethernet frame. Only the I flag and
- * the 24-bit VNI carry meaning; both reserved fields MUST be zero on send and are ignored on
- * receipt (§5), so `parseVxlan` ignores them and the data path decides separately whether to
- * count non-zero reserved bits (`reserved_bits` drop reason in strict mode).
+ * Eight bytes between the outer UDP header and the inner Ethernet frame. Only the I flag and the
+ * 24-bit VNI carry meaning; both reserved fields MUST be zero on send and are ignored on receipt
+ * (§5). vxnet sends them zero, except for RCO to a peer that accepts it, and drops a datagram that
+ * sets any other (`reserved_bits`): such a peer speaks a VXLAN extension we did not configure.
+ *
+ * RCO: the inner transport checksum is left unfinished (the field holds the pseudo-header sum)
+ * and the outer UDP checksum, which covers every byte, stands for it; the header says where the
+ * checksum starts (its offset from the inner Ethernet header, halved, in the low 7 bits of the
+ * last byte) and whether it is UDP's (bit 7 set) or TCP's. The receiver finishes it, or hands it
+ * on unfinished to whoever will (a TUN device with NEEDS_CSUM, a NIC).
  */
-
-import { inBounds, readU24, writeU24 } from './bytes.js';
 
 /*
  *   0                   1                   2                   3
@@ -33,6 +38,19 @@ export const VxlanFlags = {
   Instance: 0x08,
 } as const;
 
+/** RCO: the flag (bit 21 of the first word, i.e. 0x20 in the byte after the flags) and the
+ * fields of the byte after the VNI. */
+export const VxlanRco = {
+  /** In byte `ReservedAfterFlags`. */
+  Flag: 0x20,
+  /** In byte `ReservedAfterVni`: the checksum is UDP's (offset 6), else TCP's (offset 16). */
+  Udp: 0x80,
+  /** In byte `ReservedAfterVni`: checksum start from the inner Ethernet header, divided by 2. */
+  StartMask: 0x7f,
+  /** The largest start that fits (0x7f << 1). */
+  MaxStart: 0xfe,
+} as const;
+
 /** Linux's default VXLAN port, which predates the IANA assignment; flannel uses it too. */
 export const VXLAN_DEFAULT_PORT_LINUX = 8472;
 /** The IANA-assigned VXLAN port (RFC 7348 §5). */
@@ -45,89 +63,3 @@ export const VXLAN_IANA_PORT = 4789;
 export const VXLAN_OVERHEAD = 20 + 8 + VXLAN_HEADER_LENGTH + 14;
 
 export const VXLAN_MAX_VNI = 0xffffff;
-
-export class VxlanView {
-  constructor(
-    public buf: Uint8Array,
-    public off = 0,
-  ) {}
-
-  bind(buf: Uint8Array, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
-  /** Flags byte (R|R|R|R|I|R|R|R). */
-  get flags(): number {
-    return this.buf[this.off + VxlanField.Flags]!;
-  }
-  set flags(value: number) {
-    this.buf[this.off + VxlanField.Flags] = value;
-  }
-
-  /** The 24-bit Reserved field after the flags. */
-  get reservedAfterFlags(): number {
-    return readU24(this.buf, this.off + VxlanField.ReservedAfterFlags);
-  }
-  set reservedAfterFlags(value: number) {
-    writeU24(this.buf, this.off + VxlanField.ReservedAfterFlags, value);
-  }
-
-  /** VXLAN Network Identifier (VNI), 24 bits. */
-  get vni(): number {
-    return readU24(this.buf, this.off + VxlanField.Vni);
-  }
-  set vni(value: number) {
-    writeU24(this.buf, this.off + VxlanField.Vni, value);
-  }
-
-  /** The 8-bit Reserved field after the VNI. */
-  get reservedAfterVni(): number {
-    return this.buf[this.off + VxlanField.ReservedAfterVni]!;
-  }
-  set reservedAfterVni(value: number) {
-    this.buf[this.off + VxlanField.ReservedAfterVni] = value;
-  }
-
-  /** True when the I flag is set (RFC 7348 §5: the VNI is valid). */
-  get hasInstance(): boolean {
-    return (this.flags & VxlanFlags.Instance) !== 0;
-  }
-
-  /** True when every reserved bit (the seven R flags and both Reserved fields) is zero. */
-  get reservedBitsClear(): boolean {
-    return (this.flags & ~VxlanFlags.Instance) === 0 && this.reservedAfterFlags === 0 && this.reservedAfterVni === 0;
-  }
-
-  /** Offset in `buf` of the inner Ethernet frame. */
-  get payloadOffset(): number {
-    return this.off + VXLAN_HEADER_LENGTH;
-  }
-}
-
-export function tryVxlan(buf: Uint8Array, off: number, len: number): boolean {
-  return inBounds(buf, off, len) && len >= VXLAN_HEADER_LENGTH;
-}
-
-export interface VxlanRepr {
-  vni: number;
-}
-
-/** Null when the I flag is clear; reserved bits are ignored, as RFC 7348 §5 says receivers do. */
-export function parseVxlan(view: VxlanView): VxlanRepr | null {
-  if (!view.hasInstance) return null;
-  return { vni: view.vni };
-}
-
-/** Writes flags = I, both Reserved fields zero, and the VNI. */
-export function emitVxlan(repr: VxlanRepr, view: VxlanView): void {
-  view.flags = VxlanFlags.Instance;
-  view.reservedAfterFlags = 0;
-  view.vni = repr.vni;
-  view.reservedAfterVni = 0;
-}
-
-export function vxlanLen(_repr: VxlanRepr): number {
-  return VXLAN_HEADER_LENGTH;
-}

@@ -10,11 +10,13 @@ import { newPeerStateBuffer, peerStateBlock, PeerField } from '../../src/datapat
 import type { Totals } from '../../src/datapath/counters.js';
 import type { FakeUdp } from '../../src/device/fake.js';
 
-/** The tables with slot i -> state index i. */
-export function tableSet(table: ForwardingTable, table6?: ForwardingTable6): TableSet {
+/** The tables with slot i -> state index i, and the given PeerFlags per slot (default none). */
+export function tableSet(table: ForwardingTable, table6?: ForwardingTable6, flags?: number[]): TableSet {
   const stateOf = new Int32Array(Math.max(1, table.peerCount));
   for (let i = 0; i < stateOf.length; i++) stateOf[i] = i;
-  return { table, table6, stateOf };
+  const peerFlags = new Uint8Array(stateOf.length);
+  if (flags) peerFlags.set(flags);
+  return { table, table6, stateOf, peerFlags };
 }
 
 /** A zeroed block of per-peer state. */

@@ -8,8 +8,8 @@
 import {
   completeChecksum, planSegments, SegmentError, SegmentPlan, writeSegmentHeader,
 } from '../../src/wire/segment.js';
-import { Ipv4View } from '../../src/wire/ipv4.js';
-import { VirtioGsoType, VirtioNetHdrFlags, type VirtioNetHdrFields } from '../../src/wire/virtio.js';
+import { Ipv4View } from './wire/ipv4.js';
+import { VirtioGsoType, VirtioNetHdrFlags, type VirtioNetHdrFields } from './wire/virtio.js';
 
 /** SegmentError, plus the refusals of this contiguous variant. */
 export const CopyError = {

@@ -19,7 +19,7 @@ import { buildTable6, ForwardingTable6 } from '../../../src/table/table6.js';
 import { ipv4ToNumber, parseCidr4, parseCidr6 } from '../../../src/wire/addr.js';
 import { macBytes } from '../../../src/agent/mac.js';
 import { segment } from '../../support/segment-copy.js';
-import { VirtioNetHdrView, VirtioGsoType } from '../../../src/wire/virtio.js';
+import { VirtioNetHdrView, VirtioGsoType } from '../../support/wire/virtio.js';
 import { buildTcp, asPartial, naiveValid, naiveChecksum as sumOf, pseudoHeader6, pattern, u16, u32 } from '../wire/helpers.js';
 import { ip6, ipv4Packet, ipv6Packet, naiveChecksum, vxlanDatagram } from './packets.js';
 import { Rng } from '../../rng.js';

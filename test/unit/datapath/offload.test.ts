@@ -17,7 +17,7 @@ import { buildTable, ForwardingTable } from '../../../src/table/table.js';
 import { ipv4ToNumber, parseCidr4 } from '../../../src/wire/addr.js';
 import { macBytes } from '../../../src/agent/mac.js';
 import { segment } from '../../support/segment-copy.js';
-import { VirtioNetHdrView, VirtioGsoType } from '../../../src/wire/virtio.js';
+import { VirtioNetHdrView, VirtioGsoType } from '../../support/wire/virtio.js';
 import { buildTcp, asPartial, naiveValid, pattern, ip4, u16, u32 } from '../wire/helpers.js';
 import { vxlanDatagram } from './packets.js';
 import { Rng } from '../../rng.js';

@@ -22,7 +22,7 @@ import { buildTable, ForwardingTable } from '../../../src/table/table.js';
 import { buildTable6, ForwardingTable6 } from '../../../src/table/table6.js';
 import { ipv4ToNumber, parseCidr4, parseCidr6 } from '../../../src/wire/addr.js';
 import { macBytes } from '../../../src/agent/mac.js';
-import { VirtioGsoType } from '../../../src/wire/virtio.js';
+import { VirtioGsoType } from '../../support/wire/virtio.js';
 import { buildTcp, asPartial, naiveValid, pattern, ip4, u16, u32 } from '../wire/helpers.js';
 import { ipv4Packet, naiveChecksum, vxlanDatagram } from './packets.js';
 

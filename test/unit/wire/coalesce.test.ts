@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoalescedBatch, MAX_RUN, TcpCoalescer } from '../../../src/wire/coalesce.js';
 import { segment } from '../../support/segment-copy.js';
-import { VirtioNetHdrView } from '../../../src/wire/virtio.js';
+import { VirtioNetHdrView } from '../../support/wire/virtio.js';
 import {
   V4_SRC,
   V6_DST,

@@ -8,7 +8,7 @@ import {
   ethernetLen,
   parseEthernet,
   tryEthernet,
-} from '../../../src/wire/ethernet.js';
+} from '../../support/wire/ethernet.js';
 import { VXLAN_PACKET, VXLAN_PACKET_AT } from './golden.js';
 import { assertPoisonOutside, hex, placed, poisoned, randomPackets } from './helpers.js';
 

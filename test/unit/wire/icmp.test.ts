@@ -17,7 +17,7 @@ import {
   parseIcmpv6,
   tryIcmp,
   IcmpErrorWriter,
-} from '../../../src/wire/icmp.js';
+} from '../../support/wire/icmp.js';
 import { ICMPV6_ECHO, TCP_SYN, VXLAN_PACKET, VXLAN_PACKET_AT } from './golden.js';
 import {
   V6_DST,

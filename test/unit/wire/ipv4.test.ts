@@ -9,7 +9,7 @@ import {
   parseIpv4,
   tryIpv4,
   type Ipv4Repr,
-} from '../../../src/wire/ipv4.js';
+} from '../../support/wire/ipv4.js';
 import { UDP_DNS, VXLAN_PACKET, VXLAN_PACKET_AT } from './golden.js';
 import { assertPoisonOutside, hex, naiveChecksum, placed, poisoned, randomPackets, u16 } from './helpers.js';
 

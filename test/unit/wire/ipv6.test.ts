@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IPV6_HEADER_LENGTH, Ipv6View, emitIpv6, ipv6Len, parseIpv6, tryIpv6, type Ipv6Repr } from '../../../src/wire/ipv6.js';
+import { IPV6_HEADER_LENGTH, Ipv6View, emitIpv6, ipv6Len, parseIpv6, tryIpv6, type Ipv6Repr } from '../../support/wire/ipv6.js';
 import { ICMPV6_ECHO } from './golden.js';
 import { V6_DST, V6_SRC, assertPoisonOutside, hex, placed, poisoned, randomPackets } from './helpers.js';
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { completeChecksum } from '../../../src/wire/segment.js';
 import { CopyError as SegmentError, segment, segmentTcp, segmentUdp } from '../../support/segment-copy.js';
-import { VirtioNetHdrView, type VirtioNetHdrFields } from '../../../src/wire/virtio.js';
+import { VirtioNetHdrView, type VirtioNetHdrFields } from '../../support/wire/virtio.js';
 import {
   asPartial,
   assertPoisonOutside,

@@ -10,7 +10,7 @@ import {
   tcpLen,
   tryTcp,
   type TcpRepr,
-} from '../../../src/wire/tcp.js';
+} from '../../support/wire/tcp.js';
 import { TCP_SYN } from './golden.js';
 import {
   V6_DST,

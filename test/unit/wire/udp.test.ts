@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { UDP_HEADER_LENGTH, UdpView, emitUdp, parseUdp, tryUdp, udpLen } from '../../../src/wire/udp.js';
+import { UDP_HEADER_LENGTH, UdpView, emitUdp, parseUdp, tryUdp, udpLen } from '../../support/wire/udp.js';
 import { UDP_DNS, VXLAN_PACKET, VXLAN_PACKET_AT } from './golden.js';
 import {
   V6_DST,

@@ -10,7 +10,7 @@ import {
   tryVirtioNetHdr,
   virtioNetHdrLen,
   type VirtioNetHdrRepr,
-} from '../../../src/wire/virtio.js';
+} from '../../support/wire/virtio.js';
 import { assertPoisonOutside, hex, placed, poisoned, randomPackets } from './helpers.js';
 
 /** What the kernel puts in front of an IPv4 TSO super-packet: MSS 1448, TCP with timestamps. */

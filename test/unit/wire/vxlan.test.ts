@@ -11,7 +11,7 @@ import {
   parseVxlan,
   tryVxlan,
   vxlanLen,
-} from '../../../src/wire/vxlan.js';
+} from '../../support/wire/vxlan.js';
 import { VXLAN_PACKET, VXLAN_PACKET_AT } from './golden.js';
 import { assertPoisonOutside, hex, placed, poisoned, randomPackets } from './helpers.js';
 
