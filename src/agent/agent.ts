@@ -73,13 +73,13 @@ export class Agent implements StatusSource {
     const initial = this.tableFor(cfg.peers);
     this.udp = openUdp({
       address: ipv4ToNumber(cfg.underlayIP), port: cfg.port, senders: cfg.tuning.senders,
-      gro: cfg.offloads.udpGro, socketBuffer: cfg.tuning.socketBuffer,
+      gro: cfg.offloads.udpGro, socketBuffer: cfg.tuning.socketBuffer, queues: cfg.tuning.queues,
     });
     this.log('info', 'udp sockets open', { address: cfg.underlayIP, port: this.udp.port, senders: this.udp.txFds.length, gro: this.udp.gro, gso: this.udp.gso });
     cfg = await this.deriveMtu(cfg);
     this.effective = cfg;
     // The TUN offload path (IFF_VNET_HDR) is negotiated by openTun; the data path adapts to it.
-    this.tun = openTun(cfg.device, cfg.offloads.tun);
+    this.tun = openTun(cfg.device, cfg.offloads.tun, cfg.tuning.queues);
     this.log('info', 'tun device open', { device: this.tun.name, vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads });
     await configureDevice({
       device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength,
@@ -95,6 +95,7 @@ export class Agent implements StatusSource {
       batch: cfg.tuning.batch ?? DEFAULTS.batch,
       udpGso: cfg.offloads.udpGso && this.udp.gso,
       remoteChecksum: cfg.offloads.remoteChecksum,
+      queues: cfg.tuning.queues,
       ...(pod6 ? { localAddress6: bigIntToIpv6Bytes(pod6.net) } : {}),
     });
     this.peerList = cfg.peers;
@@ -261,6 +262,7 @@ export class Agent implements StatusSource {
       mtu: cfg.mtu, underlayMTU: cfg.underlayMTU, mtuFrom: cfg.mtuFrom === 'interface' ? `interface ${this.underlay?.name ?? '?'}` : `config ${cfg.mtuFrom}`,
       peerSource: this.source.name,
       tableGeneration: this.datapath?.tableGeneration ?? 0, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      queues: cfg.tuning.queues,
       offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false, udpGso: (this.udp?.gso ?? false) && cfg.offloads.udpGso },
       pid: process.pid,
       memory: process.memoryUsage(),
@@ -273,7 +275,7 @@ export class Agent implements StatusSource {
     if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     if (this.datapath) await this.datapath.stop();
     if (this.udp) closeUdp(this.udp);
-    if (this.tun) nativeIo().close(this.tun.fd);
+    if (this.tun) for (const fd of this.tun.fds) nativeIo().close(fd);
     this.log('info', 'stopped', { node: this.node });
   }
 }

@@ -8,6 +8,7 @@
  * data path sees anything; a live reload that fails them keeps the running table.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import YAML from 'yaml';
@@ -55,7 +56,7 @@ export const CONFIG_KEYS = [
 const PEER_KEYS = ['node', 'underlayIP', 'podCIDR', 'podCIDRs', 'vtepMAC', 'port', 'vni', 'remoteChecksum'];
 const OFFLOAD_KEYS = ['tun', 'udpGso', 'udpGro', 'remoteChecksum'];
 const KUBE_KEYS = ['annotationPrefix', 'kubeconfig', 'iface', 'underlayIP'];
-const TUNING_KEYS = ['batch', 'socketBuffer', 'senders', 'tunQueueLength'];
+const TUNING_KEYS = ['batch', 'socketBuffer', 'senders', 'tunQueueLength', 'queues'];
 
 type Obj = Record<string, unknown>;
 
@@ -207,6 +208,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
     socketBuffer: optInt(tun, 'socketBuffer', 65536, 1 << 30, 'tuning.') ?? DEFAULTS.socketBuffer,
     senders,
     tunQueueLength: optInt(tun, 'tunQueueLength', 16, 100_000, 'tuning.') ?? DEFAULTS.tunQueueLength,
+    queues: optInt(tun, 'queues', 1, 64, 'tuning.') ?? defaultQueues(),
   };
 
   let peersFile = optString(o, 'peersFile');
@@ -239,6 +241,15 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
     ...(peersFile !== undefined ? { peersFile } : {}),
     ...(ctx.path !== undefined ? { path: ctx.path } : {}),
   };
+}
+
+/**
+ * Worker pairs when the config names none: one per two cores (each pair is two busy threads
+ * under load), at least one, at most eight (past that the kernel's own softirq work, which the
+ * pairs leave to the other cores, dominates; docs/performance.md has the model).
+ */
+export function defaultQueues(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(8, Math.floor(cores / 2)));
 }
 
 export function readPeersFile(path: string): unknown {

@@ -1,12 +1,15 @@
 /**
- * The data path as the agent sees it: worker threads (one outbound, one inbound) over one TUN fd
- * and one set of UDP sockets, shared counters and per-peer state, `publish` for a new
- * forwarding table, and `health` from the workers' heartbeats.
+ * The data path as the agent sees it: worker threads, one outbound and one inbound per queue
+ * (each pair with its own TUN queue and receiving socket, all sharing the sending sockets),
+ * shared counters and per-peer state, `publish` for a new forwarding table, and `health` from
+ * the workers' heartbeats.
  *
  * Why threads and blocking calls rather than a libuv poll on the main thread: each direction
  * gets a core of its own, the hot loops never share an event loop with the control plane
- * (Kubernetes watches, metrics scrapes), and a blocking poll costs no wakeups when idle. See
- * docs/performance.md for the measurements behind this choice.
+ * (Kubernetes watches, metrics scrapes), and a blocking poll costs no wakeups when idle. Why
+ * queues: a direction's throughput is bounded by the core its worker runs on; more pairs spread
+ * flows over more cores (the kernel picks a TUN queue and a receiving socket by flow, so a flow
+ * stays on one pair, in order). See docs/performance.md for the measurements and the model.
  */
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Counter, COUNTER_SLOTS, newCounters, readCounters, type CounterSnapshot } from './counters.js';
@@ -33,16 +36,22 @@ export interface Tables {
 interface Running { readonly worker: Worker; readonly port: MessagePort; readonly exited: Promise<void>; readonly role: 'tx' | 'rx'; readonly block: number }
 
 export class DataPath {
-  readonly counters = newCounters(1);
-  readonly peers = new PeerStates(1);
-  private readonly control = new Int32Array(new SharedArrayBuffer((Control.SeenBase + 2) * 4));
+  readonly counters: Float64Array;
+  readonly peers: PeerStates;
+  private readonly control: Int32Array;
+  private readonly queues: number;
   private workers: Running[] = [];
   private generation = 0;
   private stateOf: Int32Array = new Int32Array(0);
   private startedAt = 0;
   private workerError = '';
 
-  constructor(private readonly o: EngineOptions) {}
+  constructor(private readonly o: EngineOptions) {
+    this.queues = Math.max(1, o.queues);
+    this.counters = newCounters(this.queues);
+    this.peers = new PeerStates(this.queues);
+    this.control = new Int32Array(new SharedArrayBuffer((Control.SeenBase + 2 * this.queues) * 4));
+  }
 
   get tableGeneration(): number { return this.generation; }
   /** Slot -> peer state index of the table in force. */
@@ -53,11 +62,12 @@ export class DataPath {
     this.startedAt = Date.now();
     const first = this.message(tables, this.generation);
     Atomics.store(this.control, Control.Generation, this.generation);
-    const roles = ['tx', 'rx'] as const;
-    roles.forEach((role, index) => {
+    for (let index = 0; index < 2 * this.queues; index++) {
+      const role = index % 2 === 0 ? 'tx' : 'rx';
+      const block = index >> 1;
       const { port1, port2 } = new MessageChannel();
       const init: WorkerInit = {
-        ...this.o, role, index, block: 0, control: this.control.buffer as SharedArrayBuffer,
+        ...this.o, role, index, block, control: this.control.buffer as SharedArrayBuffer,
         counters: this.counters.buffer as SharedArrayBuffer, peerState: this.peers.buffer, tables: first, port: port2,
       };
       // The hot loops allocate nothing per packet, so small V8 heaps suffice; they keep the
@@ -67,9 +77,9 @@ export class DataPath {
         resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 48 },
       });
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      worker.on('error', (err) => { this.workerError = `${role} worker died: ${err.message}`; });
-      this.workers.push({ worker, port: port1, exited, role, block: 0 });
-    });
+      worker.on('error', (err) => { this.workerError = `${role} worker ${block} died: ${err.message}`; });
+      this.workers.push({ worker, port: port1, exited, role, block });
+    }
   }
 
   /** Hands the workers a new table generation; they switch at their next batch. */
@@ -111,10 +121,10 @@ export class DataPath {
       const failing = this.counters[base + (tx ? Counter.TxFailing : Counter.RxFailing)]!;
       if (failing >= FAILING_CALLS) {
         const errno = this.counters[base + (tx ? Counter.TxLastErrno : Counter.RxLastErrno)]!;
-        return { healthy: false, reason: `${w.role} worker's I/O keeps failing (${failing} calls in a row, last errno ${errnoName(errno)})` };
+        return { healthy: false, reason: `${w.role} worker ${w.block}'s I/O keeps failing (${failing} calls in a row, last errno ${errnoName(errno)})` };
       }
       const since = beat === 0 ? now - this.startedAt : now - beat;
-      if (since > STALL_MS) return { healthy: false, reason: `${w.role} worker made no progress for ${(since / 1000).toFixed(1)} s` };
+      if (since > STALL_MS) return { healthy: false, reason: `${w.role} worker ${w.block} made no progress for ${(since / 1000).toFixed(1)} s` };
     }
     return { healthy: true, reason: 'forwarding' };
   }

@@ -46,6 +46,8 @@ export interface DataPathParams {
   readonly underlayMtu: number;
   readonly batch: number;
   readonly udpGso: boolean;
+  /** Worker pairs: one per TUN queue and receiving socket. */
+  readonly queues: number;
   /** VXLAN remote checksum offload: send it to peers that take it, accept it from any peer. */
   readonly remoteChecksum: boolean;
 }
@@ -66,7 +68,8 @@ export interface WorkerInit extends DataPathParams {
   readonly role: 'tx' | 'rx';
   /** This worker's index among all workers (its slot in the control array). */
   readonly index: number;
-  /** Its worker pair's block of counters and peer state. */
+  /** Its worker pair: its queue of the TUN device and its receiving socket, and its block of
+   * counters and peer state. */
   readonly block: number;
   readonly control: SharedArrayBuffer;
   readonly counters: SharedArrayBuffer;
@@ -88,8 +91,8 @@ function run(init: WorkerInit): void {
   const control = new Int32Array(init.control);
   const counters = counterBlock(init.counters, init.block);
   const peerState = peerStateBlock(init.peerState, init.block);
-  const tun = attachTun(init.tun);
-  const udp = attachUdp(init.udp);
+  const tun = attachTun(init.tun, init.block);
+  const udp = attachUdp(init.udp, init.block);
   let generation = init.tables.generation;
   const tables = tableSetOf(init.tables);
   const tx = init.role === 'tx';

@@ -1,18 +1,38 @@
 /**
- * TUN over the addon. The main thread opens the device (`openTun`) and hands the fd number to the
- * worker threads, which wrap it with `attachTun`; the fd is shared, and the kernel serialises
- * reads and writes on it. Offloads are negotiated here: TUNSETOFFLOAD may refuse bits an older
- * kernel lacks, and the caller learns which ones stuck.
+ * TUN over the addon. The main thread opens the device (`openTun`) and hands the fd numbers to the
+ * worker threads, which wrap them with `attachTun`. The device is always multi-queue
+ * (IFF_MULTI_QUEUE): each open is one queue, with its own fd, and the kernel spreads the packets
+ * it hands to us over the queues by flow, so each transmit worker reads its own queue and one
+ * flow stays on one worker, in order. Opening it the same way whatever the queue count keeps one
+ * set of device flags, so an agent restarted with another count attaches to the same device.
+ * Offloads are negotiated here: TUNSETOFFLOAD may refuse bits an older kernel lacks, and the
+ * caller learns which ones stuck.
  */
 import { nativeIo, TunFlags, TunOffload } from './native.js';
 import type { Tun } from './types.js';
 
-export interface TunHandle { readonly fd: number; readonly name: string; readonly vnetHeader: boolean; readonly offloads: number }
+export interface TunHandle {
+  /** The first queue's fd; `fds` has one per queue. */
+  readonly fd: number;
+  readonly fds: readonly number[];
+  readonly name: string;
+  readonly vnetHeader: boolean;
+  readonly offloads: number;
+}
 
-/** Opens (or attaches to) TUN device `name`. With `vnetHeader`, asks for CSUM+TSO4+TSO6 (+USO). */
-export function openTun(name: string, vnetHeader: boolean): TunHandle {
+/** Opens (or attaches to) TUN device `name` with `queues` queues. With `vnetHeader`, asks for
+ * CSUM+TSO4+TSO6 (+USO). */
+export function openTun(name: string, vnetHeader: boolean, queues = 1): TunHandle {
   const io = nativeIo();
-  const { fd, name: actual } = io.openTun(name, vnetHeader ? TunFlags.VnetHeader : 0);
+  const flags = TunFlags.MultiQueue | (vnetHeader ? TunFlags.VnetHeader : 0);
+  const { fd, name: actual } = io.openTun(name, flags);
+  const fds = [fd];
+  try {
+    while (fds.length < queues) fds.push(io.openTun(actual, flags).fd);
+  } catch (err) {
+    for (const f of fds) io.close(f);
+    throw err;
+  }
   let offloads = 0;
   if (vnetHeader) {
     const want = [
@@ -24,12 +44,13 @@ export function openTun(name: string, vnetHeader: boolean): TunHandle {
       if (io.tunSetOffload(fd, flags) === 0) { offloads = flags; break; }
     }
   }
-  return { fd, name: actual, vnetHeader, offloads };
+  return { fd, fds, name: actual, vnetHeader, offloads };
 }
 
-export function attachTun(h: TunHandle): Tun {
+/** The Tun of queue `queue` (each worker pair uses its own). */
+export function attachTun(h: TunHandle, queue = 0): Tun {
   const io = nativeIo();
-  const fd = h.fd;
+  const fd = h.fds[queue] ?? h.fd;
   return {
     name: h.name,
     vnetHeader: h.vnetHeader,

@@ -11,7 +11,15 @@
 import { nativeIo, UdpFlags } from './native.js';
 import type { UdpBind } from './types.js';
 
-export interface UdpHandles { readonly rxFd: number; readonly txFds: readonly number[]; readonly port: number; readonly gro: boolean; readonly gso: boolean }
+export interface UdpHandles {
+  /** The first receiving socket; `rxFds` has one per queue (SO_REUSEPORT when more than one). */
+  readonly rxFd: number;
+  readonly rxFds: readonly number[];
+  readonly txFds: readonly number[];
+  readonly port: number;
+  readonly gro: boolean;
+  readonly gso: boolean;
+}
 
 export interface UdpOpenOptions {
   readonly address: number;
@@ -19,14 +27,22 @@ export interface UdpOpenOptions {
   readonly senders: number;
   readonly gro: boolean;
   readonly socketBuffer: number;
+  /** Receiving sockets, one per queue. More than one share the port with SO_REUSEPORT, and the
+   * kernel spreads datagrams over them by their addresses and ports: by flow, since the outer
+   * source port is the inner flow's hash. */
+  readonly queues?: number;
 }
 
 export function openUdp(o: UdpOpenOptions): UdpHandles {
   const io = nativeIo();
-  const rx = io.udpOpen(o.address, o.port, o.socketBuffer, o.socketBuffer, o.gro ? UdpFlags.Gro : 0);
+  const queues = Math.max(1, o.queues ?? 1);
+  const rxFlags = (o.gro ? UdpFlags.Gro : 0) | (queues > 1 ? UdpFlags.ReusePort : 0);
+  const rx = io.udpOpen(o.address, o.port, o.socketBuffer, o.socketBuffer, rxFlags);
+  const rxFds = [rx.fd];
   const txFds: number[] = [];
   let gso = true;
   try {
+    while (rxFds.length < queues) rxFds.push(io.udpOpen(o.address, rx.port, o.socketBuffer, o.socketBuffer, rxFlags).fd);
     for (let i = 0; i < o.senders; i++) {
       // IP_PMTUDISC_DO: the kernel never fragments our datagrams; one larger than the path MTU
       // it knows fails with EMSGSIZE, which is how the data path learns a peer's path MTU.
@@ -35,22 +51,21 @@ export function openUdp(o: UdpOpenOptions): UdpHandles {
       gso &&= tx.gso;
     }
   } catch (err) {
-    io.close(rx.fd);
-    for (const fd of txFds) io.close(fd);
+    for (const fd of [...rxFds, ...txFds]) io.close(fd);
     throw err;
   }
-  return { rxFd: rx.fd, txFds, port: rx.port, gro: rx.gro, gso };
+  return { rxFd: rx.fd, rxFds, txFds, port: rx.port, gro: rx.gro, gso };
 }
 
 export function closeUdp(h: UdpHandles): void {
   const io = nativeIo();
-  io.close(h.rxFd);
-  for (const fd of h.txFds) io.close(fd);
+  for (const fd of [...h.rxFds, ...h.txFds]) io.close(fd);
 }
 
-export function attachUdp(h: UdpHandles): UdpBind {
+/** The UdpBind of queue `queue`: its own receiving socket, and the shared senders. */
+export function attachUdp(h: UdpHandles, queue = 0): UdpBind {
   const io = nativeIo();
-  const rxFd = h.rxFd;
+  const rxFd = h.rxFds[queue] ?? h.rxFd;
   const fds = Int32Array.from(h.txFds);
   return {
     senders: fds.length,
