@@ -5,7 +5,7 @@
 import { Lab, labDown, type LabOptions } from './lab.js';
 import { runChecks, type CheckResult } from './checks.js';
 import { listLabIds, readState } from './state.js';
-import type { NodeKind } from './topology.js';
+import { NODE_KINDS, isNodeKind } from './backends/index.js';
 
 const USAGE = `usage: vxnet lab <command> [options]
 
@@ -21,8 +21,6 @@ const USAGE = `usage: vxnet lab <command> [options]
                                 socat openvpn
 
   K is vxnet, kernel, direct, socat or openvpn; a list gives node 1, 2, ... (the last repeats).`;
-
-const KINDS: readonly NodeKind[] = ['vxnet', 'kernel', 'direct', 'socat', 'openvpn'];
 
 interface Parsed {
   opts: LabOptions;
@@ -73,8 +71,11 @@ function parse(args: readonly string[]): Parsed {
         break;
       case '--kind': {
         const list = val().split(',');
-        for (const k of list) if (!KINDS.includes(k as NodeKind)) throw new Error(`unknown kind ${k}`);
-        opts.kind = (i) => (list[Math.min(i, list.length) - 1] as NodeKind);
+        const kinds = list.map((k) => {
+          if (!isNodeKind(k)) throw new Error(`unknown kind ${k} (one of ${NODE_KINDS.join(', ')})`);
+          return k;
+        });
+        opts.kind = (i) => kinds[Math.min(i, kinds.length) - 1]!;
         break;
       }
       case '--out':
