@@ -77,8 +77,8 @@ export function renderKubeProxy(services: readonly ClusterService[], nodeIPs: re
   for (const s of services) {
     const id = portId(s);
     const h = hashOf(id);
-    const svc = `"service-${h}-${id}"`;
-    const eps = s.endpoints.map((e) => ({ e, chain: `"endpoint-${hashOf(`${id}__${e.ip}/${e.port}`)}-${id}__${e.ip}/${e.port}"` }));
+    const svc = `service-${h}-${id}`;
+    const eps = s.endpoints.map((e) => ({ e, chain: `endpoint-${hashOf(`${id}__${e.ip}/${e.port}`)}-${id}__${e.ip}/${e.port}` }));
     serviceIps.push(`${s.clusterIP} . tcp . ${s.port} : goto ${svc}`);
     chains.push(
       `\tchain ${svc} {`,
@@ -95,7 +95,7 @@ export function renderKubeProxy(services: readonly ClusterService[], nodeIPs: re
       );
     }
     if (s.nodePort !== undefined) {
-      const ext = `"external-${h}-${id}"`;
+      const ext = `external-${h}-${id}`;
       nodePorts.push(`tcp . ${s.nodePort} : goto ${ext}`);
       chains.push(`\tchain ${ext} {`, '\t\tjump mark-for-masquerade', `\t\tgoto ${svc}`, '\t}');
     }
@@ -103,7 +103,7 @@ export function renderKubeProxy(services: readonly ClusterService[], nodeIPs: re
   out.push(
     `\tmap service-ips { type ipv4_addr . inet_proto . inet_service : verdict; ${serviceIps.length ? `elements = { ${serviceIps.join(', ')} }` : ''} }`,
     `\tmap service-nodeports { type inet_proto . inet_service : verdict; ${nodePorts.length ? `elements = { ${nodePorts.join(', ')} }` : ''} }`,
-    `\tchain mark-for-masquerade { mark set mark or ${MASQUERADE_MARK} }`,
+    `\tchain mark-for-masquerade { mark set mark or ${MASQUERADE_MARK}; }`,
     '\tchain masquerading {',
     `\t\tmark and ${MASQUERADE_MARK} == 0 return`,
     `\t\tmark set mark xor ${MASQUERADE_MARK}`,
