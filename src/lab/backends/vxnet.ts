@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VXLAN_OVERHEAD } from '../../wire/vxlan.js';
 import { readTail, waitFor } from '../exec.js';
-import { CLUSTER_CIDR, CLUSTER_CIDR6, METRICS_ADDR } from '../topology.js';
+import { CLUSTER_CIDR, CLUSTER_CIDR6, METRICS_ADDR, UNDERLAY_MTU } from '../topology.js';
 import type { Backend, BackendHost, BackendNode } from './backend.js';
 
 const DEVICE = 'vxnet0';
@@ -41,7 +41,8 @@ export function agentConfig(host: BackendHost, node: BackendNode): Record<string
     port: host.port,
     clusterCIDR: CLUSTER_CIDR,
     ...(o.ipv6 ? { clusterCIDR6: CLUSTER_CIDR6 } : {}),
-    ...((o.agentMTU ?? 'lab') === 'lab' ? { mtu: node.mtu } : {}),
+    // 'lab': what an operator writes by hand; underlayMTU only where it is not the default.
+    ...((o.agentMTU ?? 'lab') === 'lab' ? { mtu: node.mtu, ...(node.underlayMTU !== UNDERLAY_MTU ? { underlayMTU: node.underlayMTU } : {}) } : {}),
     metricsAddr: METRICS_ADDR,
     cniConfDir: join(node.dir, 'net.d'),
   };
