@@ -141,3 +141,31 @@ test('a 1400-byte hop between two 1500-byte nodes: no black hole, tracepath sees
     assert.ok(v.pmtu <= 1400 - 50, `tracepath from p1a reports pmtu ${v.pmtu}, want at most 1350 (the hop's 1400 less VXLAN's 50)`);
   });
 });
+
+test('the lab\'s field topologies: per-node uplink MTU on both ends, and a narrow hop whose router sends "fragmentation needed"', { skip: base, timeout: 120_000 }, async () => {
+  // Kernel VXLAN nodes: this checks the lab's underlay, with no vxnet code in the path.
+  await withLabs([{ nodes: 3, podsPerNode: 1, kind: () => 'kernel', underlayMTU: (i) => (i === 3 ? 9001 : 1500), narrowHop: { nodes: [2], mtu: 1400 } }], async ([lab]) => {
+    const l = lab!;
+    const n3 = l.node(3);
+    const mtuOf = async (ns: string, dev: string): Promise<number> =>
+      Number(/ mtu (\d+)/.exec((await l.execOk(ns, ['ip', '-o', 'link', 'show', 'dev', dev])).stdout)?.[1]);
+    const ends = [await mtuOf(n3.ns, 'eth0'), await mtuOf(l.router, n3.routerIface)];
+    say(`node3 uplink and its router port: MTU ${ends.join(' and ')}`);
+    assert.deepEqual(ends, [9001, 9001]);
+
+    // A DF packet that fits node1's 1500-byte link but not the 1400-byte hop: the first router
+    // answers "fragmentation needed" with the hop's MTU, as a real router does.
+    const n1 = l.node(1);
+    const n2 = l.node(2);
+    const p = await l.exec(n1.ns, ['ping', '-n', '-c', '1', '-W', '2', '-M', 'do', '-s', '1472', n2.underlayIP], { timeoutMs: 10_000 });
+    const fragNeeded = (p.stdout + p.stderr).split('\n').find((x) => /Frag needed/i.test(x));
+    say(`node1 ping -M do -s 1472 node2: ${fragNeeded ?? (p.stdout + p.stderr).trim()}`);
+    assert.match(fragNeeded ?? '', /mtu = 1400/);
+    const t = await l.exec(n1.ns, ['tracepath', '-n', '-m', '5', n2.underlayIP], { timeoutMs: 30_000 });
+    const resume = /Resume: pmtu (\d+)/.exec(t.stdout)?.[1];
+    say(`node1 tracepath node2: pmtu ${resume}`);
+    assert.equal(resume, '1400', `tracepath output:\n${t.stdout}`);
+    const r = await l.exec(l.router, ['ip', 'route', 'get', n2.underlayIP]);
+    assert.match(r.stdout, /via 192\.168\.254\.2 dev hop/, 'the first router reaches node2 through the second');
+  });
+});
