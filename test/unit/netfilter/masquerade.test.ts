@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { renderMasquerade, renderRemoval } from '../../../src/netfilter/masquerade.js';
 import { setUpNetfilter } from '../../../src/netfilter/setup.js';
 import type { Fields, Level } from '../../../src/agent/log.js';
+import { checkConfig } from '../../../src/agent/config.js';
 
 const GOLDEN_V4 = `add table inet vxnet
 delete table inet vxnet
@@ -123,4 +124,11 @@ test('setUpNetfilter: ipMasq false removes our table in one transaction and logs
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('config: ipMasq defaults to true, takes false, refuses anything but a boolean', () => {
+  const base = { node: 'n1', underlayIP: '192.0.2.1', clusterCIDR: '10.244.0.0/16', podCIDR: '10.244.1.0/24', peerSource: 'static' };
+  assert.equal(checkConfig(base).ipMasq, true);
+  assert.equal(checkConfig({ ...base, ipMasq: false }).ipMasq, false);
+  assert.throws(() => checkConfig({ ...base, ipMasq: 'no' }), /ipMasq/);
 });
