@@ -4,9 +4,10 @@
  * have (a cloud's 1460, a tunnel's 1400, jumbo 9001, a 1400-byte hop between two 1500-byte
  * nodes) with no MTU in any agent config, and measure what pods get.
  *
- * They describe the agent the lead is writing (MTU auto-detection and per-peer path MTU), so
- * they are skipped until it lands; VXNET_LAB_PENDING=1 runs them now. Each prints what it
- * measured (`observed:` lines) whether it passes or not.
+ * Each prints what it measured (`observed:` lines) before it asserts, so a failing run still
+ * shows all its numbers. Throughput comparisons take the best of two interleaved 3-second runs
+ * per direction: the labs share a 2-core machine with other work, and one slow moment must not
+ * decide a ratio.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,14 +17,7 @@ import { formatBps, iperf, podEndpoint } from '../../src/lab/checks.js';
 import { Lab, type LabOptions } from '../../src/lab/lab.js';
 import { agentSkip } from './helpers.js';
 
-const base = agentSkip(['ip', 'bridge', 'iperf3', 'ping', 'ethtool', 'tracepath']);
-
-/** Skipped until the agent side of `part` is on this branch, unless VXNET_LAB_PENDING=1. */
-function pending(part: string): string | false {
-  if (base) return base;
-  if (process.env['VXNET_LAB_PENDING'] === '1') return false;
-  return `waits for ${part} in the agent (run with VXNET_LAB_PENDING=1 to try it now)`;
-}
+const skip = agentSkip(['ip', 'bridge', 'iperf3', 'ping', 'ethtool', 'tracepath']);
 
 function say(msg: string): void {
   process.stderr.write(`observed: ${msg}\n`);
@@ -61,6 +55,15 @@ async function tcp(lab: Lab, from: string, to: string): Promise<number> {
   return r.bitsPerSecond;
 }
 
+/** Best of `rounds` runs of each (lab, from, to), the runs interleaved across all of them. */
+async function bestTcp(runs: readonly { key: string; lab: Lab; from: string; to: string }[], rounds = 2): Promise<Map<string, number>> {
+  const best = new Map<string, number>();
+  for (let r = 0; r < rounds; r++) {
+    for (const x of runs) best.set(x.key, Math.max(best.get(x.key) ?? 0, await tcp(x.lab, x.from, x.to)));
+  }
+  return best;
+}
+
 /** tracepath from a pod: the path MTU it reports at the end ("Resume: pmtu N"). */
 async function tracepath(lab: Lab, from: string, to: string): Promise<{ pmtu: number; output: string }> {
   const r = await lab.exec(lab.pod(from).ns, ['tracepath', '-n', '-m', '6', lab.pod(to).ip], { timeoutMs: 40_000 });
@@ -69,7 +72,7 @@ async function tracepath(lab: Lab, from: string, to: string): Promise<{ pmtu: nu
   return { pmtu: pmtus.length ? Math.min(...pmtus) : NaN, output: out.trim() };
 }
 
-test('MTU from the underlay: 1400-byte uplinks, no MTU in the config, against mtu set by hand in the same run', { skip: pending('MTU auto-detection (issue 7 §1)'), timeout: 300_000 }, async () => {
+test('MTU from the underlay: 1400-byte uplinks, no MTU in the config, against mtu set by hand in the same run', { skip, timeout: 300_000 }, async () => {
   const common: LabOptions = { nodes: 2, podsPerNode: 1, underlayMTU: () => 1400 };
   await withLabs([{ ...common, agentMTU: 'auto' }, { ...common, agentMTU: 'lab' }], async ([auto, byHand]) => {
     // Measure and print everything first, so a failing run still shows all its numbers.
@@ -79,16 +82,13 @@ test('MTU from the underlay: 1400-byte uplinks, no MTU in the config, against mt
       say(`auto, node${i} on a 1400-byte uplink: TUN ${got.device}, /status ${got.status}, conflist ${got.conflist}`);
       inUse.push(got);
     }
-    const rows: string[] = [];
-    const rates: Record<string, number> = {};
+    const runs = [];
     for (const [name, lab] of [['auto', auto!], ['mtu 1350 by hand', byHand!]] as const) {
-      for (const [from, to] of [['p1a', 'p2a'], ['p2a', 'p1a']] as const) {
-        const bps = await tcp(lab, from, to);
-        rates[`${name} ${from}`] = bps;
-        rows.push(`${name}: TCP ${from} -> ${to} ${formatBps(bps)}`);
-      }
+      for (const [from, to] of [['p1a', 'p2a'], ['p2a', 'p1a']] as const) runs.push({ key: `${name} ${from}`, lab, from, to });
     }
-    say(`1400-byte underlay, same run: ${rows.join('; ')}`);
+    const best = await bestTcp(runs);
+    const rates = Object.fromEntries(best);
+    say(`1400-byte underlay, same run, best of 2: ${runs.map((x) => `${x.key.replace(/ p\w+$/, '')}: TCP ${x.from} -> ${x.to} ${formatBps(best.get(x.key)!)}`).join('; ')}`);
     inUse.forEach((got, j) => assert.deepEqual(got, { device: 1350, status: 1350, conflist: 1350 }, `node${j + 1}: want underlay 1400 - 50 everywhere`));
     for (const from of ['p1a', 'p2a']) {
       const a = rates[`auto ${from}`]!;
@@ -99,7 +99,7 @@ test('MTU from the underlay: 1400-byte uplinks, no MTU in the config, against mt
   });
 });
 
-test('every node derives its own MTU: uplinks of 1400, 9001 and 1460 in one cluster', { skip: pending('MTU auto-detection and per-peer path MTU (issue 7 §1, §2)'), timeout: 300_000 }, async () => {
+test('every node derives its own MTU: uplinks of 1400, 9001 and 1460 in one cluster', { skip, timeout: 300_000 }, async () => {
   const mtus = [1400, 9001, 1460];
   await withLabs([{ nodes: 3, podsPerNode: 1, agentMTU: 'auto', underlayMTU: (i) => mtus[i - 1]! }], async ([lab]) => {
     const inUse = [];
@@ -123,16 +123,20 @@ test('every node derives its own MTU: uplinks of 1400, 9001 and 1460 in one clus
   });
 });
 
-test('a 1400-byte hop between two 1500-byte nodes: no black hole, tracepath sees it; kernel VXLAN in the same topology', { skip: pending('per-peer path MTU (issue 7 §2)'), timeout: 300_000 }, async () => {
+test('a 1400-byte hop between two 1500-byte nodes: no black hole, tracepath sees it; kernel VXLAN in the same topology', { skip, timeout: 300_000 }, async () => {
   const topology: LabOptions = { nodes: 2, podsPerNode: 1, narrowHop: { nodes: [2], mtu: 1400 } };
   await withLabs([{ ...topology, agentMTU: 'auto' }, { ...topology, kind: () => 'kernel' }], async ([vx, kernel]) => {
     const results: Record<string, { to2: number; to1: number; pmtu: number }> = {};
+    const best = await bestTcp([
+      { key: 'vxnet to2', lab: vx!, from: 'p1a', to: 'p2a' }, { key: 'vxnet to1', lab: vx!, from: 'p2a', to: 'p1a' },
+      { key: 'kernel VXLAN to2', lab: kernel!, from: 'p1a', to: 'p2a' }, { key: 'kernel VXLAN to1', lab: kernel!, from: 'p2a', to: 'p1a' },
+    ]);
     for (const [name, lab] of [['vxnet', vx!], ['kernel VXLAN', kernel!]] as const) {
-      const to2 = await tcp(lab, 'p1a', 'p2a');
-      const to1 = await tcp(lab, 'p2a', 'p1a');
+      const to2 = best.get(`${name} to2`)!;
+      const to1 = best.get(`${name} to1`)!;
       const tp = await tracepath(lab, 'p1a', 'p2a');
       results[name] = { to2, to1, pmtu: tp.pmtu };
-      say(`${name}, 1400-byte hop: TCP p1a -> p2a ${formatBps(to2)}, p2a -> p1a ${formatBps(to1)}; tracepath from p1a: pmtu ${tp.pmtu}`);
+      say(`${name}, 1400-byte hop, best of 2: TCP p1a -> p2a ${formatBps(to2)}, p2a -> p1a ${formatBps(to1)}; tracepath from p1a: pmtu ${tp.pmtu}`);
       say(`${name} tracepath:\n${tp.output}`);
     }
     const v = results['vxnet']!;
@@ -142,7 +146,7 @@ test('a 1400-byte hop between two 1500-byte nodes: no black hole, tracepath sees
   });
 });
 
-test('the lab\'s field topologies: per-node uplink MTU on both ends, and a narrow hop whose router sends "fragmentation needed"', { skip: base, timeout: 120_000 }, async () => {
+test('the lab\'s field topologies: per-node uplink MTU on both ends, and a narrow hop whose router sends "fragmentation needed"', { skip, timeout: 120_000 }, async () => {
   // Kernel VXLAN nodes: this checks the lab's underlay, with no vxnet code in the path.
   await withLabs([{ nodes: 3, podsPerNode: 1, kind: () => 'kernel', underlayMTU: (i) => (i === 3 ? 9001 : 1500), narrowHop: { nodes: [2], mtu: 1400 } }], async ([lab]) => {
     const l = lab!;
