@@ -109,3 +109,13 @@ export interface Backend {
   /** Bring the node's data plane up; returns once it forwards. */
   start(host: BackendHost, node: BackendNode): Promise<void>;
 }
+
+/** What the two point-to-point userspace tunnels (socat, OpenVPN) have in common. */
+export const POINT_TO_POINT_RELAY = {
+  nodeCount: 2,
+  dualStack: false,
+  vtep: false,
+  relay: true,
+  writesConflist: false,
+  masquerades: false,
+} as const;

@@ -4,7 +4,7 @@
  * more than VXLAN's, so the pod MTU leaves 100 bytes.
  */
 import { run, runOk, waitFor } from '../exec.js';
-import type { Backend, BackendHost, BackendNode } from './backend.js';
+import { POINT_TO_POINT_RELAY, type Backend, type BackendHost, type BackendNode } from './backend.js';
 
 const DEVICE = 'ovpn0';
 const PORT = 1194;
@@ -13,12 +13,7 @@ const OVERHEAD = 100;
 export const openvpn: Backend = {
   kind: 'openvpn',
   summary: 'OpenVPN point-to-point without crypto (2 nodes)',
-  nodeCount: 2,
-  dualStack: false,
-  vtep: false,
-  relay: true,
-  writesConflist: false,
-  masquerades: false,
+  ...POINT_TO_POINT_RELAY,
   device: () => DEVICE,
   podMTU: (underlayMTU) => underlayMTU - OVERHEAD,
 

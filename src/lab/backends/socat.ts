@@ -5,19 +5,14 @@
  */
 import { VXLAN_OVERHEAD } from '../../wire/vxlan.js';
 import { runOk } from '../exec.js';
-import type { Backend, BackendHost, BackendNode } from './backend.js';
+import { POINT_TO_POINT_RELAY, type Backend, type BackendHost, type BackendNode } from './backend.js';
 
 const DEVICE = 'sx0';
 
 export const socat: Backend = {
   kind: 'socat',
   summary: 'socat TUN <-> UDP relay (2 nodes)',
-  nodeCount: 2,
-  dualStack: false,
-  vtep: false,
-  relay: true,
-  writesConflist: false,
-  masquerades: false,
+  ...POINT_TO_POINT_RELAY,
   device: () => DEVICE,
   // Not VXLAN, but the lab gives it the same pod MTU so the bench compares like with like.
   podMTU: (underlayMTU) => underlayMTU - VXLAN_OVERHEAD,
