@@ -21,6 +21,7 @@ import { parseHostPort, DEFAULTS } from './config.js';
 import { configureDevice, ipv6ForwardingEnabled, KernelSetupError } from './kernel.js';
 import { underlayInterface } from './underlay.js';
 import { writeConflist } from './cni-conflist.js';
+import { setUpNetfilter } from '../netfilter/setup.js';
 import { startMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
 import { newCounters, readCounters, type CounterSnapshot } from '../datapath/counters.js';
 import { macBytes } from './mac.js';
@@ -85,6 +86,8 @@ export class Agent implements StatusSource {
       device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength,
       ...(pod6 ? { address6: bigIntToIpv6(pod6.net), clusterCIDR6: cfg.clusterCIDR6 } : {}),
     });
+    await setUpNetfilter({ ipMasq: cfg.ipMasq, podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, device: this.tun.name,
+      ...(pod6 ? { podCIDR6: cfg.podCIDR6, clusterCIDR6: cfg.clusterCIDR6 } : {}) }, this.log);
     if (pod6 && !(await ipv6ForwardingEnabled())) {
       this.log('warn', 'IPv6 forwarding is off on this node; IPv6 pods cannot reach other nodes until net.ipv6.conf.all.forwarding=1', { podCIDR6: cfg.podCIDR6 });
     }

@@ -58,6 +58,8 @@ export interface AgentConfig {
   readonly peerSource: 'static' | 'kubernetes';
   readonly peers: readonly Peer[];
   readonly offloads: OffloadConfig;
+  /** Masquerade pod traffic to destinations outside the cluster CIDR (src/netfilter/). */
+  readonly ipMasq: boolean;
   readonly kubernetes: KubernetesConfig;
   /** Data-path tuning; defaults are the measured choices recorded in docs/performance.md. */
   readonly tuning: TuningConfig;

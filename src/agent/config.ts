@@ -50,7 +50,7 @@ export const AGENT_ENV = ['NODE_NAME', 'KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 
 export const CONFIG_KEYS = [
   'node', 'device', 'vni', 'port', 'underlayIP', 'clusterCIDR', 'podCIDR', 'clusterCIDR6', 'podCIDR6', 'vtepMAC', 'mtu',
   'underlayMTU', 'metricsAddr', 'perPeerMetrics', 'cniConfDir', 'peerSource', 'peers', 'peersFile', 'offloads',
-  'kubernetes', 'annotationPrefix', 'tuning',
+  'kubernetes', 'annotationPrefix', 'tuning', 'ipMasq',
 ] as const;
 
 const PEER_KEYS = ['node', 'underlayIP', 'podCIDR', 'podCIDRs', 'vtepMAC', 'port', 'vni', 'remoteChecksum'];
@@ -189,6 +189,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   parseHostPort(metricsAddr, 'metricsAddr');
   const perPeerMetrics = optBool(o, 'perPeerMetrics', '') ?? false;
   const cniConfDir = optString(o, 'cniConfDir');
+  const ipMasq = optBool(o, 'ipMasq', '') ?? true;
 
   const off = o.offloads === undefined ? {} : asObject(o.offloads, 'offloads');
   unknownKeys(off, OFFLOAD_KEYS, 'offloads.');
@@ -229,7 +230,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   return {
     node, device, vni, port, underlayIP, clusterCIDR, podCIDR, vtepMAC, mtu, underlayMTU, mtuFrom, metricsAddr, perPeerMetrics,
     ...(clusterCIDR6 !== undefined ? { clusterCIDR6 } : {}), ...(podCIDR6 !== undefined ? { podCIDR6 } : {}),
-    peerSource, peers, offloads, tuning,
+    peerSource, peers, offloads, tuning, ipMasq,
     kubernetes: {
       annotationPrefix,
       ...(optString(kube, 'kubeconfig', 'kubernetes.') !== undefined || ov.kubeconfig !== undefined

@@ -23,7 +23,7 @@ import { Lab, type LabOptions } from './lab.js';
 import { iperf, percentile, ping, podEndpoint } from './checks.js';
 import { run } from './exec.js';
 import { renderBarChart } from './svg-chart.js';
-import type { NodeKind } from './topology.js';
+import { backendOf, type NodeKind } from './backends/index.js';
 
 export interface BenchPath {
   readonly key: string;
@@ -160,7 +160,7 @@ async function measure(lab: Lab, path: BenchPath, secs: number, pings: number, i
   const a = lab.pod('p1a');
   const b = lab.pod('p2a');
   const pids = [lab.agentPid(1), lab.agentPid(2)].filter((p): p is number => p !== undefined && p > 0);
-  const relay = path.kind === 'vxnet' || path.kind === 'socat' || path.kind === 'openvpn';
+  const relay = backendOf(path.kind).relay;
   const cpuOver = async <T>(f: () => Promise<T>): Promise<{ result: T; cpu: number | undefined }> => {
     const before = pids.map(procSample);
     const result = await f();

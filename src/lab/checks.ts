@@ -8,6 +8,9 @@
  */
 import type { Lab, LabPod } from './lab.js';
 import { sleep } from './exec.js';
+import { backendOf } from './backends/index.js';
+import { OUTSIDE_IP } from './topology.js';
+import { describeConnection, probe, serviceRound } from './reach.js';
 
 /** Where a probe runs and which address it uses there. */
 export interface Endpoint {
@@ -344,6 +347,8 @@ export async function runChecks(lab: Lab, log: (r: CheckResult) => void = () => 
       };
     }),
   );
+  if (lab.outside) add(await guard('pod -> outside host', () => podToOutside(lab, a)));
+  if (lab.service) add(await guard('pod -> Service ClusterIP', () => podToClusterIP(lab, a)));
   add(
     await guard('node -> own pods', () =>
       mapLimit(lab.podsOn(1), 4, async (p) => {
@@ -353,6 +358,41 @@ export async function runChecks(lab: Lab, log: (r: CheckResult) => void = () => 
     ),
   );
   return results;
+}
+
+/**
+ * A pod connects to the outside host (203.0.113.10, no route to any pod CIDR). With outbound
+ * NAT (vxnet's ipMasq, flannel's --ip-masq on kernel nodes) the host sees the pod's node; a
+ * data plane without it shows the pod address, and only answers if the network routes pods.
+ */
+export async function podToOutside(lab: Lab, pod: LabPod): Promise<CheckResult> {
+  if (!lab.outside) throw new Error('the lab has no outside host (outside: true)');
+  const node = lab.node(pod.nodeIndex);
+  const want = backendOf(node.kind).masquerades ? node.underlayIP : pod.ip;
+  const c = await probe(lab, { ns: lab.outside, ip: OUTSIDE_IP, port: 7100 }, pod.ns);
+  return {
+    name: `outside: TCP ${pod.name}(${pod.ip}) -> outside host ${OUTSIDE_IP}, which sees ${want === pod.ip ? 'the pod' : `its node ${node.name}`}`,
+    ok: c.error === undefined && c.seenByServer === want,
+    observed: describeConnection(c),
+  };
+}
+
+/**
+ * A pod connects to the lab Service's ClusterIP until both endpoints (pods on other nodes)
+ * have answered: every connection is DNATed to an endpoint, the endpoint sees the client pod's
+ * own address, and the reply is un-DNATed (the client stays connected to the ClusterIP).
+ */
+export async function podToClusterIP(lab: Lab, pod: LabPod): Promise<CheckResult> {
+  const s = lab.service;
+  if (!s) throw new Error('the lab has no Service (service: true)');
+  const eps = s.endpoints.map((e) => ({ ns: lab.podsOn(e.node).find((p) => p.ip === e.ip)!.ns, ip: e.ip, port: e.port }));
+  const r = await serviceRound(lab, pod.ns, { ip: s.clusterIP, port: s.port }, eps);
+  const bad = r.connections.filter((c) => c.error !== undefined || c.remote !== s.clusterIP || c.seenByServer !== pod.ip);
+  return {
+    name: `Service: TCP ${pod.name} -> ClusterIP ${s.clusterIP}:${s.port} -> endpoints ${s.endpoints.map((e) => `${e.ip}(node${e.node})`).join(', ')}`,
+    ok: bad.length === 0 && r.answeredBy.size === s.endpoints.length,
+    observed: `${r.connections.length} connections, answered by ${[...r.answeredBy].join(' and ')}; ${describeConnection(bad[0] ?? r.connections[0] ?? { error: 'none made' })}`,
+  };
 }
 
 /**

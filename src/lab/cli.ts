@@ -5,12 +5,16 @@
 import { Lab, labDown, type LabOptions } from './lab.js';
 import { runChecks, type CheckResult } from './checks.js';
 import { listLabIds, readState } from './state.js';
-import type { NodeKind } from './topology.js';
+import { NODE_KINDS, isNodeKind } from './backends/index.js';
 
-const USAGE = `usage: vxnet lab <command> [options]
+const USAGE = () => `usage: vxnet lab <command> [options]
 
   up     [--nodes N] [--kind K[,K...]] [--vni N] [--port N] [--pods N] [--id ID] [--attacker] [--ipv6]
-         build a lab that stays up; prints pods and the peer table (--ipv6: dual-stack pods)
+         [--underlay-mtu M[,M...]] [--narrow-hop I[,I...]:M] [--agent-mtu auto] [--no-outside] [--no-service]
+         build a lab that stays up; prints pods and the peer table (--ipv6: dual-stack pods;
+         --underlay-mtu: node i's uplink MTU, the last repeats; --narrow-hop: nodes I behind a
+         second router over an M-byte link; --agent-mtu auto: no MTU in agent configs; an outside
+         host and one Service are included unless turned off)
   down   ID... | --all          remove labs (agents, namespaces, files)
   list                          labs recorded in /run/vxnet-lab
   test   [up options] [--keep]  build a lab, run the connectivity checks, remove it (--keep: leave it up)
@@ -20,9 +24,7 @@ const USAGE = `usage: vxnet lab <command> [options]
                                 DIR/bench-chart.svg; P: direct kernel vxnet vxnet-nooffload
                                 socat openvpn
 
-  K is vxnet, kernel, direct, socat or openvpn; a list gives node 1, 2, ... (the last repeats).`;
-
-const KINDS: readonly NodeKind[] = ['vxnet', 'kernel', 'direct', 'socat', 'openvpn'];
+  K is one of ${NODE_KINDS.join(', ')}; a list gives node 1, 2, ... (the last repeats).`;
 
 interface Parsed {
   opts: LabOptions;
@@ -31,8 +33,20 @@ interface Parsed {
   values: Map<string, string>;
 }
 
+/** "1500,1400" -> node i's MTU, the last one repeating. */
+function perNode(list: string, flag: string): (i: number) => number {
+  const v = list.split(',').map((x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 576 || n > 65535) throw new Error(`${flag}: not an MTU (576..65535): ${x}`);
+    return n;
+  });
+  return (i) => v[Math.min(i, v.length) - 1]!;
+}
+
 function parse(args: readonly string[]): Parsed {
-  const opts: LabOptions = {};
+  // What a new user's `lab up` and `lab test` show by default: the world outside the cluster
+  // and one Service, beside the pods.
+  const opts: LabOptions = { outside: true, service: true };
   const rest: string[] = [];
   const flags = new Set<string>();
   const values = new Map<string, string>();
@@ -71,10 +85,35 @@ function parse(args: readonly string[]): Parsed {
       case '--ipv6':
         opts.ipv6 = true;
         break;
+      case '--no-outside':
+        opts.outside = false;
+        break;
+      case '--no-service':
+        opts.service = false;
+        break;
+      case '--underlay-mtu':
+        opts.underlayMTU = perNode(val(), a);
+        break;
+      case '--narrow-hop': {
+        const v = val();
+        const m = /^(\d+(?:,\d+)*):(\d+)$/.exec(v);
+        if (!m) throw new Error(`${a}: want NODES:MTU, e.g. 2:1400, got ${v}`);
+        opts.narrowHop = { nodes: m[1]!.split(',').map(Number), mtu: perNode(m[2]!, a)(1) };
+        break;
+      }
+      case '--agent-mtu': {
+        const v = val();
+        if (v !== 'auto' && v !== 'lab') throw new Error(`${a}: auto or lab, got ${v}`);
+        opts.agentMTU = v;
+        break;
+      }
       case '--kind': {
         const list = val().split(',');
-        for (const k of list) if (!KINDS.includes(k as NodeKind)) throw new Error(`unknown kind ${k}`);
-        opts.kind = (i) => (list[Math.min(i, list.length) - 1] as NodeKind);
+        const kinds = list.map((k) => {
+          if (!isNodeKind(k)) throw new Error(`unknown kind ${k} (one of ${NODE_KINDS.join(', ')})`);
+          return k;
+        });
+        opts.kind = (i) => kinds[Math.min(i, kinds.length) - 1]!;
         break;
       }
       case '--out':
@@ -90,6 +129,11 @@ function parse(args: readonly string[]): Parsed {
   return { opts, rest, flags, values };
 }
 
+/** The lab Service has its endpoints on nodes 2 and 3: a 1-node lab goes without it. */
+function fitService(opts: LabOptions): void {
+  if ((opts.nodes ?? 3) < 2) opts.service = false;
+}
+
 function printCheck(r: CheckResult): void {
   process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'}  ${r.name}\n      ${r.observed}\n`);
 }
@@ -101,6 +145,7 @@ export async function labMain(args: readonly string[]): Promise<number> {
     switch (cmd) {
       case 'up': {
         const p = parse(restArgs);
+        fitService(p.opts);
         const lab = await Lab.up({ ...p.opts, persist: true, log });
         process.stdout.write(`${await lab.describe()}\n\nremove with: vxnet lab down ${lab.id}\n`);
         return 0;
@@ -127,6 +172,7 @@ export async function labMain(args: readonly string[]): Promise<number> {
       }
       case 'test': {
         const p = parse(restArgs);
+        fitService(p.opts);
         const keep = p.flags.has('keep');
         const lab = await Lab.up({ ...p.opts, persist: keep, log });
         try {
@@ -154,7 +200,7 @@ export async function labMain(args: readonly string[]): Promise<number> {
         return 0;
       }
       default:
-        process.stderr.write(`${USAGE}\n`);
+        process.stderr.write(`${USAGE()}\n`);
         return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
     }
   } catch (err) {

@@ -8,7 +8,9 @@
  * `prevResult`. Parameters go in the environment (CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS,
  * CNI_IFNAME, CNI_PATH). Plugins run inside the node's namespace (`ip netns exec NODE`), where
  * the bridge and the host side of the veth belong. host-local's `dataDir` is overridden so
- * address leases land in the lab's own directory, never in /var/lib/cni.
+ * address leases land in the lab's own directory, never in /var/lib/cni. Capability arguments
+ * (hostPort's `portMappings`) reach, as `runtimeConfig`, exactly the plugins that declare the
+ * capability in the conflist, as the spec says a runtime must pass them.
  */
 import { inNs, run } from './exec.js';
 
@@ -26,7 +28,16 @@ export interface CniInvocation {
   readonly pluginNs: string | null;
   /** Replaces `ipam.dataDir` of every host-local ipam block. */
   readonly ipamDataDir?: string;
+  /** Capability arguments by name, e.g. { portMappings: [...] } for hostPorts. */
+  readonly capabilityArgs?: Readonly<Record<string, unknown>>;
   readonly timeoutMs?: number;
+}
+
+/** One hostPort as a container runtime hands it to the portmap plugin. */
+export interface PortMapping {
+  readonly hostPort: number;
+  readonly containerPort: number;
+  readonly protocol: 'tcp' | 'udp';
 }
 
 /** The parts of a CNI 1.0 result the lab reads. */
@@ -71,6 +82,14 @@ function pluginConfig(
   if (inv.ipamDataDir !== undefined && ipam !== null && typeof ipam === 'object') {
     const i = ipam as Record<string, unknown>;
     if (i['type'] === 'host-local') conf['ipam'] = { ...i, dataDir: inv.ipamDataDir };
+  }
+  const caps = conf['capabilities'];
+  if (inv.capabilityArgs !== undefined && caps !== null && typeof caps === 'object') {
+    const runtimeConfig: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(inv.capabilityArgs)) {
+      if ((caps as Record<string, unknown>)[k] === true) runtimeConfig[k] = v;
+    }
+    if (Object.keys(runtimeConfig).length > 0) conf['runtimeConfig'] = runtimeConfig;
   }
   if (prevResult !== undefined) conf['prevResult'] = prevResult;
   return conf;

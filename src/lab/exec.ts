@@ -6,7 +6,7 @@
  * child's pid is the command's pid (the bench reads /proc/<pid> of the agent through it).
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 
 export interface RunOptions {
   /** Kill the process (SIGKILL) after this long. Required in spirit: default 10 s. */
@@ -190,6 +190,15 @@ export function background(argv: readonly string[], opts: BackgroundOptions = {}
   if (fd !== undefined) closeSync(fd);
   if (opts.detached) child.unref();
   return new Background(argv, child, opts.maxLifetimeMs);
+}
+
+/** The last `lines` lines of a log file, or '' when it cannot be read. */
+export function readTail(file: string, lines = 10): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
 }
 
 export function sleep(ms: number): Promise<void> {

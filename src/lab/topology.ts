@@ -4,6 +4,11 @@
  *   node i (1-based): underlay 192.168.(100+i).2/24, its router port 192.168.(100+i).1
  *                     pod CIDR 10.244.i.0/24, bridge cni0 10.244.i.1, tunnel address 10.244.i.0/32
  *   attacker:         192.168.250.2/24 behind router port 192.168.250.1
+ *   outside host:     203.0.113.10/24 behind router port 203.0.113.1 (TEST-NET-3, RFC 5737: an
+ *                     address that stands for the internet and is routed nowhere outside the lab)
+ *   narrow hop:       a second router behind the first on 192.168.254.0/24 (.1 the first, .2
+ *                     the second); the nodes behind it keep their own subnets
+ *   Services:         ClusterIPs from 10.96.0.0/16 (kubeadm's default service CIDR)
  *   dual stack:       cluster fd00:10:244::/56, node i's pod CIDR fd00:10:244:<i in hex>::/64,
  *                     bridge cni0 <that>::1, tunnel address <that>:: (a /128); the underlay stays IPv4
  *
@@ -14,14 +19,16 @@
 
 export const CLUSTER_CIDR = '10.244.0.0/16';
 export const CLUSTER_CIDR6 = 'fd00:10:244::/56';
+export const SERVICE_CIDR = '10.96.0.0/16';
+/** The lab's default underlay MTU, Ethernet's. */
 export const UNDERLAY_MTU = 1500;
-/** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14), RFC 7348 section 5. */
-export const VXLAN_OVERHEAD = 50;
 export const METRICS_ADDR = '127.0.0.1:9469';
 export const ATTACKER_SUBNET = 250;
+export const OUTSIDE_ROUTER_IP = '203.0.113.1';
+export const OUTSIDE_IP = '203.0.113.10';
+export const TRANSIT_ROUTER1_IP = '192.168.254.1';
+export const TRANSIT_ROUTER2_IP = '192.168.254.2';
 export const MAX_NODES = 99;
-
-export type NodeKind = 'vxnet' | 'kernel' | 'direct' | 'socat' | 'openvpn';
 
 export function underlaySubnet(i: number): string {
   return `192.168.${100 + i}.0/24`;
@@ -62,18 +69,6 @@ export function vtepMAC(i: number): string {
 
 function hex2(n: number): string {
   return n.toString(16).padStart(2, '0');
-}
-
-/** Overlay (pod) MTU for each data plane. */
-export function podMTU(kind: NodeKind): number {
-  switch (kind) {
-    case 'direct':
-      return UNDERLAY_MTU;
-    case 'openvpn':
-      return 1400;
-    default:
-      return UNDERLAY_MTU - VXLAN_OVERHEAD;
-  }
 }
 
 /** Pod letter suffix: 0 -> a, 1 -> b, ... */

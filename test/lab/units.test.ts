@@ -18,6 +18,7 @@ import { renderBarChart } from '../../src/lab/svg-chart.js';
 import { procSample, renderTable, renderRatios, renderLatencyVsSocat, combineRounds, machineBusySeconds } from '../../src/lab/bench.js';
 import { isValidLabId, randomLabId, nsPrefix } from '../../src/lab/state.js';
 import * as topo from '../../src/lab/topology.js';
+import { backendOf } from '../../src/lab/backends/index.js';
 
 test('address plan follows contracts.md "Lab defaults"', () => {
   const cases = [
@@ -35,9 +36,9 @@ test('address plan follows contracts.md "Lab defaults"', () => {
     // Locally administered (bit 1 of the first octet), unicast (bit 0 clear).
     assert.equal(parseInt(c.mac.slice(0, 2), 16) & 0x03, 0x02);
   }
-  assert.equal(topo.podMTU('vxnet'), 1450);
-  assert.equal(topo.podMTU('kernel'), 1450);
-  assert.equal(topo.podMTU('direct'), 1500);
+  assert.equal(backendOf('vxnet').podMTU(topo.UNDERLAY_MTU), 1450);
+  assert.equal(backendOf('kernel').podMTU(topo.UNDERLAY_MTU), 1450);
+  assert.equal(backendOf('direct').podMTU(topo.UNDERLAY_MTU), 1500);
   assert.equal(topo.cidrContains('10.244.1.0/24', '10.244.1.255'), true);
   assert.equal(topo.cidrContains('10.244.1.0/24', '10.244.2.0'), false);
   assert.equal(topo.cidrContains('0.0.0.0/0', '1.2.3.4'), true);
