@@ -20,6 +20,8 @@ export interface CaptureOptions {
   readonly vxlanPorts?: readonly number[];
   /** Hard stop after this many seconds (tshark -a duration). */
   readonly seconds: number;
+  /** Stop after this many packets (tshark -c), to keep a capture of bulk traffic small. */
+  readonly count?: number;
 }
 
 /** One packet: for each field, every occurrence in the packet (outer first, then inner). */
@@ -69,6 +71,7 @@ export function parseFields(text: string, fields: readonly string[]): CapturedPa
 
 export async function startCapture(lab: Lab, ns: string, opts: CaptureOptions): Promise<Capture> {
   const argv = ['tshark', '-n', '-l', '-i', opts.iface, '-a', `duration:${opts.seconds}`];
+  if (opts.count !== undefined) argv.push('-c', String(opts.count));
   if (opts.filter) argv.push('-f', opts.filter);
   for (const p of opts.vxlanPorts ?? []) argv.push('-d', `udp.port==${p},vxlan`);
   argv.push('-T', 'fields', '-E', `separator=${SEP}`, '-E', 'occurrence=a', '-E', 'aggregator=,');

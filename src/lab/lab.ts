@@ -495,6 +495,7 @@ export class Lab implements BackendHost {
         tunnelAddress: tunnelAddress(i),
         ...(this.opts.ipv6 ? { podCIDR6: podCIDR6(i), tunnelAddress6: tunnelAddress6(i) } : {}),
         vtepMAC: vtepMAC(i),
+        remoteChecksum: kind === 'vxnet' || (kind === 'kernel' && (this.opts.kernelRemoteChecksum === 'rx' || this.opts.kernelRemoteChecksum === 'both')),
         device: backend.device(this.vni),
         mtu: backend.podMTU(mtu),
         dir,

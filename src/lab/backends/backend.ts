@@ -31,6 +31,9 @@ export interface BackendNode {
   readonly podCIDR6?: string;
   readonly tunnelAddress6?: string;
   readonly vtepMAC: string;
+  /** The node finishes inner checksums a sender leaves unfinished (VXLAN remote checksum
+   * offload): every vxnet node, and a kernel VXLAN node built with `remcsumrx`. */
+  readonly remoteChecksum: boolean;
   /** Overlay device: the agent's TUN, the kernel vxlan device, socat's or openvpn's TUN. */
   readonly device: string | null;
   /** Pod MTU. */
@@ -63,6 +66,11 @@ export interface BackendOptions {
   agentReadyTimeoutMs?: number;
   /** Kernel VXLAN nodes: program their peers at build time (default true). */
   programKernelPeers?: boolean;
+  /**
+   * Kernel VXLAN nodes: remote checksum offload (`remcsumrx`, `remcsumtx`, or both; with
+   * `udpcsum`, which RCO needs). Default: none, as flannel configures them.
+   */
+  kernelRemoteChecksum?: 'rx' | 'tx' | 'both';
 }
 
 /** What the lab offers a backend while it builds a node. */

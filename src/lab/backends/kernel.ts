@@ -57,8 +57,10 @@ export const kernel: Backend = {
   async start(host: BackendHost, node: BackendNode): Promise<void> {
     const dev = node.device as string;
     const ip = (...a: string[]): Promise<RunResult> => runOk(['ip', '-n', node.ns, ...a]);
+    const rco = host.options.kernelRemoteChecksum;
+    const rcoArgs = rco === undefined ? [] : ['udpcsum', ...(rco !== 'tx' ? ['remcsumrx'] : []), ...(rco !== 'rx' ? ['remcsumtx'] : [])];
     await ip('link', 'add', dev, 'type', 'vxlan', 'id', String(host.vni), 'local', node.underlayIP, 'dev', node.uplink,
-      'dstport', String(host.port), 'nolearning');
+      'dstport', String(host.port), 'nolearning', ...rcoArgs);
     await ip('link', 'set', dev, 'address', node.vtepMAC, 'mtu', String(node.mtu));
     await ip('addr', 'add', `${node.tunnelAddress}/32`, 'dev', dev);
     if (node.tunnelAddress6) await ip('-6', 'addr', 'add', `${node.tunnelAddress6}/128`, 'dev', dev, 'nodad');

@@ -72,6 +72,7 @@ export function agentConfig(host: BackendHost, node: BackendNode): Record<string
         underlayIP: p.underlayIP,
         podCIDRs: p.podCIDR6 ? [p.podCIDR, p.podCIDR6] : [p.podCIDR],
         vtepMAC: p.vtepMAC,
+        ...(p.remoteChecksum ? { remoteChecksum: true } : {}),
       })),
     };
   }
