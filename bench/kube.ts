@@ -10,7 +10,7 @@
  * Prints a markdown table. It asserts nothing about time: machines differ.
  */
 import { CoreV1Api } from '@kubernetes/client-node';
-import { ApiStandIn, makeNode } from '../src/kube/apiserver.js';
+import { ApiStandIn, makeNode } from '../test/support/kube-apiserver.js';
 import { annotationKeys, KubePeerSource, nodeToPeer, publishAnnotations, VXNET_PREFIX } from '../src/peers/kube.js';
 import type { Peer } from '../src/peers/source.js';
 

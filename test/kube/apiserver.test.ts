@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ApiException, CoreV1Api, PatchStrategy, Watch, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
-import { ApiStandIn, makeNode, type NodeObject } from './apiserver.js';
+import { ApiStandIn, makeNode, type NodeObject } from '../support/kube-apiserver.js';
 import { loadKubeConfig } from '../../src/peers/kube.js';
 import { waitFor } from './helpers.js';
 
@@ -180,7 +180,7 @@ test('CLI: serves nodes from a file on the given host, writes a kubeconfig, exit
   const nodes = join(dir, 'nodes.yaml');
   writeFileSync(nodes, '- name: x\n  podCIDR: 10.244.5.0/24\n  internalIP: 192.168.105.2\n');
   const kubeconfig = join(dir, 'kubeconfig');
-  const entry = fileURLToPath(new URL('../../src/kube/apiserver.js', import.meta.url));
+  const entry = fileURLToPath(new URL('../support/kube-apiserver.js', import.meta.url));
   const child = spawn(process.execPath, [entry, '--host', '127.0.0.1', '--port', '0', '--nodes', nodes, '--kubeconfig', kubeconfig], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

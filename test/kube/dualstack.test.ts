@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiStandIn, makeNode } from '../../src/kube/apiserver.js';
+import { ApiStandIn, makeNode } from '../support/kube-apiserver.js';
 import { annotationKeys, nodePodCIDRs6, nodeToPeer, normalizeIPv6CIDR, peerKey, selfFacts, VXNET_PREFIX } from '../../src/peers/kube.js';
 import { prepareKubernetes } from '../../src/peers/kube-agent.js';
 import { checkConfig, ConfigError } from '../../src/agent/config.js';

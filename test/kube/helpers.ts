@@ -3,7 +3,7 @@
  * KubePeerSource wired to a stand-in with test-sized timers. No test here sleeps for a fixed time
  * to "let things settle" when it can wait for the thing itself.
  */
-import { ApiStandIn, makeNode, type NodeObject } from '../../src/kube/apiserver.js';
+import { ApiStandIn, makeNode, type NodeObject } from '../support/kube-apiserver.js';
 import {
   annotationKeys,
   KubePeerSource,

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeNode } from '../../src/kube/apiserver.js';
+import { makeNode } from '../support/kube-apiserver.js';
 import {
   annotationKeys,
   FLANNEL_PREFIX,

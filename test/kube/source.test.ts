@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiStandIn, makeNode } from '../../src/kube/apiserver.js';
+import { ApiStandIn, makeNode } from '../support/kube-apiserver.js';
 import {
   FLANNEL_PREFIX,
   KubePeerSource,

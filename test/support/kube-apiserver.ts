@@ -24,8 +24,9 @@
  * closes the listener and every connection (the port is reused by `setDown(false)`),
  * `setFailing(503)` answers every API call with an error.
  *
- * It keeps every object in memory and the last `historyLimit` events for watch resumption, which
- * is plenty for 5,000 nodes. It listens on 127.0.0.1 unless told otherwise.
+ * It keeps every object in memory and the last `historyLimit` events for watch resumption. It
+ * listens on 127.0.0.1 unless told otherwise. It is test support: the tests, the benches and the
+ * lab tests use it, and it is not part of the image (the Dockerfile builds only src/).
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -657,7 +658,7 @@ export function readNodesFile(path: string): NodeObject[] {
   });
 }
 
-const USAGE = `usage: node dist/src/kube/apiserver.js [--host 127.0.0.1] [--port 0] [--nodes FILE]
+const USAGE = `usage: node dist/test/support/kube-apiserver.js [--host 127.0.0.1] [--port 0] [--nodes FILE]
        [--token TOKEN] [--kubeconfig OUT] [--bookmark-ms N] [--gone event|http]
 Runs the Kubernetes API stand-in (Nodes only) until SIGINT/SIGTERM. Prints one JSON line
 {"msg":"listening","url":...} on stdout once it accepts connections.`;
