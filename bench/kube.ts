@@ -11,7 +11,8 @@
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import { ApiStandIn, makeNode } from '../test/support/kube-apiserver.js';
-import { annotationKeys, KubePeerSource, nodeToPeer, publishAnnotations, VXNET_PREFIX } from '../src/peers/kube.js';
+import { annotationKeys, nodeToPeer, publishAnnotations, VXNET_PREFIX } from '../src/peers/kube-node.js';
+import { KubePeerSource } from '../src/peers/kube-watch.js';
 import type { Peer } from '../src/peers/source.js';
 
 function mac(i: number): string {
@@ -58,7 +59,6 @@ async function main(): Promise<void> {
       nodeName: 'node-1',
       kubeConfig: kc,
       annotationPrefix: VXNET_PREFIX,
-      self: { underlayIP: '10.0.1.1', vtepMAC: mac(1), vni: 1, port: 8472 },
       watchTimeoutSeconds: 600,
     });
     await time('KubePeerSource.start (list, convert, first snapshot)', () =>

@@ -70,7 +70,7 @@ async function agentCmd(args: string[]): Promise<number> {
   let source: PeerSource;
   let onForwarding: (() => Promise<void>) | undefined;
   if (cfg.peerSource === 'kubernetes') {
-    const kube = await import('../peers/kube-agent.js');
+    const kube = await import('../agent/kube-start.js');
     const prepared = await kube.prepareKubernetes(cfg, log);
     cfg = prepared.config;
     source = prepared.source;

@@ -1,10 +1,11 @@
 /**
- * One-shot Kubernetes calls the agent makes at start-up, and the error type every Kubernetes
- * failure is turned into.
+ * What every Kubernetes module here shares: loading a kubeconfig, the one-shot read of our own
+ * Node at start-up, timeouts and retry delays, and the error type every Kubernetes failure is
+ * turned into.
  *
  * Errors are phrased for the operator: which call failed, against which API server, and what to
- * check (credentials, RBAC, NODE_NAME, the IPAM flags). The peer source and these helpers share
- * `toKubeApiError`, so a 403 reads the same wherever it happens.
+ * check (credentials, RBAC, NODE_NAME, the IPAM flags). The watcher, the publisher and these
+ * helpers share `toKubeApiError`, so a 403 reads the same wherever it happens.
  */
 import { existsSync } from 'node:fs';
 import { ApiException, CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
@@ -12,6 +13,9 @@ import { annotationKeys, nodeInternalIP, nodePodCIDRs, nodePodCIDRs6, normalizeI
 
 /** Environment variables the Kubernetes mode reads (the DaemonSet sets NODE_NAME). */
 export const KUBE_ENV = ['NODE_NAME', 'KUBECONFIG'] as const;
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFn = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
 /** A control-plane failure, phrased for the operator, with the HTTP status or socket error code. */
 export class KubeApiError extends Error {
@@ -37,6 +41,15 @@ export class KubeConfigError extends Error {
 export const LIST_TIMEOUT_MS = 60_000;
 /** Single-object requests and the wait for a watch's response headers. */
 export const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Retry delays after a failed call: doubling from min to max. */
+export const DEFAULT_BACKOFF = { min: 500, max: 30_000 } as const;
+
+/** The delay before retry number `failures` (1-based): doubling from min, capped at max, ±20% jitter. */
+export function backoffDelay(failures: number, range: { readonly min: number; readonly max: number }): number {
+  const base = Math.min(range.max, range.min * 2 ** Math.min(30, Math.max(0, failures - 1)));
+  return Math.max(1, Math.round(base * (0.8 + Math.random() * 0.4)));
+}
 
 /**
  * Rejects after `ms` if `p` has not settled. The client has no per-request timeout; without this

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ApiException, CoreV1Api, PatchStrategy, Watch, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
 import { ApiStandIn, makeNode, type NodeObject } from '../support/kube-apiserver.js';
-import { loadKubeConfig } from '../../src/peers/kube.js';
+import { loadKubeConfig } from '../../src/peers/kube-client.js';
 import { waitFor } from './helpers.js';
 
 async function started(opts?: ConstructorParameters<typeof ApiStandIn>[0]): Promise<{ s: ApiStandIn; api: CoreV1Api }> {

@@ -17,7 +17,7 @@ import {
   SkipReason,
   VXNET_PREFIX,
   type NodeLike,
-} from '../../src/peers/kube.js';
+} from '../../src/peers/kube-node.js';
 
 const vx = annotationKeys(VXNET_PREFIX);
 const fl = annotationKeys(FLANNEL_PREFIX);

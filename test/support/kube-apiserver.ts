@@ -146,6 +146,11 @@ const MERGE_KEYS: Readonly<Record<string, string>> = {
 
 export class ApiStandIn {
   readonly requests: RecordedRequest[] = [];
+  /**
+   * Called with the Node's name when a write request's body has arrived, before the write is
+   * checked and applied: a test can change the Node here, as a concurrent client would.
+   */
+  beforeWrite: ((name: string) => void) | undefined;
   private readonly opts: Required<Omit<StandInOptions, 'token'>> & { token: string | undefined };
   private readonly nodes = new Map<string, NodeObject>();
   private history: HistoryEvent[] = [];
@@ -456,6 +461,10 @@ export class ApiStandIn {
           return;
         }
         this.withBody(req, reply, (body) => {
+          this.beforeWrite?.(name);
+          // The object as it is now, not as it was when the request arrived.
+          const old = this.nodes.get(name);
+          if (!old) return reply(404, status(404, 'NotFound', `nodes "${name}" not found`));
           const expected = (body['metadata'] as JsonObject | undefined)?.['resourceVersion'];
           if (typeof expected === 'string' && expected !== old.metadata.resourceVersion) {
             return reply(409, status(409, 'Conflict', `Operation cannot be fulfilled on nodes "${name}": the object has been modified`));
