@@ -277,5 +277,25 @@ export function toKubeApiError(err: unknown, what: string, nodeName: string | un
         return new KubeApiError(`${what}: the API server at ${server} answered ${status}${suffix}`, status);
     }
   }
-  return new KubeApiError(`${what}: no answer from the Kubernetes API at ${server}: ${errorMessage(err)}`, undefined, errorCode(err));
+  const code = errorCode(err);
+  const tls = code === undefined ? undefined : TLS_FAILURES[code];
+  if (tls !== undefined) {
+    return new KubeApiError(`${what}: TLS to the API server at ${server} failed: ${tls} (${code}); ${TLS_FIX}`, undefined, code);
+  }
+  return new KubeApiError(`${what}: no answer from the Kubernetes API at ${server}: ${errorMessage(err)}`, undefined, code);
 }
+
+/** OpenSSL's verification errors as Node reports them, in words for the operator. */
+const TLS_FAILURES: Readonly<Record<string, string>> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its certificate is not signed by the CA the kubeconfig trusts',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'its certificate is not signed by the CA the kubeconfig trusts',
+  SELF_SIGNED_CERT_IN_CHAIN: 'its certificate chain ends in a CA the kubeconfig does not trust',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'it presented a self-signed certificate the kubeconfig does not trust',
+  CERT_SIGNATURE_FAILURE: 'its certificate signature does not verify',
+  CERT_HAS_EXPIRED: 'its certificate has expired',
+  CERT_NOT_YET_VALID: 'its certificate is not valid yet (is this node\'s clock right?)',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its certificate does not name the address in the kubeconfig',
+};
+const TLS_FIX =
+  'the kubeconfig\'s certificate-authority(-data) (in a pod: the service account\'s ca.crt) must be the CA ' +
+  'that signed the API server\'s certificate, and the server address must be one the certificate names';

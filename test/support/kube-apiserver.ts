@@ -32,10 +32,12 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
+import { makeTestCertificates, type TestCertificates } from './tls.js';
 
 /** A Node as stored and served: plain JSON. */
 export interface NodeObject {
@@ -65,6 +67,11 @@ export interface StandInOptions {
   readonly port?: number;
   /** When set, every API request must carry `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /**
+   * Serve HTTPS with this certificate (see tls.ts); the kubeconfig then carries `ca` as its
+   * certificate-authority-data, and the client verifies the server against it, as on a cluster.
+   */
+  readonly tls?: TestCertificates;
   /** Events kept for watch resumption. Default 10000. */
   readonly historyLimit?: number;
   /** How a too-old watch is refused: an ERROR event on a 200 stream (default) or HTTP 410. */
@@ -151,7 +158,7 @@ export class ApiStandIn {
    * checked and applied: a test can change the Node here, as a concurrent client would.
    */
   beforeWrite: ((name: string) => void) | undefined;
-  private readonly opts: Required<Omit<StandInOptions, 'token'>> & { token: string | undefined };
+  private readonly opts: Required<Omit<StandInOptions, 'token' | 'tls'>> & { token: string | undefined; tls: TestCertificates | undefined };
   private readonly nodes = new Map<string, NodeObject>();
   private history: HistoryEvent[] = [];
   private rv = 1;
@@ -169,6 +176,7 @@ export class ApiStandIn {
       host: opts.host ?? '127.0.0.1',
       port: opts.port ?? 0,
       token: opts.token,
+      tls: opts.tls,
       historyLimit: opts.historyLimit ?? 10_000,
       goneMode: opts.goneMode ?? 'event',
       bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 0,
@@ -182,7 +190,9 @@ export class ApiStandIn {
   /** Starts listening (again, on the same port after a stop/setDown). */
   async start(): Promise<{ url: string; host: string; port: number }> {
     if (!this.server) {
-      const server = createServer((req, res) => this.handle(req, res));
+      const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+      const tls = this.opts.tls;
+      const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
       server.keepAliveTimeout = 5_000;
       server.listen(this.boundPort, this.opts.host);
       await once(server, 'listening');
@@ -222,7 +232,7 @@ export class ApiStandIn {
 
   get url(): string {
     const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
-    return `http://${host}:${this.boundPort}`;
+    return `${this.opts.tls ? 'https' : 'http'}://${host}:${this.boundPort}`;
   }
 
   get port(): number {
@@ -333,7 +343,7 @@ export class ApiStandIn {
 
   /** A kubeconfig (YAML) pointing at this server. */
   kubeconfigText(): string {
-    return kubeconfigYaml(this.url, this.opts.token);
+    return kubeconfigYaml(this.url, this.opts.token, this.opts.tls?.ca);
   }
 
   writeKubeconfig(path: string): string {
@@ -628,10 +638,11 @@ function mergeList(target: Json[], patch: Json[], key: string, path: string): Js
 }
 
 /**
- * A kubeconfig for `server`, with a bearer token or no credentials at all. client-node refuses
- * plain http unless the cluster says `insecure-skip-tls-verify`, so an http server gets it.
+ * A kubeconfig for `server`, with a bearer token or no credentials at all. An https server comes
+ * with the CA (PEM) the client must verify it against. client-node refuses plain http unless the
+ * cluster says `insecure-skip-tls-verify`, so an http server gets that.
  */
-export function kubeconfigYaml(server: string, token?: string): string {
+export function kubeconfigYaml(server: string, token?: string, caPem?: string): string {
   const user = token === undefined ? '  user: {}' : `  user:\n    token: ${JSON.stringify(token)}`;
   return [
     'apiVersion: v1',
@@ -641,6 +652,7 @@ export function kubeconfigYaml(server: string, token?: string): string {
     '  cluster:',
     `    server: ${JSON.stringify(server)}`,
     ...(server.startsWith('http:') ? ['    insecure-skip-tls-verify: true'] : []),
+    ...(caPem !== undefined ? [`    certificate-authority-data: ${Buffer.from(caPem).toString('base64')}`] : []),
     'users:',
     '- name: standin',
     user,
@@ -668,8 +680,9 @@ export function readNodesFile(path: string): NodeObject[] {
 }
 
 const USAGE = `usage: node dist/test/support/kube-apiserver.js [--host 127.0.0.1] [--port 0] [--nodes FILE]
-       [--token TOKEN] [--kubeconfig OUT] [--bookmark-ms N] [--gone event|http]
-Runs the Kubernetes API stand-in (Nodes only) until SIGINT/SIGTERM. Prints one JSON line
+       [--token TOKEN] [--kubeconfig OUT] [--bookmark-ms N] [--gone event|http] [--tls]
+Runs the Kubernetes API stand-in (Nodes only) until SIGINT/SIGTERM. --tls serves HTTPS with a
+CA made at start (openssl); the kubeconfig written by --kubeconfig carries that CA. Prints one JSON line
 {"msg":"listening","url":...} on stdout once it accepts connections.`;
 
 /** The CLI: used by the lab to run the stand-in in its own network namespace. */
@@ -681,12 +694,16 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.stdout.write(`${USAGE}\n`);
       return;
     }
+    if (a === '--tls') {
+      args.set('tls', 'true');
+      continue;
+    }
     const v = argv[i + 1];
     if (!a.startsWith('--') || v === undefined) throw new Error(`bad argument ${a}\n${USAGE}`);
     args.set(a.slice(2), v);
     i++;
   }
-  const known = new Set(['host', 'port', 'nodes', 'token', 'kubeconfig', 'bookmark-ms', 'gone']);
+  const known = new Set(['host', 'port', 'nodes', 'token', 'kubeconfig', 'bookmark-ms', 'gone', 'tls']);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const gone = args.get('gone');
   if (gone !== undefined && gone !== 'event' && gone !== 'http') throw new Error('--gone must be event or http');
@@ -696,6 +713,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     bookmarkIntervalMs: Number(args.get('bookmark-ms') ?? '10000'),
     ...(args.has('token') ? { token: args.get('token')! } : {}),
     ...(gone ? { goneMode: gone } : {}),
+    ...(args.has('tls') ? { tls: makeTestCertificates() } : {}),
   };
   const standIn = new ApiStandIn(opts);
   const nodesFile = args.get('nodes');
