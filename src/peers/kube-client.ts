@@ -206,11 +206,14 @@ function restoreEnv(name: string, value: string | undefined): void {
 
 // ---- errors ----
 
+/** The HTTP status of a client error, or undefined when there was no HTTP answer. */
 export function statusOf(err: unknown): number | undefined {
   if (err instanceof ApiException) return err.code;
   const e = err as { statusCode?: unknown; code?: unknown } | null;
-  if (e && typeof e.statusCode === 'number') return e.statusCode;
-  if (e && typeof e.code === 'number') return e.code;
+  // Only HTTP statuses: a DOMException's numeric `code` (23 for a timeout) is not one.
+  const http = (v: unknown): v is number => typeof v === 'number' && v >= 100 && v <= 599;
+  if (e && http(e.statusCode)) return e.statusCode;
+  if (e && http(e.code)) return e.code;
   return undefined;
 }
 

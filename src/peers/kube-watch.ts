@@ -309,7 +309,15 @@ export class KubePeerSource implements PeerSource {
         REQUEST_TIMEOUT_MS,
       );
       const query = { resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds };
-      new Watch(this.kc)
+      const watch = new Watch(this.kc);
+      // client-node 2.x aborts a watch that receives nothing for `requestTimeoutMs` (30 s). On a
+      // quiet cluster the API server sends a bookmark about once a minute, so that would tear
+      // down a healthy watch, and report an outage, every half minute, and 15,000 agents would
+      // re-open 500 watches a second. Give the client our idle window instead; if the field is
+      // ever renamed this does nothing and the TimeoutError below still reads as silence.
+      const clientTimer = watch as unknown as { requestTimeoutMs?: unknown };
+      if (typeof clientTimer.requestTimeoutMs === 'number') clientTimer.requestTimeoutMs = this.watchIdleMs;
+      watch
         .watch(
           '/api/v1/nodes',
           query,
@@ -324,7 +332,10 @@ export class KubePeerSource implements PeerSource {
             else if (gone instanceof Error) finish({ kind: 'error', err: gone });
           },
           (err: unknown) => {
-            if (err) {
+            if (err && (err as { name?: unknown }).name === 'TimeoutError' && this.connected) {
+              // The client's own inactivity timer on a watch that was open: silence, not an outage.
+              finish({ kind: 'silent' });
+            } else if (err) {
               finish(statusOf(err) === 410 ? { kind: 'gone', healthy: false } : { kind: 'error', err });
             } else {
               // The server ended the stream (its timeoutSeconds, or it shut down cleanly).

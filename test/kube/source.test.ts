@@ -266,6 +266,9 @@ test('a silent watch is dropped and re-established; bookmarks keep a quiet watch
   await waitFor(() => quiet.logs.some((l) => l.msg === 'node watch went silent; reconnecting'), 2000, 'the idle watchdog');
   await waitFor(() => quiet.standIn.watchRequests >= 2 && quiet.source.stats().connected, 2000, 'the new watch');
   assert.equal(quiet.source.stats().lists, 1, 'a silent watch resumes from its resourceVersion, no re-list');
+  // client-node's own inactivity timer runs on our idle window and reads as silence: no outage.
+  assert.deepEqual(quiet.rec.errors.map((e) => e.message), []);
+  assert.equal(quiet.logs.filter((l) => l.msg === 'Kubernetes API reachable again').length, 0);
 
   const chatty = await harness([peerNode(2)], { source: { watchIdleMs: 150 }, standIn: { bookmarkIntervalMs: 40 } });
   t.after(() => chatty.close());
