@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { ApiException, CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { NodeListDecodeError } from './kube-list-decode.js';
 import { annotationKeys, nodeInternalIP, nodePodCIDRs, nodePodCIDRs6, normalizeIPv4, vtepMACFromAnnotations, type AnnotationKeys, type NodeLike } from './kube-node.js';
 
 /** Environment variables the Kubernetes mode reads (the DaemonSet sets NODE_NAME). */
@@ -280,6 +281,7 @@ export function toKubeApiError(err: unknown, what: string, nodeName: string | un
         return new KubeApiError(`${what}: the API server at ${server} answered ${status}${suffix}`, status);
     }
   }
+  if (err instanceof NodeListDecodeError) return new KubeApiError(`${what}: ${err.message} (from ${server})`);
   const code = errorCode(err);
   const tls = code === undefined ? undefined : TLS_FAILURES[code];
   if (tls !== undefined) {

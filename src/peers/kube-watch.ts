@@ -33,8 +33,9 @@
  * it every version of our own Node it sees (`onOwnNode`), so a stripped annotation is noticed
  * without a second watch.
  */
-import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import { KubeConfig, Watch } from '@kubernetes/client-node';
 import type { Peer, PeerSource, PeerSourceEvents } from './source.js';
+import { listNodes } from './kube-list.js';
 import { annotationKeys, nodeToPeer, peerKey, SkipReason, type AnnotationKeys, type NodeLike } from './kube-node.js';
 import {
   backoffDelay,
@@ -45,7 +46,6 @@ import {
   REQUEST_TIMEOUT_MS,
   statusOf,
   toKubeApiError,
-  withTimeout,
   type LogFn,
   type LogLevel,
 } from './kube-client.js';
@@ -88,7 +88,6 @@ type WatchEnd =
 export class KubePeerSource implements PeerSource {
   readonly name: string;
   private readonly kc: KubeConfig;
-  private readonly api: CoreV1Api;
   private readonly keys: AnnotationKeys;
   private readonly nodeName: string;
   private readonly onOwnNode: (node: NodeLike) => void;
@@ -125,7 +124,6 @@ export class KubePeerSource implements PeerSource {
   constructor(opts: KubePeerSourceOptions) {
     if (!opts.nodeName) throw new TypeError('KubePeerSource: nodeName is required');
     this.kc = opts.kubeConfig;
-    this.api = this.kc.makeApiClient(CoreV1Api);
     this.keys = annotationKeys(opts.annotationPrefix);
     this.nodeName = opts.nodeName;
     this.onOwnNode = opts.onOwnNode ?? (() => {});
@@ -235,23 +233,24 @@ export class KubePeerSource implements PeerSource {
   }
 
   private async relist(): Promise<void> {
-    const list = await withTimeout(this.api.listNode(this.consistentList ? {} : { resourceVersion: '0' }), LIST_TIMEOUT_MS, 'list nodes');
-    this.consistentList = false;
-    this.listCount++;
-    this.noteContact();
+    // Each Node is converted as it streams in, so the list is never held whole (kube-list.ts).
     const next = new Map<string, Entry>();
     const skipped: Record<string, number> = {};
-    for (const node of list.items) {
+    const query: Record<string, string> = this.consistentList ? {} : { resourceVersion: '0' };
+    const list = await listNodes(this.kc, query, (node) => {
       const name = node.metadata?.name;
-      if (!name) continue;
+      if (!name) return;
       if (name === this.nodeName) {
         this.onOwnNode(node);
-        continue;
+        return;
       }
       const entry = this.convert(node, name, this.nodes.get(name));
       next.set(name, entry);
       if (entry.skip) skipped[entry.skip] = (skipped[entry.skip] ?? 0) + 1;
-    }
+    }, LIST_TIMEOUT_MS);
+    this.consistentList = false;
+    this.listCount++;
+    this.noteContact();
     let changed = next.size !== this.nodes.size;
     for (const [name, old] of this.nodes) {
       const now = next.get(name);
@@ -264,10 +263,10 @@ export class KubePeerSource implements PeerSource {
       }
     }
     this.nodes = next;
-    this.rv = list.metadata?.resourceVersion ?? '';
+    this.rv = list.resourceVersion;
     let peers = 0;
     for (const e of next.values()) if (e.peer) peers++;
-    this.log('info', 'listed nodes', { nodes: list.items.length, peers, skipped, resourceVersion: this.rv });
+    this.log('info', 'listed nodes', { nodes: list.nodes, peers, skipped, resourceVersion: this.rv, bytes: list.bytes });
     if (changed || this.snapshotCount === 0) this.markDirty();
   }
 

@@ -37,6 +37,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
+import { kubeletNode, SCALE_MAX_NODES } from './kube-nodes.js';
 import { makeTestCertificates, type TestCertificates } from './tls.js';
 
 /** A Node as stored and served: plain JSON. */
@@ -158,8 +159,17 @@ export class ApiStandIn {
    * checked and applied: a test can change the Node here, as a concurrent client would.
    */
   beforeWrite: ((name: string) => void) | undefined;
+  /**
+   * Breaks the next list responses: 'stall' sends the first half of the body and then nothing
+   * (the connection stays open), 'truncate' sends the first half and closes the connection.
+   */
+  listFault: 'stall' | 'truncate' | undefined;
   private readonly opts: Required<Omit<StandInOptions, 'token' | 'tls'>> & { token: string | undefined; tls: TestCertificates | undefined };
   private readonly nodes = new Map<string, NodeObject>();
+  /** Each stored Node's JSON, encoded once per change, as the watch cache keeps serialized objects. */
+  private readonly encoded = new Map<string, string>();
+  /** Node names in list order; undefined after an add or a delete. */
+  private sortedNames: string[] | undefined;
   private history: HistoryEvent[] = [];
   private rv = 1;
   /** Watches from a resourceVersion below this get 410 Gone. */
@@ -282,6 +292,8 @@ export class ApiStandIn {
     const old = this.nodes.get(name);
     if (!old) return false;
     this.nodes.delete(name);
+    this.encoded.delete(name);
+    this.sortedNames = undefined;
     this.rv++;
     const gone = structuredClone(old);
     gone.metadata.resourceVersion = String(this.rv);
@@ -363,8 +375,9 @@ export class ApiStandIn {
   private commit(type: 'ADDED' | 'MODIFIED', node: NodeObject): void {
     this.rv++;
     node.metadata.resourceVersion = String(this.rv);
+    if (!this.nodes.has(node.metadata.name)) this.sortedNames = undefined;
     this.nodes.set(node.metadata.name, node);
-    this.record(type, node);
+    this.encoded.set(node.metadata.name, this.record(type, node));
   }
 
   /** Stores `next` in place of `old` unless nothing changed. Identity fields are kept. */
@@ -379,14 +392,24 @@ export class ApiStandIn {
     this.commit('MODIFIED', next);
   }
 
-  private record(type: string, node: NodeObject): void {
-    const line = eventLine(type, node);
+  /** Appends the event to the history and to every open watch; returns the Node's JSON. */
+  private record(type: string, node: NodeObject): string {
+    const json = JSON.stringify(node);
+    const line = `{"type":${JSON.stringify(type)},"object":${json}}\n`;
     this.history.push({ rv: this.rv, line });
     if (this.history.length > this.opts.historyLimit) {
       const dropped = this.history.splice(0, this.history.length - this.opts.historyLimit);
       this.compactedRV = dropped[dropped.length - 1]!.rv;
     }
     for (const w of this.watches) w.res.write(line);
+    return json;
+  }
+
+  /** The list body, from the encoded Nodes in name order, as the API server sorts by key. */
+  private listBody(): string {
+    this.sortedNames ??= [...this.nodes.keys()].sort();
+    const items = this.sortedNames.map((n) => this.encoded.get(n)!).join(',');
+    return `{"kind":"NodeList","apiVersion":"v1","metadata":{"resourceVersion":"${this.rv}"},"items":[${items}]}`;
   }
 
   // ---- internals: HTTP ----
@@ -435,8 +458,16 @@ export class ApiStandIn {
         log(200);
         this.watch(res, query);
       } else if (verb === 'list') {
-        const items = [...this.nodes.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
-        reply(200, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
+        log(200);
+        const body = this.listBody();
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        if (this.listFault === undefined) res.end(body);
+        else {
+          const fault = this.listFault;
+          res.write(body.slice(0, body.length >> 1), () => {
+            if (fault === 'truncate') res.destroy();
+          });
+        }
       } else if (verb === 'create') {
         this.withBody(req, reply, (body) => {
           const node = body as unknown as NodeObject;
@@ -681,8 +712,10 @@ export function readNodesFile(path: string): NodeObject[] {
 
 const USAGE = `usage: node dist/test/support/kube-apiserver.js [--host 127.0.0.1] [--port 0] [--nodes FILE]
        [--token TOKEN] [--kubeconfig OUT] [--bookmark-ms N] [--gone event|http] [--tls]
+       [--scale N]
 Runs the Kubernetes API stand-in (Nodes only) until SIGINT/SIGTERM. --tls serves HTTPS with a
-CA made at start (openssl); the kubeconfig written by --kubeconfig carries that CA. Prints one JSON line
+CA made at start (openssl); the kubeconfig written by --kubeconfig carries that CA. --scale N
+adds N Nodes shaped like a kubelet's (kube-nodes.ts), named node-00001 on, all annotated. Prints one JSON line
 {"msg":"listening","url":...} on stdout once it accepts connections.`;
 
 /** The CLI: used by the lab to run the stand-in in its own network namespace. */
@@ -703,7 +736,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     args.set(a.slice(2), v);
     i++;
   }
-  const known = new Set(['host', 'port', 'nodes', 'token', 'kubeconfig', 'bookmark-ms', 'gone', 'tls']);
+  const known = new Set(['host', 'port', 'nodes', 'token', 'kubeconfig', 'bookmark-ms', 'gone', 'tls', 'scale']);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const gone = args.get('gone');
   if (gone !== undefined && gone !== 'event' && gone !== 'http') throw new Error('--gone must be event or http');
@@ -715,9 +748,12 @@ export async function main(argv: readonly string[]): Promise<void> {
     ...(gone ? { goneMode: gone } : {}),
     ...(args.has('tls') ? { tls: makeTestCertificates() } : {}),
   };
-  const standIn = new ApiStandIn(opts);
+  const scale = Number(args.get('scale') ?? '0');
+  if (!Number.isInteger(scale) || scale < 0 || scale > SCALE_MAX_NODES) throw new Error(`--scale must be 0..${SCALE_MAX_NODES}`);
+  const standIn = new ApiStandIn({ ...opts, historyLimit: Math.max(10_000, 2 * scale) });
   const nodesFile = args.get('nodes');
   if (nodesFile) for (const n of readNodesFile(nodesFile)) standIn.addNode(n);
+  for (let i = 1; i <= scale; i++) standIn.addNode(kubeletNode(i));
   const { url } = await standIn.start();
   const kubeconfig = args.get('kubeconfig');
   if (kubeconfig) standIn.writeKubeconfig(kubeconfig);

@@ -1,0 +1,18 @@
+import { ApiStandIn } from './dist/test/support/kube-apiserver.js';
+import { kubeletNode, nodeBytes } from './dist/test/support/kube-nodes.js';
+import { KubePeerSource } from './dist/src/peers/kube-watch.js';
+import { CoreV1Api } from '@kubernetes/client-node';
+const N = Number(process.argv[2] ?? 15000);
+let t0 = performance.now();
+const s = new ApiStandIn({ historyLimit: N * 2 });
+for (let i = 1; i <= N; i++) s.addNode(kubeletNode(i));
+await s.start();
+console.log('fixture', (performance.now() - t0).toFixed(0), 'ms, bytes/node', nodeBytes());
+const api = s.kubeConfig().makeApiClient(CoreV1Api);
+t0 = performance.now(); const l = await api.listNode(); console.log('client list', (performance.now() - t0).toFixed(0), l.items.length);
+t0 = performance.now(); const r = await fetch(s.url + '/api/v1/nodes'); const txt = await r.text(); console.log('raw fetch', (performance.now() - t0).toFixed(0), 'MB', (txt.length/1e6).toFixed(1));
+t0 = performance.now(); JSON.parse(txt); console.log('JSON.parse', (performance.now() - t0).toFixed(0));
+let snap;
+const src = new KubePeerSource({ kubeConfig: s.kubeConfig(), nodeName: 'node-00001', annotationPrefix: 'vxnet.io' });
+t0 = performance.now(); await src.start({ snapshot(p) { snap = p; }, error(e) { console.log(e.message); } }); console.log('source start', (performance.now() - t0).toFixed(0), snap?.length);
+await src.stop(); await s.stop();

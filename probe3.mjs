@@ -1,0 +1,15 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { KubePeerSource } from './dist/src/peers/kube-watch.js';
+import { loadKubeConfig } from './dist/src/peers/kube-client.js';
+const N = Number(process.argv[2] ?? 15000);
+const child = spawn(process.execPath, ['dist/test/support/kube-apiserver.js', '--scale', String(N), '--kubeconfig', '/tmp/probe-kc'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const line = await new Promise((r) => createInterface(child.stdout).once('line', r));
+console.log(line);
+const kc = loadKubeConfig('/tmp/probe-kc');
+let snap;
+const src = new KubePeerSource({ kubeConfig: kc, nodeName: 'node-00001', annotationPrefix: 'vxnet.io' });
+const t0 = performance.now();
+await src.start({ snapshot(p) { snap = p; }, error(e) { console.log(e.message); } });
+console.log('source start', (performance.now() - t0).toFixed(0), 'ms', snap?.length, 'maxRSS MB', (process.resourceUsage().maxRSS / 1024).toFixed(0));
+await src.stop(); child.kill();
