@@ -4,7 +4,7 @@
  * Design. This is a small reflector in the client-go sense, written out so its failure modes are
  * ours to choose. One loop does list, then watch from the list's resourceVersion, forever:
  *
- *   list (resourceVersion=0: served from the API server's watch cache, cheap at 5,000 nodes)
+ *   list (resourceVersion=0: served from the API server's watch cache; streamed, kube-list.ts)
  *     -> watch ?resourceVersion=N&allowWatchBookmarks=true&timeoutSeconds=T
  *        ADDED/MODIFIED/DELETED  update the node map; BOOKMARK  only advances N
  *        ERROR 410 (or HTTP 410) history compacted: re-list (a consistent read this time)
@@ -24,10 +24,13 @@
  * A watch that goes silent for longer than its own timeout (a half-open TCP connection) is
  * dropped and re-established, so silence cannot pass for health forever.
  *
- * Scale. Memory is one Peer and one key string per node; an event costs one conversion and one
- * string compare; a snapshot costs one sort of N peers, at most 20 times a second. Each agent
- * holds one watch, and the API server fans Node events out from its watch cache, which is how
- * flannel and kube-proxy scale to thousands of nodes too.
+ * Scale. Memory is one Peer and one key string per node: the list is converted Node by Node as
+ * it streams in and never held whole. An event costs one conversion and one string compare; a
+ * snapshot costs one pass over N peers and a sort that is nearly linear (the map is in name
+ * order, as the list delivered it, with later additions at the end), at most 20 times a second, and keeps the Peer objects of unchanged nodes,
+ * so a consumer can tell what changed by identity. Each agent holds one watch, and the API
+ * server fans Node events out from its watch cache, which is how flannel and kube-proxy scale to
+ * thousands of nodes too.
  *
  * This module only reads. What the node writes about itself is kube-publish.ts; the watcher hands
  * it every version of our own Node it sees (`onOwnNode`), so a stripped annotation is noticed

@@ -28,13 +28,15 @@
  * listens on 127.0.0.1 unless told otherwise. It is test support: the tests, the benches and the
  * lab tests use it, and it is not part of the image (the Dockerfile builds only src/).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { pathToFileURL } from 'node:url';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { kubeletNode, SCALE_MAX_NODES } from './kube-nodes.js';
@@ -717,6 +719,52 @@ Runs the Kubernetes API stand-in (Nodes only) until SIGINT/SIGTERM. --tls serves
 CA made at start (openssl); the kubeconfig written by --kubeconfig carries that CA. --scale N
 adds N Nodes shaped like a kubelet's (kube-nodes.ts), named node-00001 on, all annotated. Prints one JSON line
 {"msg":"listening","url":...} on stdout once it accepts connections.`;
+
+/** A stand-in running in a child process (the CLI), as an API server runs apart from its clients. */
+export interface StandInProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  /** The kubeconfig it wrote. */
+  readonly kubeconfig: string;
+  /** SIGTERM, and waits for the exit (SIGKILL after 5 s). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the CLI in a child process with `args` (e.g. ['--scale', '15000']) and waits, at most
+ * `timeoutMs`, for its listening line. The kubeconfig goes to `kubeconfig`.
+ */
+export async function spawnStandIn(args: readonly string[], kubeconfig: string, timeoutMs = 120_000): Promise<StandInProcess> {
+  const entry = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, [entry, ...args, '--kubeconfig', kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the stand-in did not listen within ${timeoutMs / 1000} s`)), timeoutMs);
+      child.once('exit', (code) => reject(new Error(`the stand-in exited with code ${code} before listening`)));
+      createInterface(child.stdout!).once('line', (l) => {
+        clearTimeout(timer);
+        resolve(l);
+      });
+    });
+    const { url } = JSON.parse(line) as { url: string };
+    return {
+      child,
+      url,
+      kubeconfig,
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(kill);
+      },
+    };
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+}
 
 /** The CLI: used by the lab to run the stand-in in its own network namespace. */
 export async function main(argv: readonly string[]): Promise<void> {

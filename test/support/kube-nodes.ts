@@ -12,6 +12,9 @@
  * 10.0.0.0/8, InternalIP 172.16.(i>>8).(i&255), VTEP MAC 02:00:00:00:(i>>8):(i&255).
  */
 import { annotationKeys, publishAnnotations, VXNET_PREFIX } from '../../src/peers/kube-node.js';
+import type { Peer } from '../../src/peers/source.js';
+import type { TableInput } from '../../src/table/table.js';
+import { ipv4ToNumber, parseCidr4, parseMac } from '../../src/wire/addr.js';
 import type { NodeObject } from './kube-apiserver.js';
 
 export const SCALE_CLUSTER_CIDR = '10.0.0.0/8';
@@ -126,4 +129,25 @@ function managedFields(manager: string, time: string, fieldsV1: Record<string, u
 /** The JSON size of one fixture Node, to state in reports. */
 export function nodeBytes(i = 1): number {
   return Buffer.byteLength(JSON.stringify(kubeletNode(i)));
+}
+
+/**
+ * The table input for a snapshot of these Nodes, the way Agent.tableFor maps peers (addresses and
+ * MACs parsed, the agent's port and VNI where a peer names none), for a local node outside them.
+ */
+export function scaleTableInput(peers: readonly Peer[]): TableInput {
+  const cluster = parseCidr4(SCALE_CLUSTER_CIDR);
+  return {
+    clusterNet: cluster.net,
+    clusterPrefix: cluster.prefix,
+    localPodCIDRs: [parseCidr4('10.255.255.0/24')],
+    peers: peers.map((p) => ({
+      node: p.node,
+      underlay: ipv4ToNumber(p.underlayIP),
+      port: p.port ?? 8472,
+      vni: p.vni ?? 1,
+      mac: parseMac(p.vtepMAC),
+      podCIDRs: p.podCIDRs.map((c) => parseCidr4(c)),
+    })),
+  };
 }
