@@ -21,15 +21,18 @@ import { Recorder } from './helpers.js';
 
 const NODES = 15_000;
 /**
- * The whole start: list, convert, first snapshot, table. About 2 s on an idle 2-core machine, 4
- * under other tests' load; a quadratic step at this size (the old pairwise overlap check took 60 s
- * at 4,000 peers) takes minutes.
+ * The whole start (list, convert, first snapshot, table) in CPU time of this process: about 2 s
+ * on this 2-core machine. A quadratic step at this size (the old pairwise overlap check took 60 s
+ * at 4,000 peers) takes minutes. CPU time, unlike wall time, hardly moves when other tests load
+ * the machine: wall time went from 2 s to 15 s under such load while CPU time stayed near 2 s.
  */
-const START_BOUND_MS = 20_000;
+const START_CPU_BOUND_MS = 10_000;
+/** Wall time, only against a hang: the stand-in's serving and the machine's load are in it. */
+const START_WALL_BOUND_MS = 90_000;
 /** This process's peak: the streaming list stays near 250 MB; decoding the list whole took 809 MB. */
 const RSS_BOUND_MB = 450;
 
-test(`${NODES.toLocaleString('en-US')} Nodes: start within ${START_BOUND_MS / 1000} s and ${RSS_BOUND_MB} MB; one Node's update is one small snapshot`, { timeout: 240_000 }, async (t) => {
+test(`${NODES.toLocaleString('en-US')} Nodes: start within ${START_CPU_BOUND_MS / 1000} s of CPU and ${RSS_BOUND_MB} MB; one Node's update is one small snapshot`, { timeout: 240_000 }, async (t) => {
   const standIn = await spawnStandIn(['--scale', String(NODES), '--bookmark-ms', '0'], join(mkdtempSync(join(tmpdir(), 'vxnet-scale-')), 'kubeconfig'));
   t.after(() => standIn.stop());
   const kc = loadKubeConfig(standIn.kubeconfig);
@@ -38,15 +41,19 @@ test(`${NODES.toLocaleString('en-US')} Nodes: start within ${START_BOUND_MS / 10
   const rec = new Recorder();
 
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await source.start(rec);
   const first = rec.last ?? [];
   buildTable(scaleTableInput(first));
   const startMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const rssMB = process.resourceUsage().maxRSS / 1024;
-  t.diagnostic(`observed: ${first.length} peers in a table ${startMs.toFixed(0)} ms after the list began; peak RSS ${rssMB.toFixed(0)} MB`);
+  t.diagnostic(`observed: ${first.length} peers in a table ${startMs.toFixed(0)} ms after the list began, ${cpuMs.toFixed(0)} ms of CPU; peak RSS ${rssMB.toFixed(0)} MB`);
   assert.deepEqual(rec.errors, []);
   assert.equal(first.length, NODES - 1, 'every Node but our own is a peer');
-  assert.ok(startMs < START_BOUND_MS, `start took ${startMs.toFixed(0)} ms, bound ${START_BOUND_MS} ms`);
+  assert.ok(cpuMs < START_CPU_BOUND_MS, `start took ${cpuMs.toFixed(0)} ms of CPU, bound ${START_CPU_BOUND_MS} ms`);
+  assert.ok(startMs < START_WALL_BOUND_MS, `start took ${startMs.toFixed(0)} ms, bound ${START_WALL_BOUND_MS} ms`);
   assert.ok(rssMB < RSS_BOUND_MB, `peak RSS ${rssMB.toFixed(0)} MB, bound ${RSS_BOUND_MB} MB`);
 
   // One Node changes: exactly one more snapshot, in which only that peer differs.
