@@ -27,7 +27,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -48,7 +48,7 @@ export interface StartupRow {
   readonly nodes: number;
   readonly listMB: number;
   readonly listMs: number;
-  readonly typed: { readonly ms: number; readonly peakRssMB: number } | undefined;
+  readonly typed: { readonly ms: number; readonly cpuMs: number; readonly peakRssMB: number } | undefined;
   readonly convertMs: number;
   readonly startMs: number;
   /** CPU this process used for the start: less sensitive than wall time to other load on the machine. */
@@ -73,23 +73,25 @@ function agentApply(peers: readonly Peer[], inForce: readonly Peer[]): { compare
   return { compareMs: t1 - t0, mapMs: t2 - t1, buildMs: performance.now() - t2 };
 }
 
-/** The list through the generated CoreV1Api, in a process of its own: time of the second call, peak RSS. */
-async function typedList(kubeconfig: string): Promise<{ ms: number; peakRssMB: number }> {
+/** The list through the generated CoreV1Api, in a process of its own: time and CPU of the second call, peak RSS. */
+async function typedList(kubeconfig: string): Promise<{ ms: number; cpuMs: number; peakRssMB: number }> {
   const script = [
     "import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';",
     'const kc = new KubeConfig(); kc.loadFromFile(process.argv[1]);',
     'const api = kc.makeApiClient(CoreV1Api);',
     "await api.listNode({ resourceVersion: '0' });",
     'const t = performance.now();',
+    'const c = process.cpuUsage();',
     "await api.listNode({ resourceVersion: '0' });",
-    'console.log(JSON.stringify({ ms: performance.now() - t, peakRssMB: process.resourceUsage().maxRSS / 1024 }));',
+    'const u = process.cpuUsage(c);',
+    'console.log(JSON.stringify({ ms: performance.now() - t, cpuMs: (u.user + u.system) / 1000, peakRssMB: process.resourceUsage().maxRSS / 1024 }));',
   ].join('\n');
   const child = spawn(process.execPath, ['--input-type=module', '-e', script, kubeconfig], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the typed-list process exited with ${code}`)));
     createInterface(child.stdout!).once('line', resolve);
   });
-  return JSON.parse(line) as { ms: number; peakRssMB: number };
+  return JSON.parse(line) as { ms: number; cpuMs: number; peakRssMB: number };
 }
 
 async function measure(nodes: number, typed: boolean, dir: string, log: (m: string) => void): Promise<StartupRow> {
@@ -181,8 +183,8 @@ export function renderStartup(rows: readonly StartupRow[], machine: string): str
     'brackets. "agent" is what Agent.applyPeers does with a snapshot; the one-node update row is the same',
     'work again for a snapshot that differs in one peer.',
     '',
-    `| Nodes | list (MB) | list | convert | start: list, convert, first snapshot | start: CPU | agent: compare | agent: map | agent: buildTable | one Node updated: API write to snapshot | one Node updated: agent | peak RSS (MB) |${typed ? ' before: typed list | before: peak RSS (MB) |' : ''}`,
-    `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${typed ? '---:|---:|' : ''}`,
+    `| Nodes | list (MB) | list | convert | start: list, convert, first snapshot | start: CPU | agent: compare | agent: map | agent: buildTable | one Node updated: API write to snapshot | one Node updated: agent | peak RSS (MB) |${typed ? ' before: typed list | before: its CPU | before: peak RSS (MB) |' : ''}`,
+    `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${typed ? '---:|---:|---:|' : ''}`,
   ];
   const cell = (v: number, n: number): string => `${ms(v)} (${us(v, n)})`;
   for (const r of rows) {
@@ -190,7 +192,7 @@ export function renderStartup(rows: readonly StartupRow[], machine: string): str
     out.push(
       `| ${n.toLocaleString('en-US')} | ${r.listMB.toFixed(1)} | ${cell(r.listMs, n)} | ${cell(r.convertMs, n)} | ${cell(r.startMs, n)} | ${cell(r.startCpuMs, n)} | ` +
         `${cell(r.compareMs, n)} | ${cell(r.mapMs, n)} | ${cell(r.buildMs, n)} | ${ms(r.updateSnapshotMs)} | ${ms(r.updateAgentMs)} | ${r.peakRssMB.toFixed(0)} |` +
-        (typed ? (r.typed ? ` ${cell(r.typed.ms, n)} | ${r.typed.peakRssMB.toFixed(0)} |` : ' - | - |') : ''),
+        (typed ? (r.typed ? ` ${cell(r.typed.ms, n)} | ${cell(r.typed.cpuMs, n)} | ${r.typed.peakRssMB.toFixed(0)} |` : ' - | - | - |') : ''),
     );
   }
   out.push('');
@@ -203,6 +205,7 @@ export async function runKubeStartupBench(opts: { sizes?: readonly number[]; typ
   const dir = mkdtempSync(join(tmpdir(), 'vxnet-kube-bench-'));
   const rows: StartupRow[] = [];
   const t0 = performance.now();
+  const loadBefore = loadavg()[0]!;
   try {
     for (const n of sizes) {
       rows.push(await measure(n, opts.typed ?? false, dir, log));
@@ -211,7 +214,10 @@ export async function runKubeStartupBench(opts: { sizes?: readonly number[]; typ
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const machine = `Node ${process.version}, the run took ${((performance.now() - t0) / 1000).toFixed(0)} s.`;
+  // Wall times move with whatever else the machine runs; the load average says how much that was.
+  const machine =
+    `Node ${process.version}, ${availableParallelism()} CPUs, 1-minute load average ${loadBefore.toFixed(1)} before and ` +
+    `${loadavg()[0]!.toFixed(1)} after; the run took ${((performance.now() - t0) / 1000).toFixed(0)} s.`;
   return renderStartup(rows, machine);
 }
 
