@@ -1,100 +1,232 @@
 /**
- * How long the Kubernetes peer source takes to load a large cluster: the stand-in serves N Nodes
- * (5,000 by default, all annotated), and we time (1) the list through the real client, including
- * its JSON decoding into V1Node objects, (2) converting every Node to a Peer, and (3) a full
- * KubePeerSource start, which is list + conversion + the first snapshot. Then a burst of updates
- * to every node, which should be coalesced into a handful of snapshots.
+ * Kubernetes start-up at scale: how long an agent takes from "list the Nodes" to a forwarding
+ * table, and what one Node's update costs afterwards, at 1,000, 5,000 and 15,000 Nodes.
  *
- *   node dist/bench/kube.js [nodes]
+ * The API stand-in runs in its own process (as an API server would), serving Nodes shaped like a
+ * kubelet's (test/support/kube-nodes.ts, about 8 KB of JSON each; bare Nodes would flatter the
+ * decoder). This process runs the agent's real Kubernetes path through @kubernetes/client-node:
  *
- * Prints a markdown table. It asserts nothing about time: machines differ.
+ *   list       listNodes: the whole list over HTTP, streamed through the decoder
+ *   convert    nodeToPeer on every Node
+ *   start      KubePeerSource.start: list + convert + the first snapshot (what the agent waits for)
+ *   agent      what Agent.applyPeers then does with a snapshot: compare it with the peers in force
+ *              (JSON.stringify of both), map every peer to table input (address and MAC parsing),
+ *              and buildTable
+ *   update     one Node's public-ip changed through the API: from the write to the snapshot that
+ *              carries it, then the agent's compare and build for that snapshot
+ *
+ * Every time is also given per peer, and the update's cost next to a full rebuild. Peak RSS is
+ * this process's (the stand-in's memory is not in it; sizes run smallest first, so each row's
+ * peak is its own). `--typed` adds the list through the generated CoreV1Api (the typed decoding
+ * the agent used before), time and peak RSS, in a process of its own so it does not inflate ours.
+ *
+ *   node dist/bench/kube.js [--nodes 1000,5000,15000] [--typed] [--out FILE]
+ *
+ * Prints a markdown table (and writes it to FILE). It asserts nothing about time; the bounds a
+ * regression must not cross are in test/kube/scale.test.ts.
  */
-import { CoreV1Api } from '@kubernetes/client-node';
-import { ApiStandIn, makeNode } from '../src/kube/apiserver.js';
-import { annotationKeys, KubePeerSource, nodeToPeer, publishAnnotations, VXNET_PREFIX } from '../src/peers/kube.js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../src/peers/kube-client.js';
+import { listNodes } from '../src/peers/kube-list.js';
+import { annotationKeys, nodeToPeer, VXNET_PREFIX, type NodeLike } from '../src/peers/kube-node.js';
+import { KubePeerSource } from '../src/peers/kube-watch.js';
 import type { Peer } from '../src/peers/source.js';
+import { buildTable } from '../src/table/table.js';
+import { spawnStandIn } from '../test/support/kube-apiserver.js';
+import { scaleNodeName, scaleTableInput } from '../test/support/kube-nodes.js';
 
-function mac(i: number): string {
-  const h = (n: number): string => n.toString(16).padStart(2, '0');
-  return `02:00:${h((i >> 16) & 0xff)}:${h((i >> 8) & 0xff)}:${h(i & 0xff)}:01`;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface StartupRow {
+  readonly nodes: number;
+  readonly listMB: number;
+  readonly listMs: number;
+  readonly typed: { readonly ms: number; readonly cpuMs: number; readonly peakRssMB: number } | undefined;
+  readonly convertMs: number;
+  readonly startMs: number;
+  /** CPU this process used for the start: less sensitive than wall time to other load on the machine. */
+  readonly startCpuMs: number;
+  readonly compareMs: number;
+  readonly mapMs: number;
+  readonly buildMs: number;
+  readonly updateSnapshotMs: number;
+  readonly updateAgentMs: number;
+  readonly peakRssMB: number;
 }
 
-async function main(): Promise<void> {
-  const count = Number(process.argv[2] ?? '5000');
-  if (!Number.isInteger(count) || count < 2 || count > 65_000) throw new Error('nodes must be an integer in 2..65000');
-  const keys = annotationKeys(VXNET_PREFIX);
-  const standIn = new ApiStandIn({ historyLimit: count * 3 });
-  for (let i = 1; i <= count; i++) {
-    const ip = `10.${(i >> 8) & 0xff}.${i & 0xff}.1`;
-    standIn.addNode(
-      makeNode({
-        name: `node-${i}`,
-        podCIDR: `10.${64 + ((i >> 8) & 0x3f)}.${i & 0xff}.0/24`,
-        internalIP: ip,
-        annotations: publishAnnotations({ underlayIP: ip, vni: 1, vtepMAC: mac(i), port: 8472 }, keys),
-      }),
-    );
-  }
-  await standIn.start();
-  const kc = standIn.kubeConfig();
-  const rows: Array<[string, string]> = [];
-  const time = async <T>(what: string, f: () => Promise<T> | T): Promise<T> => {
-    const t0 = performance.now();
-    const r = await f();
-    rows.push([what, `${(performance.now() - t0).toFixed(1)} ms`]);
-    return r;
-  };
-  try {
-    const api = kc.makeApiClient(CoreV1Api);
-    await api.listNode(); // warm up the client and the JIT
-    const list = await time(`list ${count} nodes (real client, decode)`, () => api.listNode());
-    const peers = await time(`convert ${count} nodes to peers`, () => list.items.map((n) => nodeToPeer(n, keys)).filter((r) => r.ok).length);
-    rows.push(['peers found', String(peers)]);
+/** What Agent.applyPeers does with a snapshot, timed in its three parts. */
+function agentApply(peers: readonly Peer[], inForce: readonly Peer[]): { compareMs: number; mapMs: number; buildMs: number } {
+  const t0 = performance.now();
+  const same = JSON.stringify(peers) === JSON.stringify(inForce);
+  const t1 = performance.now();
+  if (same) return { compareMs: t1 - t0, mapMs: 0, buildMs: 0 };
+  const input = scaleTableInput(peers);
+  const t2 = performance.now();
+  buildTable(input);
+  return { compareMs: t1 - t0, mapMs: t2 - t1, buildMs: performance.now() - t2 };
+}
 
-    let snapshots = 0;
+/** The list through the generated CoreV1Api, in a process of its own: time and CPU of the second call, peak RSS. */
+async function typedList(kubeconfig: string): Promise<{ ms: number; cpuMs: number; peakRssMB: number }> {
+  const script = [
+    "import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';",
+    'const kc = new KubeConfig(); kc.loadFromFile(process.argv[1]);',
+    'const api = kc.makeApiClient(CoreV1Api);',
+    "await api.listNode({ resourceVersion: '0' });",
+    'const t = performance.now();',
+    'const c = process.cpuUsage();',
+    "await api.listNode({ resourceVersion: '0' });",
+    'const u = process.cpuUsage(c);',
+    'console.log(JSON.stringify({ ms: performance.now() - t, cpuMs: (u.user + u.system) / 1000, peakRssMB: process.resourceUsage().maxRSS / 1024 }));',
+  ].join('\n');
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, kubeconfig], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the typed-list process exited with ${code}`)));
+    createInterface(child.stdout!).once('line', resolve);
+  });
+  return JSON.parse(line) as { ms: number; cpuMs: number; peakRssMB: number };
+}
+
+async function measure(nodes: number, typed: boolean, dir: string, log: (m: string) => void): Promise<StartupRow> {
+  log(`kube bench: ${nodes} Nodes: starting the stand-in`);
+  const standIn = await spawnStandIn(['--scale', String(nodes), '--bookmark-ms', '0'], join(dir, `kubeconfig-${nodes}`));
+  const kc = loadKubeConfig(standIn.kubeconfig);
+  try {
+    const keys = annotationKeys(VXNET_PREFIX);
+    await listNodes(kc, { resourceVersion: '0' }, () => {}, 120_000); // warm up the client and the JIT
+
+    let t = performance.now();
+    const collected: NodeLike[] = [];
+    const list = await listNodes(kc, { resourceVersion: '0' }, (n) => void collected.push(n), 120_000);
+    const listMs = performance.now() - t;
+
+    t = performance.now();
+    for (const n of collected) nodeToPeer(n, keys);
+    const convertMs = performance.now() - t;
+    collected.length = 0;
+
+    const typedResult = typed ? await typedList(standIn.kubeconfig) : undefined;
+
     let last: readonly Peer[] = [];
-    let gotUpdate: () => void = () => {};
-    const source = new KubePeerSource({
-      nodeName: 'node-1',
-      kubeConfig: kc,
-      annotationPrefix: VXNET_PREFIX,
-      self: { underlayIP: '10.0.1.1', vtepMAC: mac(1), vni: 1, port: 8472 },
-      watchTimeoutSeconds: 600,
+    let waiting: { test: (p: readonly Peer[]) => boolean; done: () => void } | undefined;
+    const source = new KubePeerSource({ nodeName: scaleNodeName(1), kubeConfig: kc, annotationPrefix: VXNET_PREFIX, watchTimeoutSeconds: 600 });
+    t = performance.now();
+    const cpu0 = process.cpuUsage();
+    await source.start({
+      snapshot: (p) => {
+        last = p;
+        if (waiting?.test(p)) waiting.done();
+      },
+      error: (e) => log(`kube bench: ${e.message}`),
     });
-    await time('KubePeerSource.start (list, convert, first snapshot)', () =>
-      source.start({
-        snapshot: (p) => {
-          snapshots++;
-          last = p;
-          if (p.every((x) => x.port === 4789)) gotUpdate();
-        },
-        error: (e) => process.stderr.write(`${e.message}\n`),
-      }),
+    const startMs = performance.now() - t;
+    const cpu = process.cpuUsage(cpu0);
+    const startCpuMs = (cpu.user + cpu.system) / 1000;
+    if (last.length !== nodes - 1) throw new Error(`first snapshot has ${last.length} peers, want ${nodes - 1}`);
+    const full = agentApply(last, []);
+
+    // One Node changes: the watch event, the snapshot, and what the agent does with it.
+    await new Promise((r) => setTimeout(r, 200)); // let the watch open
+    const inForce = last;
+    const target = scaleNodeName(2);
+    const arrived = new Promise<void>((resolve) => {
+      waiting = { test: (p) => p.find((x) => x.node === target)?.underlayIP === '198.51.100.2', done: resolve };
+    });
+    t = performance.now();
+    await kc.makeApiClient(CoreV1Api).patchNodeStatus(
+      { name: target, body: { metadata: { annotations: { 'vxnet.io/public-ip': '198.51.100.2' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    rows.push(['peers in first snapshot', String(last.length)]);
-    const before = snapshots;
-    const updated = new Promise<void>((resolve) => (gotUpdate = resolve));
-    await time(`update all ${count} nodes, until the snapshot has them all`, async () => {
-      for (let i = 1; i <= count; i++) {
-        standIn.updateNode(`node-${i}`, (n) => {
-          const ip = n.status!.addresses![0]!.address;
-          n.metadata.annotations = publishAnnotations({ underlayIP: ip, vni: 1, vtepMAC: mac(i), port: 4789 }, keys);
-        });
-      }
-      await Promise.race([updated, new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 60 s')), 60_000).unref())]);
-    });
-    rows.push(['snapshots for that burst', String(snapshots - before)]);
+    await Promise.race([arrived, new Promise((_, reject) => setTimeout(() => reject(new Error('the update did not arrive within 30 s')), 30_000).unref())]);
+    const updateSnapshotMs = performance.now() - t;
+    const update = agentApply(last, inForce);
     await source.stop();
+
+    return {
+      nodes,
+      listMB: list.bytes / 1e6,
+      listMs,
+      typed: typedResult,
+      convertMs,
+      startMs,
+      startCpuMs,
+      compareMs: full.compareMs,
+      mapMs: full.mapMs,
+      buildMs: full.buildMs,
+      updateSnapshotMs,
+      updateAgentMs: update.compareMs + update.mapMs + update.buildMs,
+      peakRssMB: process.resourceUsage().maxRSS / 1024,
+    };
   } finally {
     await standIn.stop();
   }
-  const rss = process.memoryUsage().rss / 2 ** 20;
-  rows.push(['process RSS after', `${rss.toFixed(0)} MiB`]);
-  process.stdout.write(`| Kubernetes peer source, ${count} nodes | result |\n|---|---|\n`);
-  for (const [k, v] of rows) process.stdout.write(`| ${k} | ${v} |\n`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exitCode = 1;
-});
+const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const us = (v: number, n: number): string => ((v * 1000) / n).toFixed(1);
+
+export function renderStartup(rows: readonly StartupRow[], machine: string): string {
+  const typed = rows.some((r) => r.typed !== undefined);
+  const out = [
+    '## Kubernetes start-up at scale',
+    '',
+    `Generated by \`node dist/bench/kube.js\` (bench/kube.ts; also run by \`npm run bench\`). ${machine}`,
+    "Nodes shaped like a kubelet's (about 8 KB of JSON each), served by the API stand-in in its own process;",
+    "this process runs the agent's path through @kubernetes/client-node. Times in ms, with µs per peer in",
+    'brackets. "agent" is what Agent.applyPeers does with a snapshot; the one-node update row is the same',
+    'work again for a snapshot that differs in one peer.',
+    '',
+    `| Nodes | list (MB) | list | convert | start: list, convert, first snapshot | start: CPU | agent: compare | agent: map | agent: buildTable | one Node updated: API write to snapshot | one Node updated: agent | peak RSS (MB) |${typed ? ' before: typed list | before: its CPU | before: peak RSS (MB) |' : ''}`,
+    `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${typed ? '---:|---:|---:|' : ''}`,
+  ];
+  const cell = (v: number, n: number): string => `${ms(v)} (${us(v, n)})`;
+  for (const r of rows) {
+    const n = r.nodes;
+    out.push(
+      `| ${n.toLocaleString('en-US')} | ${r.listMB.toFixed(1)} | ${cell(r.listMs, n)} | ${cell(r.convertMs, n)} | ${cell(r.startMs, n)} | ${cell(r.startCpuMs, n)} | ` +
+        `${cell(r.compareMs, n)} | ${cell(r.mapMs, n)} | ${cell(r.buildMs, n)} | ${ms(r.updateSnapshotMs)} | ${ms(r.updateAgentMs)} | ${r.peakRssMB.toFixed(0)} |` +
+        (typed ? (r.typed ? ` ${cell(r.typed.ms, n)} | ${cell(r.typed.cpuMs, n)} | ${r.typed.peakRssMB.toFixed(0)} |` : ' - | - | - |') : ''),
+    );
+  }
+  out.push('');
+  return out.join('\n');
+}
+
+export async function runKubeStartupBench(opts: { sizes?: readonly number[]; typed?: boolean; log?: (m: string) => void } = {}): Promise<string> {
+  const sizes = opts.sizes ?? [1_000, 5_000, 15_000];
+  const log = opts.log ?? (() => {});
+  const dir = mkdtempSync(join(tmpdir(), 'vxnet-kube-bench-'));
+  const rows: StartupRow[] = [];
+  const t0 = performance.now();
+  const loadBefore = loadavg()[0]!;
+  try {
+    for (const n of sizes) {
+      rows.push(await measure(n, opts.typed ?? false, dir, log));
+      log(`kube bench: ${n} Nodes: start ${rows.at(-1)!.startMs.toFixed(0)} ms`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // Wall times move with whatever else the machine runs; the load average says how much that was.
+  const machine =
+    `Node ${process.version}, ${availableParallelism()} CPUs, 1-minute load average ${loadBefore.toFixed(1)} before and ` +
+    `${loadavg()[0]!.toFixed(1)} after; the run took ${((performance.now() - t0) / 1000).toFixed(0)} s.`;
+  return renderStartup(rows, machine);
+}
+
+const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
+if (isMain) {
+  const { values } = parseArgs({ options: { nodes: { type: 'string' }, typed: { type: 'boolean' }, out: { type: 'string' } } });
+  const sizes = values.nodes?.split(',').map(Number);
+  if (sizes?.some((n) => !Number.isInteger(n) || n < 2 || n > 65_535)) throw new Error('--nodes takes a comma-separated list of integers in 2..65535');
+  const md = await runKubeStartupBench({ ...(sizes ? { sizes } : {}), typed: values.typed ?? false, log: (m) => void process.stderr.write(`${m}\n`) });
+  process.stdout.write(md);
+  if (values.out) writeFileSync(values.out, md);
+}

@@ -1,10 +1,15 @@
 /**
  * `npm run bench`: the data-path comparison (src/lab/bench.ts) written to docs/benchmarks.md and
- * docs/bench-chart.svg. Needs root (network namespaces). Options: --quick, --only k1,k2
- * (direct, kernel, vxnet, vxnet-nooffload, socat, openvpn), --rounds N (default 3), --out DIR.
+ * docs/bench-chart.svg, then Kubernetes start-up at scale (bench/kube.ts, under a minute) written
+ * to docs/benchmarks-kube.md. Needs root (network namespaces). Options: --quick, --only k1,k2
+ * (direct, kernel, vxnet, vxnet-nooffload, socat, openvpn, kube-startup), --rounds N (default 3),
+ * --out DIR.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBench } from '../src/lab/bench.js';
+import { runKubeStartupBench } from './kube.js';
 
 const args = process.argv.slice(2);
 const value = (flag: string): string | undefined => {
@@ -18,10 +23,21 @@ if (process.getuid?.() !== 0) {
   process.exit(2);
 }
 
-await runBench({
-  outDir: value('--out') ?? fileURLToPath(new URL('../../docs', import.meta.url)),
-  quick: args.includes('--quick'),
-  ...(value('--rounds') ? { rounds: Number(value('--rounds')) } : {}),
-  ...(only ? { only } : {}),
-  log: (m) => void process.stderr.write(`${m}\n`),
-});
+const outDir = value('--out') ?? fileURLToPath(new URL('../../docs', import.meta.url));
+const log = (m: string): void => void process.stderr.write(`${m}\n`);
+const dataPaths = only?.filter((k) => k !== 'kube-startup');
+if (!only || (dataPaths && dataPaths.length > 0)) {
+  await runBench({
+    outDir,
+    quick: args.includes('--quick'),
+    ...(value('--rounds') ? { rounds: Number(value('--rounds')) } : {}),
+    ...(dataPaths ? { only: dataPaths } : {}),
+    log,
+  });
+}
+if (!only || only.includes('kube-startup')) {
+  const md = await runKubeStartupBench({ log });
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'benchmarks-kube.md'), `# Kubernetes start-up benchmark\n\n${md.replace(/^## .*\n\n/, '')}`);
+  log(`bench: wrote ${join(outDir, 'benchmarks-kube.md')}`);
+}

@@ -6,7 +6,9 @@
  *   vxnet status [--metrics HOST:PORT] [--json]
  *   vxnet install-cni [--from DIR] [--to DIR] [--conf-dir DIR]   (the DaemonSet's init container)
  *   vxnet lab up|down|test|bench [options]     (root; everything inside network namespaces)
- *   vxnet bench --kube [--kubeconfig P]        (iperf3 between two pods of a real cluster)
+ *
+ * The cluster bench (iperf3 between two pods of a real cluster) is not part of the agent: it is
+ * `npm run bench:cluster` in a checkout (bench/kube-cluster.ts); `vxnet bench` says so.
  *
  * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
  */
@@ -26,7 +28,6 @@ const USAGE = `usage:
   vxnet status [--metrics HOST:PORT] [--json]
   vxnet install-cni [--from DIR] [--to DIR] [--conf-dir DIR]
   vxnet lab up|down|test|bench [--nodes N] [--id ID] [--keep]   (run "vxnet lab help" for more)
-  vxnet bench --kube [--kubeconfig PATH] [--namespace NS]
 `;
 
 class UsageError extends Error {}
@@ -41,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
       const lab = await import('../lab/cli.js');
       return lab.labMain(rest);
     }
-    case 'bench': return benchCmd(rest);
+    case 'bench': return benchCmd();
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
@@ -69,7 +70,7 @@ async function agentCmd(args: string[]): Promise<number> {
   let source: PeerSource;
   let onForwarding: (() => Promise<void>) | undefined;
   if (cfg.peerSource === 'kubernetes') {
-    const kube = await import('../peers/kube-agent.js');
+    const kube = await import('../agent/kube-start.js');
     const prepared = await kube.prepareKubernetes(cfg, log);
     cfg = prepared.config;
     source = prepared.source;
@@ -180,10 +181,15 @@ export function formatStatus(st: AgentStatus): string {
   return `${out.join('\n')}\n`;
 }
 
-async function benchCmd(args: string[]): Promise<number> {
-  if (!args.includes('--kube')) throw new UsageError('bench needs --kube (the lab bench is "vxnet lab bench"; the full comparison is "npm run bench")');
-  const kb = await import('../kube/bench-cli.js');
-  return kb.kubeBenchMain(args.filter((a) => a !== '--kube'));
+/** The benches left the agent's command; say where each one went. */
+function benchCmd(): number {
+  process.stderr.write(
+    'vxnet: the benches are not part of the agent. In a checkout of vxnet run:\n' +
+      '  npm run bench:cluster -- [--kubeconfig PATH] ...   iperf3 between two pods of a real cluster (docs/kubernetes.md)\n' +
+      '  npm run bench                                      the data-path comparison in network namespaces (root)\n' +
+      '  vxnet lab bench                                    the quick lab bench\n',
+  );
+  return 2;
 }
 
 main(process.argv.slice(2)).then((code) => {

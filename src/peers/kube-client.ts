@@ -1,17 +1,22 @@
 /**
- * One-shot Kubernetes calls the agent makes at start-up, and the error type every Kubernetes
- * failure is turned into.
+ * What every Kubernetes module here shares: loading a kubeconfig, the one-shot read of our own
+ * Node at start-up, timeouts and retry delays, and the error type every Kubernetes failure is
+ * turned into.
  *
  * Errors are phrased for the operator: which call failed, against which API server, and what to
- * check (credentials, RBAC, NODE_NAME, the IPAM flags). The peer source and these helpers share
- * `toKubeApiError`, so a 403 reads the same wherever it happens.
+ * check (credentials, RBAC, NODE_NAME, the IPAM flags). The watcher, the publisher and these
+ * helpers share `toKubeApiError`, so a 403 reads the same wherever it happens.
  */
 import { existsSync } from 'node:fs';
 import { ApiException, CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { NodeListDecodeError } from './kube-list-decode.js';
 import { annotationKeys, nodeInternalIP, nodePodCIDRs, nodePodCIDRs6, normalizeIPv4, vtepMACFromAnnotations, type AnnotationKeys, type NodeLike } from './kube-node.js';
 
 /** Environment variables the Kubernetes mode reads (the DaemonSet sets NODE_NAME). */
 export const KUBE_ENV = ['NODE_NAME', 'KUBECONFIG'] as const;
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFn = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
 /** A control-plane failure, phrased for the operator, with the HTTP status or socket error code. */
 export class KubeApiError extends Error {
@@ -37,6 +42,15 @@ export class KubeConfigError extends Error {
 export const LIST_TIMEOUT_MS = 60_000;
 /** Single-object requests and the wait for a watch's response headers. */
 export const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Retry delays after a failed call: doubling from min to max. */
+export const DEFAULT_BACKOFF = { min: 500, max: 30_000 } as const;
+
+/** The delay before retry number `failures` (1-based): doubling from min, capped at max, ±20% jitter. */
+export function backoffDelay(failures: number, range: { readonly min: number; readonly max: number }): number {
+  const base = Math.min(range.max, range.min * 2 ** Math.min(30, Math.max(0, failures - 1)));
+  return Math.max(1, Math.round(base * (0.8 + Math.random() * 0.4)));
+}
 
 /**
  * Rejects after `ms` if `p` has not settled. The client has no per-request timeout; without this
@@ -193,11 +207,14 @@ function restoreEnv(name: string, value: string | undefined): void {
 
 // ---- errors ----
 
+/** The HTTP status of a client error, or undefined when there was no HTTP answer. */
 export function statusOf(err: unknown): number | undefined {
   if (err instanceof ApiException) return err.code;
   const e = err as { statusCode?: unknown; code?: unknown } | null;
-  if (e && typeof e.statusCode === 'number') return e.statusCode;
-  if (e && typeof e.code === 'number') return e.code;
+  // Only HTTP statuses: a DOMException's numeric `code` (23 for a timeout) is not one.
+  const http = (v: unknown): v is number => typeof v === 'number' && v >= 100 && v <= 599;
+  if (e && http(e.statusCode)) return e.statusCode;
+  if (e && http(e.code)) return e.code;
   return undefined;
 }
 
@@ -264,5 +281,26 @@ export function toKubeApiError(err: unknown, what: string, nodeName: string | un
         return new KubeApiError(`${what}: the API server at ${server} answered ${status}${suffix}`, status);
     }
   }
-  return new KubeApiError(`${what}: no answer from the Kubernetes API at ${server}: ${errorMessage(err)}`, undefined, errorCode(err));
+  if (err instanceof NodeListDecodeError) return new KubeApiError(`${what}: ${err.message} (from ${server})`);
+  const code = errorCode(err);
+  const tls = code === undefined ? undefined : TLS_FAILURES[code];
+  if (tls !== undefined) {
+    return new KubeApiError(`${what}: TLS to the API server at ${server} failed: ${tls} (${code}); ${TLS_FIX}`, undefined, code);
+  }
+  return new KubeApiError(`${what}: no answer from the Kubernetes API at ${server}: ${errorMessage(err)}`, undefined, code);
 }
+
+/** OpenSSL's verification errors as Node reports them, in words for the operator. */
+const TLS_FAILURES: Readonly<Record<string, string>> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its certificate is not signed by the CA the kubeconfig trusts',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'its certificate is not signed by the CA the kubeconfig trusts',
+  SELF_SIGNED_CERT_IN_CHAIN: 'its certificate chain ends in a CA the kubeconfig does not trust',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'it presented a self-signed certificate the kubeconfig does not trust',
+  CERT_SIGNATURE_FAILURE: 'its certificate signature does not verify',
+  CERT_HAS_EXPIRED: 'its certificate has expired',
+  CERT_NOT_YET_VALID: 'its certificate is not valid yet (is this node\'s clock right?)',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its certificate does not name the address in the kubeconfig',
+};
+const TLS_FIX =
+  'the kubeconfig\'s certificate-authority(-data) (in a pod: the service account\'s ca.crt) must be the CA ' +
+  'that signed the API server\'s certificate, and the server address must be one the certificate names';

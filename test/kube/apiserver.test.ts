@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ApiException, CoreV1Api, PatchStrategy, Watch, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
-import { ApiStandIn, makeNode, type NodeObject } from './apiserver.js';
-import { loadKubeConfig } from '../../src/peers/kube.js';
+import { ApiStandIn, makeNode, type NodeObject } from '../support/kube-apiserver.js';
+import { loadKubeConfig } from '../../src/peers/kube-client.js';
 import { waitFor } from './helpers.js';
 
 async function started(opts?: ConstructorParameters<typeof ApiStandIn>[0]): Promise<{ s: ApiStandIn; api: CoreV1Api }> {
@@ -175,31 +175,32 @@ test('setDown keeps state and the port', async (t) => {
   assert.equal((await api.listNode()).items.length, 1);
 });
 
-test('CLI: serves nodes from a file on the given host, writes a kubeconfig, exits on SIGTERM', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'vxnet-standin-'));
-  const nodes = join(dir, 'nodes.yaml');
-  writeFileSync(nodes, '- name: x\n  podCIDR: 10.244.5.0/24\n  internalIP: 192.168.105.2\n');
-  const kubeconfig = join(dir, 'kubeconfig');
-  const entry = fileURLToPath(new URL('../../src/kube/apiserver.js', import.meta.url));
-  const child = spawn(process.execPath, [entry, '--host', '127.0.0.1', '--port', '0', '--nodes', nodes, '--kubeconfig', kubeconfig], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  t.after(() => child.kill('SIGKILL'));
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no listening line within 5 s')), 5000);
-    createInterface(child.stdout).once('line', (l) => {
-      clearTimeout(timer);
-      resolve(l);
+for (const c of [{ name: 'http', flags: [], scheme: 'http' }, { name: 'https (--tls)', flags: ['--tls'], scheme: 'https' }]) {
+  test(`CLI, ${c.name}: serves nodes from a file on the given host, writes a kubeconfig, exits on SIGTERM`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'vxnet-standin-'));
+    const nodes = join(dir, 'nodes.yaml');
+    writeFileSync(nodes, '- name: x\n  podCIDR: 10.244.5.0/24\n  internalIP: 192.168.105.2\n');
+    const kubeconfig = join(dir, 'kubeconfig');
+    const entry = fileURLToPath(new URL('../support/kube-apiserver.js', import.meta.url));
+    const args = [entry, '--host', '127.0.0.1', '--port', '0', '--nodes', nodes, '--kubeconfig', kubeconfig, ...c.flags];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => child.kill('SIGKILL'));
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no listening line within 5 s')), 5000);
+      createInterface(child.stdout).once('line', (l) => {
+        clearTimeout(timer);
+        resolve(l);
+      });
     });
+    const info = JSON.parse(line) as { msg: string; url: string; nodes: number };
+    assert.equal(info.msg, 'listening');
+    assert.match(info.url, new RegExp(`^${c.scheme}://127\\.0\\.0\\.1:\\d+$`));
+    assert.equal(info.nodes, 1);
+    const api = loadKubeConfig(kubeconfig).makeApiClient(CoreV1Api);
+    const n = await api.readNode({ name: 'x' });
+    assert.deepEqual(n.spec?.podCIDRs, ['10.244.5.0/24']);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
   });
-  const info = JSON.parse(line) as { msg: string; url: string; nodes: number };
-  assert.equal(info.msg, 'listening');
-  assert.match(info.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-  assert.equal(info.nodes, 1);
-  const api = loadKubeConfig(kubeconfig).makeApiClient(CoreV1Api);
-  const n = await api.readNode({ name: 'x' });
-  assert.deepEqual(n.spec?.podCIDRs, ['10.244.5.0/24']);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.kill('SIGTERM');
-  assert.equal(await exited, 0);
-});
+}

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Node } from '@kubernetes/client-node';
-import { ApiStandIn, makeNode } from '../../src/kube/apiserver.js';
+import { ApiStandIn, makeNode } from '../support/kube-apiserver.js';
 import {
   benchTests,
   clientPod,
@@ -16,7 +16,7 @@ import {
   pickNodes,
   runKubeBench,
   serverPod,
-} from '../../src/kube/bench.js';
+} from '../../bench/kube-cluster.js';
 
 function node(name: string, o: { ready?: boolean; podCIDR?: string | null; controlPlane?: boolean; cordoned?: boolean } = {}): V1Node {
   const n = makeNode({

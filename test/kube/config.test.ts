@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kubeconfigYaml } from '../../src/kube/apiserver.js';
-import { KubeConfigError, loadKubeConfig } from '../../src/peers/kube.js';
+import { kubeconfigYaml } from '../support/kube-apiserver.js';
+import { KubeConfigError, loadKubeConfig } from '../../src/peers/kube-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vxnet-kc-'));
 const fileA = join(dir, 'a');

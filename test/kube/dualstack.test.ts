@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiStandIn, makeNode } from '../../src/kube/apiserver.js';
-import { annotationKeys, nodePodCIDRs6, nodeToPeer, normalizeIPv6CIDR, peerKey, selfFacts, VXNET_PREFIX } from '../../src/peers/kube.js';
-import { prepareKubernetes } from '../../src/peers/kube-agent.js';
+import { ApiStandIn, makeNode } from '../support/kube-apiserver.js';
+import { annotationKeys, nodePodCIDRs6, nodeToPeer, normalizeIPv6CIDR, peerKey, VXNET_PREFIX } from '../../src/peers/kube-node.js';
+import { selfFacts } from '../../src/peers/kube-client.js';
+import { prepareKubernetes } from '../../src/agent/kube-start.js';
 import { checkConfig, ConfigError } from '../../src/agent/config.js';
 
 const vx = annotationKeys(VXNET_PREFIX);

@@ -1,17 +1,14 @@
 /**
  * Shared pieces of the Kubernetes tests: a recording PeerSourceEvents sink, a bounded poll, and a
- * KubePeerSource wired to a stand-in with test-sized timers. No test here sleeps for a fixed time
+ * KubePeerSource and a NodePublisher wired to a stand-in with test-sized timers, as the agent wires
+ * them (the watcher hands our own Node to the publisher). No test here sleeps for a fixed time
  * to "let things settle" when it can wait for the thing itself.
  */
-import { ApiStandIn, makeNode, type NodeObject } from '../../src/kube/apiserver.js';
-import {
-  annotationKeys,
-  KubePeerSource,
-  publishAnnotations,
-  VXNET_PREFIX,
-  type KubePeerSourceOptions,
-  type LogLevel,
-} from '../../src/peers/kube.js';
+import { ApiStandIn, makeNode, type NodeObject } from '../support/kube-apiserver.js';
+import type { LogLevel } from '../../src/peers/kube-client.js';
+import { annotationKeys, publishAnnotations, VXNET_PREFIX } from '../../src/peers/kube-node.js';
+import { NodePublisher, type NodePublisherOptions } from '../../src/peers/kube-publish.js';
+import { KubePeerSource, type KubePeerSourceOptions } from '../../src/peers/kube-watch.js';
 import type { Peer, PeerSourceEvents } from '../../src/peers/source.js';
 
 export interface Snapshot {
@@ -80,29 +77,50 @@ export function peerNode(i: number, opts: { prefix?: string; annotated?: boolean
 export interface Harness {
   readonly standIn: ApiStandIn;
   readonly source: KubePeerSource;
+  readonly publisher: NodePublisher;
   readonly rec: Recorder;
   readonly logs: LogLine[];
   close(): Promise<void>;
 }
 
-/** A stand-in holding `self` (node-1, bare) plus `nodes`, and a source for node-1 with fast timers. */
+/**
+ * A stand-in holding `self` (node-1, bare) plus `nodes`, and a source and a publisher for node-1
+ * with fast timers; `prefix` is the annotation prefix of both.
+ */
 export async function harness(
   nodes: readonly NodeObject[],
-  opts: { source?: Partial<KubePeerSourceOptions>; standIn?: ConstructorParameters<typeof ApiStandIn>[0]; start?: boolean } = {},
+  opts: {
+    prefix?: string;
+    source?: Partial<KubePeerSourceOptions>;
+    publisher?: Partial<NodePublisherOptions>;
+    standIn?: ConstructorParameters<typeof ApiStandIn>[0];
+    start?: boolean;
+  } = {},
 ): Promise<Harness> {
   const standIn = new ApiStandIn(opts.standIn);
   standIn.addNode(peerNode(1, { annotated: false }));
   for (const n of nodes) standIn.addNode(n);
   await standIn.start();
   const logs: LogLine[] = [];
+  const log = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => void logs.push({ level, msg, fields });
+  const annotationPrefix = opts.prefix ?? VXNET_PREFIX;
+  const publisher = new NodePublisher({
+    nodeName: 'node-1',
+    kubeConfig: standIn.kubeConfig(),
+    annotationPrefix,
+    self: { underlayIP: '192.168.101.2', vtepMAC: mac(1), vni: 1, port: 8472 },
+    backoffMs: { min: 20, max: 100 },
+    log,
+    ...opts.publisher,
+  });
   const source = new KubePeerSource({
     nodeName: 'node-1',
     kubeConfig: standIn.kubeConfig(),
-    annotationPrefix: VXNET_PREFIX,
-    self: { underlayIP: '192.168.101.2', vtepMAC: mac(1), vni: 1, port: 8472 },
+    annotationPrefix,
+    onOwnNode: (node) => publisher.checkOwnNode(node),
     resyncBackoffMs: { min: 20, max: 100 },
     staleAfterMs: 300,
-    log: (level, msg, fields) => logs.push({ level, msg, fields }),
+    log,
     ...opts.source,
   });
   const rec = new Recorder();
@@ -110,9 +128,11 @@ export async function harness(
   return {
     standIn,
     source,
+    publisher,
     rec,
     logs,
     async close() {
+      publisher.stop();
       await source.stop();
       await standIn.stop();
     },

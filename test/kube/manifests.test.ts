@@ -34,10 +34,11 @@ import {
 } from '@kubernetes/client-node';
 import { AGENT_ENV, checkConfig } from '../../src/agent/config.js';
 import { DEBIAN_CNI_DIR, requiredPlugins } from '../../src/agent/cni-install.js';
-import { POD_CIDR_WAIT_MS, prepareKubernetes } from '../../src/peers/kube-agent.js';
-import { ApiStandIn, makeNode } from '../../src/kube/apiserver.js';
-import { DEFAULT_IPERF3_IMAGE, IPERF3_PORT } from '../../src/kube/bench.js';
-import { annotationKeys, KUBE_ENV } from '../../src/peers/kube.js';
+import { POD_CIDR_WAIT_MS, prepareKubernetes } from '../../src/agent/kube-start.js';
+import { ApiStandIn, makeNode } from '../support/kube-apiserver.js';
+import { DEFAULT_IPERF3_IMAGE, IPERF3_PORT } from '../../bench/kube-cluster.js';
+import { KUBE_ENV } from '../../src/peers/kube-client.js';
+import { annotationKeys } from '../../src/peers/kube-node.js';
 import { peerNode, Recorder, waitFor } from './helpers.js';
 import { flagValue, hostMount, loadDaemonSet, type ContainerView, type DaemonSetView } from '../support/deploy.js';
 

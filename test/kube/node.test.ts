@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeNode } from '../../src/kube/apiserver.js';
+import { makeNode } from '../support/kube-apiserver.js';
 import {
   annotationKeys,
   FLANNEL_PREFIX,
@@ -17,7 +17,7 @@ import {
   SkipReason,
   VXNET_PREFIX,
   type NodeLike,
-} from '../../src/peers/kube.js';
+} from '../../src/peers/kube-node.js';
 
 const vx = annotationKeys(VXNET_PREFIX);
 const fl = annotationKeys(FLANNEL_PREFIX);

@@ -1,56 +1,16 @@
 /**
- * KubePeerSource against the API stand-in, with the real @kubernetes/client-node on real HTTP.
- * Each test states what it observed: the stored Node after a patch, the latency from an API write
- * to the snapshot, the list requests a 410 caused, the staleness seen during an outage.
+ * KubePeerSource (the watcher) against the API stand-in, with the real @kubernetes/client-node on
+ * real HTTP. Each test states what it observed: the latency from an API write to the snapshot,
+ * the list requests a 410 caused, the staleness seen during an outage. What the node writes about
+ * itself is publish.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiStandIn, makeNode } from '../../src/kube/apiserver.js';
-import {
-  FLANNEL_PREFIX,
-  KubePeerSource,
-  loadKubeConfig,
-  loadSelf,
-  NETWORK_UP_REASON,
-  readVtepMAC,
-} from '../../src/peers/kube.js';
+import { ApiStandIn, makeNode } from '../support/kube-apiserver.js';
+import { loadKubeConfig, loadSelf } from '../../src/peers/kube-client.js';
+import { FLANNEL_PREFIX } from '../../src/peers/kube-node.js';
+import { KubePeerSource } from '../../src/peers/kube-watch.js';
 import { harness, mac, peerNode, Recorder, sleep, waitFor } from './helpers.js';
-
-test('publish: one merge patch of our annotations; setNetworkAvailable: strategic merge on nodes/status', async (t) => {
-  const h = await harness([peerNode(2)]);
-  t.after(() => h.close());
-  h.standIn.clearRequests();
-  await h.source.publish();
-  await h.source.setNetworkAvailable();
-
-  const node = h.standIn.getNode('node-1')!;
-  assert.deepEqual(node.metadata.annotations, {
-    'vxnet.io/backend-type': 'vxlan',
-    'vxnet.io/backend-data': '{"VNI":1,"VtepMAC":"02:00:00:00:00:01","Port":8472}',
-    'vxnet.io/public-ip': '192.168.101.2',
-  });
-  const conds = node.status!.conditions!;
-  const nu = conds.find((c) => c['type'] === 'NetworkUnavailable');
-  assert.equal(nu?.['status'], 'False');
-  assert.equal(nu?.['reason'], NETWORK_UP_REASON);
-  assert.ok(conds.find((c) => c['type'] === 'Ready'), 'the kubelet’s Ready condition survives the strategic merge');
-
-  const writes = h.standIn.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path} ${r.contentType}`);
-  assert.deepEqual(writes, [
-    'PATCH /api/v1/nodes/node-1 application/merge-patch+json',
-    'PATCH /api/v1/nodes/node-1/status application/strategic-merge-patch+json',
-  ]);
-});
-
-test('publish keeps annotations it does not own', async (t) => {
-  const h = await harness([], { start: false });
-  t.after(() => h.close());
-  h.standIn.updateNode('node-1', (n) => (n.metadata.annotations = { 'node.alpha.kubernetes.io/ttl': '0', 'vxnet.io/public-ip': '10.9.9.9' }));
-  await h.source.publish();
-  const ann = h.standIn.getNode('node-1')!.metadata.annotations!;
-  assert.equal(ann['node.alpha.kubernetes.io/ttl'], '0');
-  assert.equal(ann['vxnet.io/public-ip'], '192.168.101.2');
-});
 
 test('initial snapshot: annotated nodes are peers, self and unannotated/podCIDR-less nodes are not', async (t) => {
   const noCIDR = makeNode({ name: 'node-4', internalIP: '192.168.104.2', annotations: peerNode(4).metadata.annotations! });
@@ -226,7 +186,6 @@ test('API down at start: start() resolves with an error, the snapshot follows wh
     nodeName: 'node-1',
     kubeConfig: kc,
     annotationPrefix: 'vxnet.io',
-    self: { underlayIP: '192.168.101.2', vtepMAC: mac(1), vni: 1, port: 8472 },
     resyncBackoffMs: { min: 20, max: 50 },
   });
   const rec = new Recorder();
@@ -242,7 +201,7 @@ test('API down at start: start() resolves with an error, the snapshot follows wh
   await rec.next((p) => p.length === 1, 2000);
 });
 
-test('flannel prefix: publishes flannel’s exact keys and JSON, reads flannel-annotated nodes', async (t) => {
+test('flannel prefix: reads nodes annotated by flanneld', async (t) => {
   // A node annotated exactly as flanneld v0.2x leaves it (strings written out by hand).
   const flannelNode = makeNode({
     name: 'flannel-node',
@@ -255,42 +214,9 @@ test('flannel prefix: publishes flannel’s exact keys and JSON, reads flannel-a
       'flannel.alpha.coreos.com/public-ip': '192.168.109.2',
     },
   });
-  const h = await harness([flannelNode, peerNode(2)], { source: { annotationPrefix: FLANNEL_PREFIX } });
+  const h = await harness([flannelNode, peerNode(2)], { prefix: FLANNEL_PREFIX });
   t.after(() => h.close());
   assert.deepEqual(h.rec.last, [{ node: 'flannel-node', underlayIP: '192.168.109.2', podCIDRs: ['10.244.9.0/24'], vtepMAC: 'ce:6e:a4:0b:44:9a', vni: 1 }]);
-
-  await h.source.publish();
-  assert.deepEqual(h.standIn.getNode('node-1')!.metadata.annotations, {
-    'flannel.alpha.coreos.com/backend-data': '{"VNI":1,"VtepMAC":"02:00:00:00:00:01"}',
-    'flannel.alpha.coreos.com/backend-type': 'vxlan',
-    'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
-    'flannel.alpha.coreos.com/public-ip': '192.168.101.2',
-  });
-});
-
-test('our annotations removed by someone else are published again', async (t) => {
-  const h = await harness([]);
-  t.after(() => h.close());
-  await h.source.publish();
-  await waitFor(() => h.source.stats().connected, 1000, 'the watch');
-  h.standIn.updateNode('node-1', (n) => delete n.metadata.annotations!['vxnet.io/backend-data']);
-  await waitFor(() => h.standIn.getNode('node-1')!.metadata.annotations!['vxnet.io/backend-data'] !== undefined, 2000, 'the republish');
-});
-
-test('loadSelf / readVtepMAC: own pod CIDR, InternalIP and the MAC published before a restart', async (t) => {
-  const h = await harness([], { start: false });
-  t.after(() => h.close());
-  const kc = h.standIn.kubeConfig();
-  assert.equal(await readVtepMAC(kc, 'node-1', 'vxnet.io'), undefined, 'no MAC before the first publish');
-  await h.source.publish();
-  h.standIn.updateNode('node-1', (n) => (n.metadata.annotations!['vxnet.io/public-ip-overwrite'] = '203.0.113.1'));
-  const self = await loadSelf(kc, 'node-1', 'vxnet.io');
-  assert.deepEqual(self.podCIDRs, ['10.244.1.0/24']);
-  assert.equal(self.internalIP, '192.168.101.2');
-  assert.equal(self.vtepMAC, mac(1));
-  assert.equal(self.publicIPOverwrite, '203.0.113.1');
-  assert.equal(await readVtepMAC(kc, 'node-1', 'vxnet.io'), mac(1));
-  await assert.rejects(loadSelf(kc, 'nope', 'vxnet.io'), /node "nope" not found \(404\).*NODE_NAME/);
 });
 
 test('loadSelf waits (bounded) for the pod CIDR and says what to fix when it never comes', async (t) => {
@@ -340,6 +266,9 @@ test('a silent watch is dropped and re-established; bookmarks keep a quiet watch
   await waitFor(() => quiet.logs.some((l) => l.msg === 'node watch went silent; reconnecting'), 2000, 'the idle watchdog');
   await waitFor(() => quiet.standIn.watchRequests >= 2 && quiet.source.stats().connected, 2000, 'the new watch');
   assert.equal(quiet.source.stats().lists, 1, 'a silent watch resumes from its resourceVersion, no re-list');
+  // client-node's own inactivity timer runs on our idle window and reads as silence: no outage.
+  assert.deepEqual(quiet.rec.errors.map((e) => e.message), []);
+  assert.equal(quiet.logs.filter((l) => l.msg === 'Kubernetes API reachable again').length, 0);
 
   const chatty = await harness([peerNode(2)], { source: { watchIdleMs: 150 }, standIn: { bookmarkIntervalMs: 40 } });
   t.after(() => chatty.close());

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiStandIn, makeNode, kubeconfigYaml } from '../../src/kube/apiserver.js';
+import { ApiStandIn, makeNode, kubeconfigYaml } from '../support/kube-apiserver.js';
 import { ApiRelay, NODE_API_PORT } from '../../src/lab/api-relay.js';
 import { podCIDR, podCIDR6, underlayIP, tunnelAddress, vtepMAC } from '../../src/lab/topology.js';
 import { ping, pingAllPods } from '../../src/lab/checks.js';

@@ -1,6 +1,7 @@
 /**
- * `vxnet bench --kube`: runs the cluster bench (src/kube/bench.ts) from an operator's machine and
- * prints its markdown report on stdout (or JSON with --json). Progress goes to stderr.
+ * `npm run bench:cluster -- [options]`: runs the cluster bench (bench/kube-cluster.ts) from an
+ * operator's machine and prints its markdown report on stdout (or JSON with --json). Progress
+ * goes to stderr. It is a bench, not part of the agent, so it lives here and not in the image.
  *
  * Kubeconfig: --kubeconfig, else KUBECONFIG, else ~/.kube/config (like kubectl; the agent itself
  * has no home-directory fallback), else in-cluster.
@@ -9,15 +10,15 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadKubeConfig } from '../peers/kube-client.js';
-import { formatKubeBenchReport, runKubeBench, type KubeBenchOptions } from './bench.js';
+import { loadKubeConfig } from '../src/peers/kube-client.js';
+import { formatKubeBenchReport, runKubeBench, type KubeBenchOptions } from './kube-cluster.js';
 
-export const KUBE_BENCH_USAGE = `usage: vxnet bench --kube [--kubeconfig PATH] [--namespace NS] [--image IMAGE]
+const KUBE_BENCH_USAGE = `usage: npm run bench:cluster -- [--kubeconfig PATH] [--namespace NS] [--image IMAGE]
        [--duration SECONDS] [--server-node NODE] [--client-node NODE]
        [--udp-bandwidth RATE] [--udp-length BYTES] [--json]
 Runs iperf3 between pods on two nodes (TCP 1 stream, TCP 4 streams, UDP) and prints a table.`;
 
-export async function kubeBenchMain(args: string[]): Promise<number> {
+async function kubeBenchMain(args: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -73,7 +74,9 @@ export async function kubeBenchMain(args: string[]): Promise<number> {
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatKubeBenchReport(report));
     return report.rows.every((r) => r.result.kind !== 'error') ? 0 : 1;
   } catch (err) {
-    process.stderr.write(`vxnet bench --kube: ${(err as Error).message}\n`);
+    process.stderr.write(`bench:cluster: ${(err as Error).message}\n`);
     return 1;
   }
 }
+
+process.exitCode = await kubeBenchMain(process.argv.slice(2));

@@ -16,9 +16,9 @@
  * crash.
  */
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
-import { nodePodCIDRs } from '../peers/kube-node.js';
-import { toKubeApiError } from '../peers/kube-client.js';
+import { CoreV1Api, type KubeConfig, type V1Container, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { nodePodCIDRs } from '../src/peers/kube-node.js';
+import { toKubeApiError } from '../src/peers/kube-client.js';
 
 export const BENCH_LABEL = { 'app.kubernetes.io/name': 'vxnet-bench' } as const;
 /** Any image with iperf3 on PATH works; this one is small and has it as its entrypoint. */
@@ -102,50 +102,33 @@ export function pickNodes(nodes: readonly V1Node[], want: { server?: string; cli
   return { server, client };
 }
 
-/** The iperf3 server pod, pinned to `node`. */
-export function serverPod(name: string, node: string, image: string): V1Pod {
+/** A bench pod: one iperf3 container, pinned to `node` with spec.nodeName, never restarted. */
+function iperfPod(name: string, node: string, image: string, labels: Record<string, string>, args: string[], extra: Partial<V1Container> = {}): V1Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, labels: { ...BENCH_LABEL, 'vxnet.io/bench-role': 'server' } },
+    metadata: { name, labels: { ...BENCH_LABEL, ...labels } },
     spec: {
       nodeName: node,
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 0,
-      containers: [
-        {
-          name: 'iperf3',
-          image,
-          command: ['iperf3'],
-          args: ['-s', '-p', String(IPERF3_PORT)],
-          ports: [{ containerPort: IPERF3_PORT, protocol: 'TCP' }, { containerPort: IPERF3_PORT, protocol: 'UDP' }],
-          readinessProbe: { tcpSocket: { port: IPERF3_PORT }, periodSeconds: 1 },
-        },
-      ],
+      containers: [{ name: 'iperf3', image, command: ['iperf3'], args, ...extra }],
     },
   };
 }
 
+/** The iperf3 server pod, pinned to `node`. */
+export function serverPod(name: string, node: string, image: string): V1Pod {
+  return iperfPod(name, node, image, { 'vxnet.io/bench-role': 'server' }, ['-s', '-p', String(IPERF3_PORT)], {
+    ports: [{ containerPort: IPERF3_PORT, protocol: 'TCP' }, { containerPort: IPERF3_PORT, protocol: 'UDP' }],
+    readinessProbe: { tcpSocket: { port: IPERF3_PORT }, periodSeconds: 1 },
+  });
+}
+
 /** One client pod that runs one test to completion and leaves its JSON report in the log. */
 export function clientPod(name: string, node: string, image: string, serverIP: string, durationSeconds: number, test: BenchTest): V1Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, labels: { ...BENCH_LABEL, 'vxnet.io/bench-role': 'client', 'vxnet.io/bench-test': test.id } },
-    spec: {
-      nodeName: node,
-      restartPolicy: 'Never',
-      terminationGracePeriodSeconds: 0,
-      containers: [
-        {
-          name: 'iperf3',
-          image,
-          command: ['iperf3'],
-          args: ['-c', serverIP, '-p', String(IPERF3_PORT), '-J', '-t', String(durationSeconds), ...test.args],
-        },
-      ],
-    },
-  };
+  const args = ['-c', serverIP, '-p', String(IPERF3_PORT), '-J', '-t', String(durationSeconds), ...test.args];
+  return iperfPod(name, node, image, { 'vxnet.io/bench-role': 'client', 'vxnet.io/bench-test': test.id }, args);
 }
 
 interface IperfJson {

@@ -13,16 +13,21 @@
  *                 the underlay IP: the address we publish, where peers send
  *   VTEP MAC      the file's `vtepMAC`, else the one this node published before (so peers' FDB
  *                 entries stay valid across restarts), else derived from the node name
- * Then ONE merge-patch publishes our VTEP, and once the data path forwards, the Node condition
- * NetworkUnavailable=False is set.
+ * Then ONE patch publishes our VTEP, and once the data path forwards, the Node condition
+ * NetworkUnavailable=False is set (both through nodes/status: peers/kube-publish.ts).
+ *
+ * This is agent start-up, so it lives with the agent: it needs the config checks, the kernel
+ * (an interface's address) and the MAC derivation, while peers/ only knows Nodes and peers.
  */
-import type { AgentConfig } from '../agent/config-types.js';
-import { ConfigError, cidr, cidr6, cidr6Inside } from '../agent/config.js';
-import { deriveVtepMAC } from '../agent/mac.js';
-import { interfaceIPv4 } from '../agent/kernel.js';
-import type { LogFn } from '../agent/log.js';
-import { KubePeerSource, loadKubeConfig, loadSelf } from './kube.js';
-import type { PeerSource } from './source.js';
+import type { AgentConfig } from './config-types.js';
+import { ConfigError, cidr, cidr6, cidr6Inside } from './config.js';
+import { deriveVtepMAC } from './mac.js';
+import { interfaceIPv4 } from './kernel.js';
+import type { LogFn } from './log.js';
+import { loadKubeConfig, loadSelf } from '../peers/kube-client.js';
+import { NodePublisher } from '../peers/kube-publish.js';
+import { KubePeerSource } from '../peers/kube-watch.js';
+import type { PeerSource } from '../peers/source.js';
 
 /** How long a starting agent waits for IPAM to give its Node a pod CIDR; the DaemonSet's startupProbe allows for it. */
 export const POD_CIDR_WAIT_MS = 60_000;
@@ -30,6 +35,7 @@ export const POD_CIDR_WAIT_MS = 60_000;
 export interface PreparedKubernetes {
   readonly config: AgentConfig;
   readonly source: PeerSource;
+  readonly publisher: NodePublisher;
   readonly onForwarding: () => Promise<void>;
 }
 
@@ -78,18 +84,22 @@ export async function prepareKubernetes(cfg: AgentConfig, log: LogFn): Promise<P
   const config: AgentConfig = { ...cfg, podCIDR, underlayIP, vtepMAC, ...(podCIDR6 ? { podCIDR6 } : {}) };
   log('info', 'kubernetes facts', { node: cfg.node, podCIDR, ...(podCIDR6 ? { podCIDR6 } : {}), underlayIP, underlayFrom, publicIP, vtepMAC, annotationPrefix: prefix });
 
-  const source = new KubePeerSource({
+  const publisher = new NodePublisher({
     nodeName: cfg.node, kubeConfig: kc, annotationPrefix: prefix,
     self: { underlayIP: publicIP, vtepMAC, vni: cfg.vni, port: cfg.port },
-    log: (level, msg, fields) => log(level, msg, fields),
+    log,
   });
-  await source.publish();
-  log('info', 'published vtep annotations', { node: cfg.node, prefix });
+  await publisher.publish();
+  const source = new KubePeerSource({
+    nodeName: cfg.node, kubeConfig: kc, annotationPrefix: prefix,
+    onOwnNode: (node) => publisher.checkOwnNode(node),
+    log,
+  });
   return {
-    config, source,
+    config, source, publisher,
     onForwarding: async () => {
       try {
-        await source.setNetworkAvailable();
+        await publisher.setNetworkAvailable();
         log('info', 'node condition NetworkUnavailable=False set', { node: cfg.node });
       } catch (err) {
         log('error', 'could not set NetworkUnavailable=False; pods may stay unscheduled', { error: (err as Error).message });

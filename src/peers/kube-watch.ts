@@ -4,7 +4,7 @@
  * Design. This is a small reflector in the client-go sense, written out so its failure modes are
  * ours to choose. One loop does list, then watch from the list's resourceVersion, forever:
  *
- *   list (resourceVersion=0: served from the API server's watch cache, cheap at 5,000 nodes)
+ *   list (resourceVersion=0: served from the API server's watch cache; streamed, kube-list.ts)
  *     -> watch ?resourceVersion=N&allowWatchBookmarks=true&timeoutSeconds=T
  *        ADDED/MODIFIED/DELETED  update the node map; BOOKMARK  only advances N
  *        ERROR 410 (or HTTP 410) history compacted: re-list (a consistent read this time)
@@ -24,42 +24,43 @@
  * A watch that goes silent for longer than its own timeout (a half-open TCP connection) is
  * dropped and re-established, so silence cannot pass for health forever.
  *
- * Scale. Memory is one Peer and one key string per node; an event costs one conversion and one
- * string compare; a snapshot costs one sort of N peers, at most 20 times a second. Each agent
- * holds one watch, and the API server fans Node events out from its watch cache, which is how
- * flannel and kube-proxy scale to thousands of nodes too.
+ * Scale. Memory is one Peer and one key string per node: the list is converted Node by Node as
+ * it streams in and never held whole. An event costs one conversion and one string compare; a
+ * snapshot costs one pass over N peers and a sort that is nearly linear (the map is in name
+ * order, as the list delivered it, with later additions at the end), at most 20 times a second, and keeps the Peer objects of unchanged nodes,
+ * so a consumer can tell what changed by identity. Each agent holds one watch, and the API
+ * server fans Node events out from its watch cache, which is how flannel and kube-proxy scale to
+ * thousands of nodes too.
+ *
+ * This module only reads. What the node writes about itself is kube-publish.ts; the watcher hands
+ * it every version of our own Node it sees (`onOwnNode`), so a stripped annotation is noticed
+ * without a second watch.
  */
-import { CoreV1Api, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import { KubeConfig, Watch } from '@kubernetes/client-node';
 import type { Peer, PeerSource, PeerSourceEvents } from './source.js';
-import { annotationKeys, nodeToPeer, peerKey, publishAnnotations, SkipReason, type AnnotationKeys, type NodeLike } from './kube-node.js';
-import { errorMessage, KubeApiError, LIST_TIMEOUT_MS, REQUEST_TIMEOUT_MS, statusOf, toKubeApiError, withTimeout } from './kube-client.js';
-
-export * from './kube-node.js';
-export * from './kube-client.js';
-
-/** Field manager name on every write, so `kubectl get node -o yaml --show-managed-fields` says who. */
-export const FIELD_MANAGER = 'vxnet';
-/** The condition reason `setNetworkAvailable()` writes (flannel writes `FlannelIsUp`). */
-export const NETWORK_UP_REASON = 'VxnetIsUp';
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type LogFn = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
-
-/** What this node publishes about its own VTEP. */
-export interface SelfVtep {
-  readonly underlayIP: string;
-  readonly vtepMAC: string;
-  readonly vni: number;
-  readonly port: number;
-}
+import { listNodes } from './kube-list.js';
+import { annotationKeys, nodeToPeer, peerKey, SkipReason, type AnnotationKeys, type NodeLike } from './kube-node.js';
+import {
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  errorMessage,
+  KubeApiError,
+  LIST_TIMEOUT_MS,
+  REQUEST_TIMEOUT_MS,
+  statusOf,
+  toKubeApiError,
+  type LogFn,
+  type LogLevel,
+} from './kube-client.js';
 
 export interface KubePeerSourceOptions {
-  /** This node's Kubernetes name; it is excluded from the peers and is the one `publish()` patches. */
+  /** This node's Kubernetes name; it is never a peer of itself. */
   readonly nodeName: string;
   readonly kubeConfig: KubeConfig;
   /** `vxnet.io` or `flannel.alpha.coreos.com` (see kube-node.ts). */
   readonly annotationPrefix: string;
-  readonly self: SelfVtep;
+  /** Called with every version of our own Node the list and the watch deliver. */
+  readonly onOwnNode?: (node: NodeLike) => void;
   /** Retry delays after a failed list/watch: doubling from min to max, with ±20% jitter. Default 500..30000. */
   readonly resyncBackoffMs?: { readonly min: number; readonly max: number };
   /** `stale()` turns true after this long without contact with the API. Default 10000. */
@@ -70,12 +71,8 @@ export interface KubePeerSourceOptions {
   readonly watchTimeoutSeconds?: number;
   /** A watch with no event (bookmarks included) for this long is dropped. Default: 1.5 × timeout + 30 s. */
   readonly watchIdleMs?: number;
-  /** Attempts for publish()/setNetworkAvailable() on network errors and 5xx. Default 5. */
-  readonly writeAttempts?: number;
   readonly log?: LogFn;
 }
-
-const DEFAULT_BACKOFF = { min: 500, max: 30_000 } as const;
 
 interface Entry {
   /** Undefined: the node is known but not a peer (see `skip`). */
@@ -94,16 +91,14 @@ type WatchEnd =
 export class KubePeerSource implements PeerSource {
   readonly name: string;
   private readonly kc: KubeConfig;
-  private readonly api: CoreV1Api;
   private readonly keys: AnnotationKeys;
   private readonly nodeName: string;
-  private readonly self: SelfVtep;
+  private readonly onOwnNode: (node: NodeLike) => void;
   private readonly backoff: { readonly min: number; readonly max: number };
   private readonly staleAfterMs: number;
   private readonly batchMs: number;
   private readonly watchTimeoutSeconds: number;
   private readonly watchIdleMs: number;
-  private readonly writeAttempts: number;
   private readonly log: LogFn;
 
   private events: PeerSourceEvents | undefined;
@@ -129,23 +124,17 @@ export class KubePeerSource implements PeerSource {
   private eventCount = 0;
   private current: readonly Peer[] = [];
 
-  /** What publish() last wrote, to notice when someone removes it from our Node. */
-  private published: Record<string, string> | undefined;
-  private lastRepublishAt = 0;
-
   constructor(opts: KubePeerSourceOptions) {
     if (!opts.nodeName) throw new TypeError('KubePeerSource: nodeName is required');
     this.kc = opts.kubeConfig;
-    this.api = this.kc.makeApiClient(CoreV1Api);
     this.keys = annotationKeys(opts.annotationPrefix);
     this.nodeName = opts.nodeName;
-    this.self = opts.self;
+    this.onOwnNode = opts.onOwnNode ?? (() => {});
     this.backoff = opts.resyncBackoffMs ?? DEFAULT_BACKOFF;
     this.staleAfterMs = opts.staleAfterMs ?? 10_000;
     this.batchMs = opts.batchMs ?? 50;
     this.watchTimeoutSeconds = opts.watchTimeoutSeconds ?? 300;
     this.watchIdleMs = opts.watchIdleMs ?? this.watchTimeoutSeconds * 1500 + 30_000;
-    this.writeAttempts = Math.max(1, opts.writeAttempts ?? 5);
     this.log = opts.log ?? (() => {});
     this.name = `kubernetes:${this.kc.getCurrentCluster()?.server ?? '?'}`;
   }
@@ -202,67 +191,13 @@ export class KubePeerSource implements PeerSource {
     };
   }
 
-  /**
-   * Publishes this node's VTEP: one merge patch of `metadata.annotations` on our own Node.
-   * Merge patch (RFC 7386) touches only the keys it names, so other annotations are kept.
-   */
-  async publish(): Promise<void> {
-    const annotations = publishAnnotations(this.self, this.keys);
-    await this.write('patch node annotations', () =>
-      this.api.patchNode(
-        { name: this.nodeName, body: { metadata: { annotations } }, fieldManager: FIELD_MANAGER },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      ),
-    );
-    this.published = annotations;
-    this.log('info', 'published VTEP on node', { node: this.nodeName, annotations });
-  }
-
-  /**
-   * Sets the NetworkUnavailable condition to False, as flannel and calico do, so the node loses
-   * its `node.kubernetes.io/network-unavailable` taint where a cloud provider put it. A strategic
-   * merge patch on nodes/status merges `conditions` by `type`, leaving the kubelet's alone.
-   */
-  async setNetworkAvailable(): Promise<void> {
-    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const condition = {
-      type: 'NetworkUnavailable',
-      status: 'False',
-      reason: NETWORK_UP_REASON,
-      message: 'vxnet is running on this node',
-      lastTransitionTime: now,
-      lastHeartbeatTime: now,
-    };
-    await this.write('patch node status', () =>
-      this.api.patchNodeStatus(
-        { name: this.nodeName, body: { status: { conditions: [condition] } }, fieldManager: FIELD_MANAGER },
-        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
-      ),
-    );
-    this.log('info', 'set NetworkUnavailable=False', { node: this.nodeName });
-  }
-
-  private async write(what: string, call: () => Promise<unknown>): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await withTimeout(call(), REQUEST_TIMEOUT_MS, what);
-        return;
-      } catch (err) {
-        const e = toKubeApiError(err, what, this.nodeName, this.kc);
-        if (!e.retryable || attempt >= this.writeAttempts || this.stopped) throw e;
-        this.log('warn', `${what} failed, retrying`, { attempt, error: e.message });
-        await this.sleep(this.backoffDelay(attempt));
-      }
-    }
-  }
-
   // ---- the reflector loop ----
 
   private async loop(initialFailures: number): Promise<void> {
     let failures = initialFailures;
     // Bounded in time: every pass either waits on the network or sleeps a backoff > 0.
     while (!this.stopped) {
-      if (failures > 0) await this.sleep(this.backoffDelay(failures));
+      if (failures > 0) await this.sleep(backoffDelay(failures, this.backoff));
       if (this.stopped) break;
       let listedNow = false;
       try {
@@ -301,23 +236,24 @@ export class KubePeerSource implements PeerSource {
   }
 
   private async relist(): Promise<void> {
-    const list = await withTimeout(this.api.listNode(this.consistentList ? {} : { resourceVersion: '0' }), LIST_TIMEOUT_MS, 'list nodes');
-    this.consistentList = false;
-    this.listCount++;
-    this.noteContact();
+    // Each Node is converted as it streams in, so the list is never held whole (kube-list.ts).
     const next = new Map<string, Entry>();
     const skipped: Record<string, number> = {};
-    for (const node of list.items) {
+    const query: Record<string, string> = this.consistentList ? {} : { resourceVersion: '0' };
+    const list = await listNodes(this.kc, query, (node) => {
       const name = node.metadata?.name;
-      if (!name) continue;
+      if (!name) return;
       if (name === this.nodeName) {
-        this.checkOwnNode(node);
-        continue;
+        this.onOwnNode(node);
+        return;
       }
       const entry = this.convert(node, name, this.nodes.get(name));
       next.set(name, entry);
       if (entry.skip) skipped[entry.skip] = (skipped[entry.skip] ?? 0) + 1;
-    }
+    }, LIST_TIMEOUT_MS);
+    this.consistentList = false;
+    this.listCount++;
+    this.noteContact();
     let changed = next.size !== this.nodes.size;
     for (const [name, old] of this.nodes) {
       const now = next.get(name);
@@ -330,10 +266,10 @@ export class KubePeerSource implements PeerSource {
       }
     }
     this.nodes = next;
-    this.rv = list.metadata?.resourceVersion ?? '';
+    this.rv = list.resourceVersion;
     let peers = 0;
     for (const e of next.values()) if (e.peer) peers++;
-    this.log('info', 'listed nodes', { nodes: list.items.length, peers, skipped, resourceVersion: this.rv });
+    this.log('info', 'listed nodes', { nodes: list.nodes, peers, skipped, resourceVersion: this.rv, bytes: list.bytes });
     if (changed || this.snapshotCount === 0) this.markDirty();
   }
 
@@ -375,7 +311,15 @@ export class KubePeerSource implements PeerSource {
         REQUEST_TIMEOUT_MS,
       );
       const query = { resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds };
-      new Watch(this.kc)
+      const watch = new Watch(this.kc);
+      // client-node 2.x aborts a watch that receives nothing for `requestTimeoutMs` (30 s). On a
+      // quiet cluster the API server sends a bookmark about once a minute, so that would tear
+      // down a healthy watch, and report an outage, every half minute, and 15,000 agents would
+      // re-open 500 watches a second. Give the client our idle window instead; if the field is
+      // ever renamed this does nothing and the TimeoutError below still reads as silence.
+      const clientTimer = watch as unknown as { requestTimeoutMs?: unknown };
+      if (typeof clientTimer.requestTimeoutMs === 'number') clientTimer.requestTimeoutMs = this.watchIdleMs;
+      watch
         .watch(
           '/api/v1/nodes',
           query,
@@ -390,7 +334,10 @@ export class KubePeerSource implements PeerSource {
             else if (gone instanceof Error) finish({ kind: 'error', err: gone });
           },
           (err: unknown) => {
-            if (err) {
+            if (err && (err as { name?: unknown }).name === 'TimeoutError' && this.connected) {
+              // The client's own inactivity timer on a watch that was open: silence, not an outage.
+              finish({ kind: 'silent' });
+            } else if (err) {
               finish(statusOf(err) === 410 ? { kind: 'gone', healthy: false } : { kind: 'error', err });
             } else {
               // The server ended the stream (its timeoutSeconds, or it shut down cleanly).
@@ -427,7 +374,7 @@ export class KubePeerSource implements PeerSource {
     const rv = o?.metadata?.resourceVersion;
     const name = o?.metadata?.name;
     if (type === 'ADDED' || type === 'MODIFIED') {
-      if (name === this.nodeName) this.checkOwnNode(o as NodeLike);
+      if (name === this.nodeName) this.onOwnNode(o as NodeLike);
       else if (name) this.upsert(name, o as NodeLike);
     } else if (type === 'DELETED') {
       if (name && name !== this.nodeName) this.remove(name);
@@ -463,20 +410,6 @@ export class KubePeerSource implements PeerSource {
     if (prev === undefined) return;
     this.nodes.delete(name);
     if (prev.peer) this.markDirty();
-  }
-
-  /** If someone stripped what we published (a flannel uninstall, a hand edit), put it back. */
-  private checkOwnNode(node: NodeLike): void {
-    const want = this.published;
-    if (!want) return;
-    const have = node.metadata?.annotations ?? {};
-    const missing = Object.keys(want).filter((k) => have[k] !== want[k]);
-    if (missing.length === 0) return;
-    const now = Date.now();
-    if (now - this.lastRepublishAt < 30_000) return;
-    this.lastRepublishAt = now;
-    this.log('warn', 'our node annotations were changed by someone else; publishing again', { node: this.nodeName, keys: missing });
-    this.publish().catch((err: unknown) => this.log('error', 'republish failed', { error: errorMessage(err) }));
   }
 
   // ---- snapshot batching ----
@@ -535,11 +468,6 @@ export class KubePeerSource implements PeerSource {
     } catch {
       // the consumer's problem; we keep running
     }
-  }
-
-  private backoffDelay(failures: number): number {
-    const base = Math.min(this.backoff.max, this.backoff.min * 2 ** Math.min(30, Math.max(0, failures - 1)));
-    return Math.max(1, Math.round(base * (0.8 + Math.random() * 0.4)));
   }
 
   /** A timer that stop() can cut short. */

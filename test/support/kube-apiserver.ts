@@ -24,17 +24,23 @@
  * closes the listener and every connection (the port is reused by `setDown(false)`),
  * `setFailing(503)` answers every API call with an error.
  *
- * It keeps every object in memory and the last `historyLimit` events for watch resumption, which
- * is plenty for 5,000 nodes. It listens on 127.0.0.1 unless told otherwise.
+ * It keeps every object in memory and the last `historyLimit` events for watch resumption. It
+ * listens on 127.0.0.1 unless told otherwise. It is test support: the tests, the benches and the
+ * lab tests use it, and it is not part of the image (the Dockerfile builds only src/).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { pathToFileURL } from 'node:url';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
+import { kubeletNode, SCALE_MAX_NODES } from './kube-nodes.js';
+import { makeTestCertificates, type TestCertificates } from './tls.js';
 
 /** A Node as stored and served: plain JSON. */
 export interface NodeObject {
@@ -64,6 +70,11 @@ export interface StandInOptions {
   readonly port?: number;
   /** When set, every API request must carry `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /**
+   * Serve HTTPS with this certificate (see tls.ts); the kubeconfig then carries `ca` as its
+   * certificate-authority-data, and the client verifies the server against it, as on a cluster.
+   */
+  readonly tls?: TestCertificates;
   /** Events kept for watch resumption. Default 10000. */
   readonly historyLimit?: number;
   /** How a too-old watch is refused: an ERROR event on a 200 stream (default) or HTTP 410. */
@@ -145,8 +156,22 @@ const MERGE_KEYS: Readonly<Record<string, string>> = {
 
 export class ApiStandIn {
   readonly requests: RecordedRequest[] = [];
-  private readonly opts: Required<Omit<StandInOptions, 'token'>> & { token: string | undefined };
+  /**
+   * Called with the Node's name when a write request's body has arrived, before the write is
+   * checked and applied: a test can change the Node here, as a concurrent client would.
+   */
+  beforeWrite: ((name: string) => void) | undefined;
+  /**
+   * Breaks the next list responses: 'stall' sends the first half of the body and then nothing
+   * (the connection stays open), 'truncate' sends the first half and closes the connection.
+   */
+  listFault: 'stall' | 'truncate' | undefined;
+  private readonly opts: Required<Omit<StandInOptions, 'token' | 'tls'>> & { token: string | undefined; tls: TestCertificates | undefined };
   private readonly nodes = new Map<string, NodeObject>();
+  /** Each stored Node's JSON, encoded once per change, as the watch cache keeps serialized objects. */
+  private readonly encoded = new Map<string, string>();
+  /** Node names in list order; undefined after an add or a delete. */
+  private sortedNames: string[] | undefined;
   private history: HistoryEvent[] = [];
   private rv = 1;
   /** Watches from a resourceVersion below this get 410 Gone. */
@@ -163,6 +188,7 @@ export class ApiStandIn {
       host: opts.host ?? '127.0.0.1',
       port: opts.port ?? 0,
       token: opts.token,
+      tls: opts.tls,
       historyLimit: opts.historyLimit ?? 10_000,
       goneMode: opts.goneMode ?? 'event',
       bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 0,
@@ -176,7 +202,9 @@ export class ApiStandIn {
   /** Starts listening (again, on the same port after a stop/setDown). */
   async start(): Promise<{ url: string; host: string; port: number }> {
     if (!this.server) {
-      const server = createServer((req, res) => this.handle(req, res));
+      const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+      const tls = this.opts.tls;
+      const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
       server.keepAliveTimeout = 5_000;
       server.listen(this.boundPort, this.opts.host);
       await once(server, 'listening');
@@ -216,7 +244,7 @@ export class ApiStandIn {
 
   get url(): string {
     const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
-    return `http://${host}:${this.boundPort}`;
+    return `${this.opts.tls ? 'https' : 'http'}://${host}:${this.boundPort}`;
   }
 
   get port(): number {
@@ -266,6 +294,8 @@ export class ApiStandIn {
     const old = this.nodes.get(name);
     if (!old) return false;
     this.nodes.delete(name);
+    this.encoded.delete(name);
+    this.sortedNames = undefined;
     this.rv++;
     const gone = structuredClone(old);
     gone.metadata.resourceVersion = String(this.rv);
@@ -327,7 +357,7 @@ export class ApiStandIn {
 
   /** A kubeconfig (YAML) pointing at this server. */
   kubeconfigText(): string {
-    return kubeconfigYaml(this.url, this.opts.token);
+    return kubeconfigYaml(this.url, this.opts.token, this.opts.tls?.ca);
   }
 
   writeKubeconfig(path: string): string {
@@ -347,8 +377,9 @@ export class ApiStandIn {
   private commit(type: 'ADDED' | 'MODIFIED', node: NodeObject): void {
     this.rv++;
     node.metadata.resourceVersion = String(this.rv);
+    if (!this.nodes.has(node.metadata.name)) this.sortedNames = undefined;
     this.nodes.set(node.metadata.name, node);
-    this.record(type, node);
+    this.encoded.set(node.metadata.name, this.record(type, node));
   }
 
   /** Stores `next` in place of `old` unless nothing changed. Identity fields are kept. */
@@ -363,14 +394,24 @@ export class ApiStandIn {
     this.commit('MODIFIED', next);
   }
 
-  private record(type: string, node: NodeObject): void {
-    const line = eventLine(type, node);
+  /** Appends the event to the history and to every open watch; returns the Node's JSON. */
+  private record(type: string, node: NodeObject): string {
+    const json = JSON.stringify(node);
+    const line = `{"type":${JSON.stringify(type)},"object":${json}}\n`;
     this.history.push({ rv: this.rv, line });
     if (this.history.length > this.opts.historyLimit) {
       const dropped = this.history.splice(0, this.history.length - this.opts.historyLimit);
       this.compactedRV = dropped[dropped.length - 1]!.rv;
     }
     for (const w of this.watches) w.res.write(line);
+    return json;
+  }
+
+  /** The list body, from the encoded Nodes in name order, as the API server sorts by key. */
+  private listBody(): string {
+    this.sortedNames ??= [...this.nodes.keys()].sort();
+    const items = this.sortedNames.map((n) => this.encoded.get(n)!).join(',');
+    return `{"kind":"NodeList","apiVersion":"v1","metadata":{"resourceVersion":"${this.rv}"},"items":[${items}]}`;
   }
 
   // ---- internals: HTTP ----
@@ -419,8 +460,16 @@ export class ApiStandIn {
         log(200);
         this.watch(res, query);
       } else if (verb === 'list') {
-        const items = [...this.nodes.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
-        reply(200, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
+        log(200);
+        const body = this.listBody();
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        if (this.listFault === undefined) res.end(body);
+        else {
+          const fault = this.listFault;
+          res.write(body.slice(0, body.length >> 1), () => {
+            if (fault === 'truncate') res.destroy();
+          });
+        }
       } else if (verb === 'create') {
         this.withBody(req, reply, (body) => {
           const node = body as unknown as NodeObject;
@@ -455,6 +504,10 @@ export class ApiStandIn {
           return;
         }
         this.withBody(req, reply, (body) => {
+          this.beforeWrite?.(name);
+          // The object as it is now, not as it was when the request arrived.
+          const old = this.nodes.get(name);
+          if (!old) return reply(404, status(404, 'NotFound', `nodes "${name}" not found`));
           const expected = (body['metadata'] as JsonObject | undefined)?.['resourceVersion'];
           if (typeof expected === 'string' && expected !== old.metadata.resourceVersion) {
             return reply(409, status(409, 'Conflict', `Operation cannot be fulfilled on nodes "${name}": the object has been modified`));
@@ -618,10 +671,11 @@ function mergeList(target: Json[], patch: Json[], key: string, path: string): Js
 }
 
 /**
- * A kubeconfig for `server`, with a bearer token or no credentials at all. client-node refuses
- * plain http unless the cluster says `insecure-skip-tls-verify`, so an http server gets it.
+ * A kubeconfig for `server`, with a bearer token or no credentials at all. An https server comes
+ * with the CA (PEM) the client must verify it against. client-node refuses plain http unless the
+ * cluster says `insecure-skip-tls-verify`, so an http server gets that.
  */
-export function kubeconfigYaml(server: string, token?: string): string {
+export function kubeconfigYaml(server: string, token?: string, caPem?: string): string {
   const user = token === undefined ? '  user: {}' : `  user:\n    token: ${JSON.stringify(token)}`;
   return [
     'apiVersion: v1',
@@ -631,6 +685,7 @@ export function kubeconfigYaml(server: string, token?: string): string {
     '  cluster:',
     `    server: ${JSON.stringify(server)}`,
     ...(server.startsWith('http:') ? ['    insecure-skip-tls-verify: true'] : []),
+    ...(caPem !== undefined ? [`    certificate-authority-data: ${Buffer.from(caPem).toString('base64')}`] : []),
     'users:',
     '- name: standin',
     user,
@@ -657,10 +712,59 @@ export function readNodesFile(path: string): NodeObject[] {
   });
 }
 
-const USAGE = `usage: node dist/src/kube/apiserver.js [--host 127.0.0.1] [--port 0] [--nodes FILE]
-       [--token TOKEN] [--kubeconfig OUT] [--bookmark-ms N] [--gone event|http]
-Runs the Kubernetes API stand-in (Nodes only) until SIGINT/SIGTERM. Prints one JSON line
+const USAGE = `usage: node dist/test/support/kube-apiserver.js [--host 127.0.0.1] [--port 0] [--nodes FILE]
+       [--token TOKEN] [--kubeconfig OUT] [--bookmark-ms N] [--gone event|http] [--tls]
+       [--scale N]
+Runs the Kubernetes API stand-in (Nodes only) until SIGINT/SIGTERM. --tls serves HTTPS with a
+CA made at start (openssl); the kubeconfig written by --kubeconfig carries that CA. --scale N
+adds N Nodes shaped like a kubelet's (kube-nodes.ts), named node-00001 on, all annotated. Prints one JSON line
 {"msg":"listening","url":...} on stdout once it accepts connections.`;
+
+/** A stand-in running in a child process (the CLI), as an API server runs apart from its clients. */
+export interface StandInProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  /** The kubeconfig it wrote. */
+  readonly kubeconfig: string;
+  /** SIGTERM, and waits for the exit (SIGKILL after 5 s). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the CLI in a child process with `args` (e.g. ['--scale', '15000']) and waits, at most
+ * `timeoutMs`, for its listening line. The kubeconfig goes to `kubeconfig`.
+ */
+export async function spawnStandIn(args: readonly string[], kubeconfig: string, timeoutMs = 120_000): Promise<StandInProcess> {
+  const entry = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, [entry, ...args, '--kubeconfig', kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the stand-in did not listen within ${timeoutMs / 1000} s`)), timeoutMs);
+      child.once('exit', (code) => reject(new Error(`the stand-in exited with code ${code} before listening`)));
+      createInterface(child.stdout!).once('line', (l) => {
+        clearTimeout(timer);
+        resolve(l);
+      });
+    });
+    const { url } = JSON.parse(line) as { url: string };
+    return {
+      child,
+      url,
+      kubeconfig,
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(kill);
+      },
+    };
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+}
 
 /** The CLI: used by the lab to run the stand-in in its own network namespace. */
 export async function main(argv: readonly string[]): Promise<void> {
@@ -671,12 +775,16 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.stdout.write(`${USAGE}\n`);
       return;
     }
+    if (a === '--tls') {
+      args.set('tls', 'true');
+      continue;
+    }
     const v = argv[i + 1];
     if (!a.startsWith('--') || v === undefined) throw new Error(`bad argument ${a}\n${USAGE}`);
     args.set(a.slice(2), v);
     i++;
   }
-  const known = new Set(['host', 'port', 'nodes', 'token', 'kubeconfig', 'bookmark-ms', 'gone']);
+  const known = new Set(['host', 'port', 'nodes', 'token', 'kubeconfig', 'bookmark-ms', 'gone', 'tls', 'scale']);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const gone = args.get('gone');
   if (gone !== undefined && gone !== 'event' && gone !== 'http') throw new Error('--gone must be event or http');
@@ -686,10 +794,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     bookmarkIntervalMs: Number(args.get('bookmark-ms') ?? '10000'),
     ...(args.has('token') ? { token: args.get('token')! } : {}),
     ...(gone ? { goneMode: gone } : {}),
+    ...(args.has('tls') ? { tls: makeTestCertificates() } : {}),
   };
-  const standIn = new ApiStandIn(opts);
+  const scale = Number(args.get('scale') ?? '0');
+  if (!Number.isInteger(scale) || scale < 0 || scale > SCALE_MAX_NODES) throw new Error(`--scale must be 0..${SCALE_MAX_NODES}`);
+  const standIn = new ApiStandIn({ ...opts, historyLimit: Math.max(10_000, 2 * scale) });
   const nodesFile = args.get('nodes');
   if (nodesFile) for (const n of readNodesFile(nodesFile)) standIn.addNode(n);
+  for (let i = 1; i <= scale; i++) standIn.addNode(kubeletNode(i));
   const { url } = await standIn.start();
   const kubeconfig = args.get('kubeconfig');
   if (kubeconfig) standIn.writeKubeconfig(kubeconfig);
