@@ -86,7 +86,7 @@ export async function prepareKubernetes(cfg: AgentConfig, log: LogFn): Promise<P
 
   const publisher = new NodePublisher({
     nodeName: cfg.node, kubeConfig: kc, annotationPrefix: prefix,
-    self: { underlayIP: publicIP, vtepMAC, vni: cfg.vni, port: cfg.port },
+    self: { underlayIP: publicIP, vtepMAC, vni: cfg.vni, port: cfg.port, remoteChecksum: cfg.offloads.remoteChecksum },
     log,
   });
   await publisher.publish();

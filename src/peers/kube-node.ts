@@ -8,6 +8,8 @@
  *   <prefix>/backend-data         {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}   (flannel's JSON, byte for byte)
  *   <prefix>/public-ip            the underlay IPv4 address its VTEP listens on
  *   <prefix>/kube-subnet-manager  "true"  (flannel's prefix only: flannel ignores nodes without it)
+ *   vxnet.io/remote-checksum      "true"  (vxnet nodes, whatever the prefix: they finish inner
+ *                                          checksums a sender leaves unfinished, VXLAN RCO)
  *
  * The pod CIDR is not an annotation: it is `spec.podCIDRs` (or the older `spec.podCIDR`), which the
  * node IPAM controller assigns. In a dual-stack cluster that list holds one CIDR per family; a
@@ -40,6 +42,9 @@ export interface AnnotationKeys {
   /** Set by an operator to force the address a node publishes (flannel's name). */
   readonly publicIPOverwrite: string;
   readonly kubeSubnetManager: string;
+  /** Our extension, under our own prefix even with flannel's: flannel ignores it, and flannel's
+   * own keys stay exactly as flannel writes them. */
+  readonly remoteChecksum: string;
   /** True when the prefix is flannel's: write flannel's exact format, including kube-subnet-manager. */
   readonly flannel: boolean;
 }
@@ -75,6 +80,7 @@ export function annotationKeys(prefix: string): AnnotationKeys {
     publicIP: `${base}public-ip`,
     publicIPOverwrite: `${base}public-ip-overwrite`,
     kubeSubnetManager: `${base}kube-subnet-manager`,
+    remoteChecksum: `${VXNET_PREFIX}/remote-checksum`,
     flannel: base === `${FLANNEL_PREFIX}/`,
   };
 }
@@ -179,13 +185,14 @@ export function formatBackendData(self: { vni: number; vtepMAC: string; port: nu
 }
 
 /** Every annotation `publish()` sets on the agent's own Node. */
-export function publishAnnotations(self: { underlayIP: string; vni: number; vtepMAC: string; port: number }, keys: AnnotationKeys): Record<string, string> {
+export function publishAnnotations(self: { underlayIP: string; vni: number; vtepMAC: string; port: number; remoteChecksum?: boolean }, keys: AnnotationKeys): Record<string, string> {
   const out: Record<string, string> = {
     [keys.backendType]: 'vxlan',
     [keys.backendData]: formatBackendData(self, keys),
     [keys.publicIP]: self.underlayIP,
   };
   if (keys.flannel) out[keys.kubeSubnetManager] = 'true';
+  if (self.remoteChecksum) out[keys.remoteChecksum] = 'true';
   return out;
 }
 
@@ -263,12 +270,13 @@ export function nodeToPeer(node: NodeLike, keys: AnnotationKeys): NodePeerResult
   const peer: { -readonly [K in keyof Peer]: Peer[K] } = { node: name, underlayIP, podCIDRs, vtepMAC: bd.data.vtepMAC };
   if (bd.data.port !== undefined) peer.port = bd.data.port;
   if (bd.data.vni !== undefined) peer.vni = bd.data.vni;
+  if (ann[keys.remoteChecksum] === 'true') peer.remoteChecksum = true;
   return { ok: true, peer };
 }
 
 /** A string equal for two peers exactly when the data path would treat them the same. */
 export function peerKey(p: Peer): string {
-  return `${p.underlayIP}|${p.podCIDRs.join(',')}|${p.vtepMAC}|${p.port ?? ''}|${p.vni ?? ''}`;
+  return `${p.underlayIP}|${p.podCIDRs.join(',')}|${p.vtepMAC}|${p.port ?? ''}|${p.vni ?? ''}|${p.remoteChecksum ? 'rco' : ''}`;
 }
 
 /** The VTEP MAC a node published earlier under `keys`, so a restarted agent keeps it. */

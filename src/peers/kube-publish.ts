@@ -38,6 +38,8 @@ export interface SelfVtep {
   readonly vtepMAC: string;
   readonly vni: number;
   readonly port: number;
+  /** This node finishes inner checksums a sender leaves unfinished (VXLAN RCO). */
+  readonly remoteChecksum?: boolean;
 }
 
 export interface NodePublisherOptions {
@@ -185,7 +187,7 @@ const UNPUBLISH_ATTEMPTS = 5;
 export async function unpublish(kc: KubeConfig, nodeName: string, prefix: string, log: LogFn = () => {}): Promise<UnpublishResult> {
   const keys = annotationKeys(prefix);
   // The key list of publishAnnotations, for any VTEP: the values do not matter here.
-  const ours = Object.keys(publishAnnotations({ underlayIP: '0.0.0.0', vni: 0, vtepMAC: '02:00:00:00:00:01', port: 1 }, keys));
+  const ours = Object.keys(publishAnnotations({ underlayIP: '0.0.0.0', vni: 0, vtepMAC: '02:00:00:00:00:01', port: 1, remoteChecksum: true }, keys));
   const api = kc.makeApiClient(CoreV1Api);
   for (let attempt = 1; ; attempt++) {
     let node: V1Node;

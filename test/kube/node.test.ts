@@ -152,3 +152,19 @@ test('peerKey: equal exactly when the data path would not care', () => {
   assert.equal(peerKey(a.peer), peerKey(b.peer));
   assert.notEqual(peerKey(a.peer), peerKey(moved.peer));
 });
+
+test('remote checksum offload is published as vxnet.io/remote-checksum under either prefix, and read back', () => {
+  const self = { underlayIP: '192.0.2.9', vni: 1, vtepMAC: '02:00:00:00:00:09', port: 8472, remoteChecksum: true };
+  for (const keys of [vx, fl]) {
+    const a = publishAnnotations(self, keys);
+    assert.equal(a['vxnet.io/remote-checksum'], 'true', `${keys.prefix}: our own key`);
+    assert.equal(a[keys.backendData], formatBackendData(self, keys), `${keys.prefix}: backend-data unchanged by it`);
+    assert.equal(Object.keys(publishAnnotations({ ...self, remoteChecksum: false }, keys)).includes('vxnet.io/remote-checksum'), false, 'absent when off');
+  }
+  const node = makeNode({ name: 'n9', podCIDR: '10.244.9.0/24', internalIP: '192.0.2.9', annotations: publishAnnotations(self, fl) });
+  const r = nodeToPeer(node, fl);
+  assert.ok(r.ok && r.peer.remoteChecksum === true, 'a flannel-prefix peer that advertises RCO');
+  const plain = nodeToPeer(makeNode({ name: 'n8', podCIDR: '10.244.8.0/24', internalIP: '192.0.2.8', annotations: publishAnnotations({ ...self, remoteChecksum: false }, fl) }), fl);
+  assert.ok(plain.ok && plain.peer.remoteChecksum === undefined, 'flannel nodes never advertise it');
+  assert.ok(r.ok && plain.ok && peerKey(r.peer) !== peerKey({ ...r.peer, remoteChecksum: undefined }), 'the key changes with it');
+});
