@@ -3,6 +3,8 @@
  * The `vxnet` command. Subcommands:
  *
  *   vxnet agent --config FILE [--node N] [--kubeconfig P] [--iface IF] [--underlay-ip IP]
+ *   vxnet cleanup [--config FILE] [--device D] [--cni-conf-dir DIR] [--run-dir DIR]
+ *                 [--kubernetes | --kubeconfig P] [--node N]      (uninstall: what the agent left)
  *   vxnet status [--metrics HOST:PORT] [--json]
  *   vxnet install-cni [--from DIR] [--to DIR] [--conf-dir DIR]   (the DaemonSet's init container)
  *   vxnet lab up|down|test|bench [options]     (root; everything inside network namespaces)
@@ -10,14 +12,18 @@
  * The cluster bench (iperf3 between two pods of a real cluster) is not part of the agent: it is
  * `npm run bench:cluster` in a checkout (bench/kube-cluster.ts); `vxnet bench` says so.
  *
- * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+ * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error, or another agent
+ * holds the node (agent), or a live agent holds it (cleanup): retrying does not help until an
+ * operator acts.
  */
 import { parseArgs } from 'node:util';
-import { loadConfigFile, ConfigError, checkPeers, readPeersFile } from '../agent/config.js';
+import { loadConfigFile, ConfigError, checkPeers, readPeersFile, DEFAULTS } from '../agent/config.js';
 import { makeLogger } from '../agent/log.js';
 import { CONFLIST_NAME } from '../agent/cni-conflist.js';
 import { CniInstallError, DEBIAN_CNI_DIR, DEFAULT_CNI_BIN_DIR, installCniPlugins, precedingNetworkConfigs } from '../agent/cni-install.js';
 import { Agent } from '../agent/agent.js';
+import { acquireNodeLock, DEFAULT_RUN_DIR, NodeLockedError, RunDir, type NodeLock } from '../node/lock.js';
+import { cleanupNode } from '../node/cleanup.js';
 import { FilePeerSource } from '../peers/file.js';
 import type { AgentStatus } from '../agent/metrics.js';
 import type { PeerSource } from '../peers/source.js';
@@ -25,6 +31,7 @@ import type { AgentConfig } from '../agent/config-types.js';
 
 const USAGE = `usage:
   vxnet agent --config FILE [--node NAME] [--kubeconfig PATH] [--iface IFACE] [--underlay-ip IP]
+  vxnet cleanup [--config FILE] [--device NAME] [--cni-conf-dir DIR] [--run-dir DIR] [--kubernetes | --kubeconfig PATH] [--node NAME]
   vxnet status [--metrics HOST:PORT] [--json]
   vxnet install-cni [--from DIR] [--to DIR] [--conf-dir DIR]
   vxnet lab up|down|test|bench [--nodes N] [--id ID] [--keep]   (run "vxnet lab help" for more)
@@ -36,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'agent': return agentCmd(rest);
+    case 'cleanup': return cleanupCmd(rest);
     case 'status': return statusCmd(rest);
     case 'install-cni': return installCniCmd(rest);
     case 'lab': {
@@ -67,6 +75,15 @@ async function agentCmd(args: string[]): Promise<number> {
   };
   const log = makeLogger();
   let cfg: AgentConfig = loadConfigFile(values.config, overrides);
+  // One agent per node, decided before anything on the node or in the cluster is touched.
+  let lock: NodeLock;
+  try {
+    lock = acquireNodeLock(new RunDir(cfg.runDir), { role: 'agent', node: cfg.node, device: cfg.device });
+  } catch (err) {
+    if (!(err instanceof NodeLockedError)) throw err;
+    log('error', 'another agent holds this node', { error: err.message, lock: err.lockPath, holder: err.holder });
+    return 2;
+  }
   let source: PeerSource;
   let onForwarding: (() => Promise<void>) | undefined;
   if (cfg.peerSource === 'kubernetes') {
@@ -92,7 +109,10 @@ async function agentCmd(args: string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     log('info', 'stopping', { signal });
-    agent.stop().then(() => process.exit(0), (err: Error) => {
+    agent.stop().then(() => {
+      lock.release();
+      process.exit(0);
+    }, (err: Error) => {
       log('error', 'stop failed', { error: err.message });
       process.exit(1);
     });
@@ -116,9 +136,51 @@ async function agentCmd(args: string[]): Promise<number> {
   } catch (err) {
     log('error', 'agent failed to start', { error: (err as Error).message });
     await agent.stop().catch(() => undefined);
+    lock.release();
     return 1;
   }
   return new Promise<number>(() => { /* runs until a signal */ });
+}
+
+/**
+ * Removes what the agent created on this node (src/node/cleanup.ts) and, with --kubernetes or
+ * --kubeconfig, what it published on its Node. Settings come from --config (the agent's own
+ * file), and each flag overrides its field.
+ */
+async function cleanupCmd(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, options: {
+      config: { type: 'string', short: 'c' }, device: { type: 'string' }, 'cni-conf-dir': { type: 'string' }, 'run-dir': { type: 'string' },
+      kubernetes: { type: 'boolean' }, kubeconfig: { type: 'string' }, node: { type: 'string' },
+    },
+  });
+  const file = values.config ? loadConfigFile(values.config, { ...(values.node ? { node: values.node } : {}), ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}) }) : undefined;
+  const device = values.device ?? file?.device ?? DEFAULTS.device;
+  const runDir = values['run-dir'] ?? file?.runDir ?? DEFAULT_RUN_DIR;
+  const cniConfDir = values['cni-conf-dir'] ?? file?.cniConfDir;
+  const log = makeLogger();
+  let report;
+  try {
+    report = await cleanupNode({ device, runDir, cniConfDir });
+  } catch (err) {
+    if (!(err instanceof NodeLockedError)) throw err;
+    log('error', 'cleanup refused', { error: err.message, lock: err.lockPath, holder: err.holder });
+    return 2;
+  }
+  for (const what of report.removed) log('info', 'removed', { what });
+  for (const what of report.kept) log('warn', 'left in place', { what });
+  if (values.kubernetes || values.kubeconfig) {
+    const node = values.node ?? file?.node ?? process.env['NODE_NAME'];
+    if (!node) throw new UsageError('cleanup --kubernetes needs the node name: --node NAME, NODE_NAME, or "node" in --config');
+    const kube = await import('../node/cleanup-kube.js');
+    const r = await kube.cleanupNodeObject({ node, kubeconfig: values.kubeconfig ?? file?.kubernetes.kubeconfig, annotationPrefix: file?.kubernetes.annotationPrefix ?? DEFAULTS.annotationPrefix }, log);
+    report.removed.push(...r.removed);
+    report.absent.push(...r.absent);
+  }
+  log('info', report.removed.length === 0 ? 'cleanup: nothing of vxnet was left on this node' : 'cleanup done', {
+    removed: report.removed.length, alreadyAbsent: report.absent, kept: report.kept.length,
+  });
+  return 0;
 }
 
 /** Copies the CNI plugins the conflist needs into the node's plugin directory, keeping any already there. */
