@@ -751,7 +751,7 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, arg, result;
   napi_get_reference_value(env, w->callback, &cb);
-  napi_get_undefined(env, &recv);
+  napi_get_global(env, &recv);  // make_callback needs an object as `this`
   napi_create_int32(env, status, &arg);
   if (napi_make_callback(env, w->context, recv, cb, 1, &arg, &result) == napi_pending_exception) {
     napi_value err;

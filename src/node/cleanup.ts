@@ -43,6 +43,8 @@ export interface CleanupReport {
 export async function cleanupNode(o: CleanupOptions): Promise<CleanupReport> {
   const report: CleanupReport = { removed: [], absent: [], kept: [] };
   const runDir = new RunDir(o.runDir);
+  // Taking the lock creates the directory; on a clean node that is not something to report.
+  const hadRunDir = existsSync(runDir.path);
   const lock = acquireNodeLock(runDir, { role: 'cleanup', device: o.device });
   try {
     removeDevices(o.device, report);
@@ -52,7 +54,7 @@ export async function cleanupNode(o: CleanupOptions): Promise<CleanupReport> {
   } finally {
     lock.release();
   }
-  removeRunDir(runDir, report);
+  removeRunDir(runDir, hadRunDir ? report : undefined);
   return report;
 }
 
@@ -105,12 +107,14 @@ function removeConflist(dir: string, report: CleanupReport): void {
   }
 }
 
-function removeRunDir(runDir: RunDir, report: CleanupReport): void {
+/** Removes the run directory if it is empty; `report` undefined: cleanup made it, say nothing. */
+function removeRunDir(runDir: RunDir, report: CleanupReport | undefined): void {
   if (!existsSync(runDir.path)) return;
   try {
     rmdirSync(runDir.path);
-    report.removed.push(`run directory ${runDir.path}`);
+    report?.removed.push(`run directory ${runDir.path}`);
   } catch (err) {
+    if (!report) return;
     const code = (err as NodeJS.ErrnoException).code;
     // EBUSY: a mount point (the DaemonSet's hostPath); ENOTEMPTY: files that are not ours.
     report.kept.push(`run directory ${runDir.path} (${code === 'EBUSY' ? 'a mount point; empty now' : code === 'ENOTEMPTY' ? `holds files vxnet did not write: ${readdirSync(runDir.path).join(', ')}` : code})`);

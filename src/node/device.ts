@@ -54,7 +54,7 @@ export interface Convergence {
 /** Why `link` cannot be the agent's device, or undefined when it can be adopted. */
 export function adoptionProblem(link: LinkRepr): string | undefined {
   const name = link.name;
-  const remedy = `set "device" to a free name, or remove it if nothing uses it (ip link del ${name}) and start the agent again`;
+  const remedy = `set "device" to a free name, or remove it if nothing uses it (ip link del ${name})`;
   if (link.kind !== 'tun') {
     const what = link.kind ? `a ${link.kind} device` : 'a device of no link kind (a physical NIC?)';
     return `${name} already exists and is ${what}, not a TUN device: another program owns that name; ${remedy}`;
