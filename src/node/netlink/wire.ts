@@ -218,7 +218,7 @@ export interface NetlinkAck {
 export function parseAck(m: NetlinkMessage): NetlinkAck | undefined {
   if (m.body.length < 4 + NLMSG_HEADER_LEN) return undefined;
   const view = new DataView(m.body.buffer, m.body.byteOffset, m.body.byteLength);
-  const errno = -view.getInt32(0, LITTLE_ENDIAN);
+  const errno = -view.getInt32(0, LITTLE_ENDIAN) | 0; // | 0: an ack is 0, not -0
   const requestLen = view.getUint32(4 + NLMSG.length, LITTLE_ENDIAN);
   const seq = view.getUint32(4 + NLMSG.seq, LITTLE_ENDIAN);
   let message: string | undefined;
