@@ -167,16 +167,25 @@ async function cleanupCmd(args: string[]): Promise<number> {
     log('error', 'cleanup refused', { error: err.message, lock: err.lockPath, holder: err.holder });
     return 2;
   }
-  for (const what of report.removed) log('info', 'removed', { what });
-  for (const what of report.kept) log('warn', 'left in place', { what });
   if (values.kubernetes || values.kubeconfig) {
     const node = values.node ?? file?.node ?? process.env['NODE_NAME'];
     if (!node) throw new UsageError('cleanup --kubernetes needs the node name: --node NAME, NODE_NAME, or "node" in --config');
-    const kube = await import('../node/cleanup-kube.js');
-    const r = await kube.cleanupNodeObject({ node, kubeconfig: values.kubeconfig ?? file?.kubernetes.kubeconfig, annotationPrefix: file?.kubernetes.annotationPrefix ?? DEFAULTS.annotationPrefix }, log);
-    report.removed.push(...r.removed);
-    report.absent.push(...r.absent);
+    const { loadKubeConfig } = await import('../peers/kube-client.js');
+    const { unpublish } = await import('../peers/kube-publish.js');
+    const prefix = file?.kubernetes.annotationPrefix ?? DEFAULTS.annotationPrefix;
+    const r = await unpublish(loadKubeConfig(values.kubeconfig ?? file?.kubernetes.kubeconfig), node, prefix);
+    if (!r.nodeFound) {
+      report.absent.push(`Node ${node} (not in the cluster)`);
+    } else {
+      if (r.removedAnnotations.length > 0) report.removed.push(`Node ${node} annotations ${r.removedAnnotations.join(', ')}`);
+      else report.absent.push(`Node ${node} annotations under ${prefix}`);
+      if (r.removedCondition) report.removed.push(`Node ${node} condition NetworkUnavailable set by vxnet`);
+      else report.absent.push(`Node ${node} condition NetworkUnavailable set by vxnet`);
+      if (r.foreignConditionReason !== undefined) report.kept.push(`Node ${node} condition NetworkUnavailable (reason ${r.foreignConditionReason}: not vxnet's)`);
+    }
   }
+  for (const what of report.removed) log('info', 'removed', { what });
+  for (const what of report.kept) log('warn', 'left in place', { what });
   log('info', report.removed.length === 0 ? 'cleanup: nothing of vxnet was left on this node' : 'cleanup done', {
     removed: report.removed.length, alreadyAbsent: report.absent, kept: report.kept.length,
   });
