@@ -8,7 +8,8 @@
  *                     ours: it is left, and said so.
  *   nftables          the table `inet vxnet`, when the node has it.
  *   the CNI conflist  <cniConfDir>/10-vxnet.conflist, and temporary files of an interrupted write.
- *   the run directory the lock file, then the directory if it is empty and not a mount point.
+ *   the run directory the lock file, then the directory if it is empty and not a mount point (in
+ *                     a pod it is the kubelet's hostPath mount, which stays, empty).
  *
  * The Node object (annotations, condition) is the CLI's part, with the Kubernetes client.
  * Cleanup takes the node lock first and refuses while a live agent holds it: removing the device
@@ -45,12 +46,14 @@ export async function cleanupNode(o: CleanupOptions): Promise<CleanupReport> {
   const runDir = new RunDir(o.runDir);
   // Taking the lock creates the directory; on a clean node that is not something to report.
   const hadRunDir = existsSync(runDir.path);
+  const hadLock = existsSync(runDir.lock);
   const lock = acquireNodeLock(runDir, { role: 'cleanup', device: o.device });
   try {
     removeDevices(o.device, report);
     await removeNftTable(o.nft ?? {}, report);
     if (o.cniConfDir) removeConflist(o.cniConfDir, report);
     lock.unlink();
+    if (hadLock) report.removed.push(`lock file ${runDir.lock}`);
   } finally {
     lock.release();
   }
@@ -114,9 +117,9 @@ function removeRunDir(runDir: RunDir, report: CleanupReport | undefined): void {
     rmdirSync(runDir.path);
     report?.removed.push(`run directory ${runDir.path}`);
   } catch (err) {
-    if (!report) return;
     const code = (err as NodeJS.ErrnoException).code;
-    // EBUSY: a mount point (the DaemonSet's hostPath); ENOTEMPTY: files that are not ours.
-    report.kept.push(`run directory ${runDir.path} (${code === 'EBUSY' ? 'a mount point; empty now' : code === 'ENOTEMPTY' ? `holds files vxnet did not write: ${readdirSync(runDir.path).join(', ')}` : code})`);
+    // EBUSY: a mount point (in a pod, the hostPath the kubelet made: it stays, empty).
+    if (!report || code === 'EBUSY') return;
+    report.kept.push(`run directory ${runDir.path} (${code === 'ENOTEMPTY' ? `holds files vxnet did not write: ${readdirSync(runDir.path).join(', ')}` : code})`);
   }
 }

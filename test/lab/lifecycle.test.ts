@@ -168,7 +168,7 @@ test('vxnet cleanup: refused under a live agent; after it, the node is as it was
     const removed = done.stderr.split('\n').filter((l) => l.includes('"msg":"removed"')).map((l) => (JSON.parse(l) as { what: string }).what);
     say(`cleanup: exit ${done.code}; removed ${JSON.stringify(removed)}`);
     assert.equal(done.code, 0, done.stderr);
-    assert.deepEqual(removed.map((w) => w.split(' (')[0]!.replace(/ \/.*/, '')).sort(), ['CNI config', 'device vxnet0', 'nftables table inet vxnet', 'run directory'].sort());
+    assert.deepEqual(removed.map((w) => w.split(' (')[0]!.replace(/ \/.*/, '')).sort(), ['CNI config', 'device vxnet0', 'lock file', 'nftables table inet vxnet', 'run directory'].sort());
 
     const after = await nodeState(lab, n1.ns, dirsOf(lab));
     for (const k of Object.keys(before!)) assert.equal(after[k], before![k], `${k} after cleanup differs from before the agent started`);
