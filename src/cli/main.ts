@@ -239,6 +239,11 @@ export function formatStatus(st: AgentStatus): string {
   out.push(`node ${st.node}: ${st.ready.ready ? 'ready' : 'NOT READY'} (${st.ready.reason})`);
   out.push(`  device ${String(i.device)}  podCIDR ${String(i.podCIDR)}  cluster ${String(i.clusterCIDR)}  vtep ${String(i.vtepMAC)}  ${String(i.underlayIP)}:${String(i.port)} vni ${String(i.vni)}`);
   out.push(`  mtu ${String(i.mtu)} (underlay ${String(i.underlayMTU)}, from ${String(i.mtuFrom)})`);
+  const k = i.kernel as { ifindex?: number; repairs?: Record<string, number>; health?: string } | undefined;
+  if (k) {
+    const repairs = Object.entries(k.repairs ?? {}).filter(([, n]) => n > 0).map(([what, n]) => `${what}=${n}`);
+    out.push(`  kernel: ${String(i.device)} ifindex ${String(k.ifindex)}, persistent; ${k.health ?? '?'}; repairs ${repairs.length === 0 ? 'none' : repairs.join(' ')}`);
+  }
   out.push('');
   const rows = [['PEER', 'UNDERLAY', 'POD CIDRS', 'VTEP MAC', 'PATH MTU', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES'],
     ...st.peers.map((p) => [p.node, p.underlayIP, p.podCIDRs.join(','), p.vtepMAC, String(p.pathMTU ?? '-'), String(p.txPackets), String(p.txBytes), String(p.rxPackets), String(p.rxBytes)])];
