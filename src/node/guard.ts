@@ -22,9 +22,8 @@
  * seconds apart, so a program that fights over the device cannot make the agent spin.
  */
 import type { LogFn } from '../agent/log.js';
-import { describeFix, REPAIR_KINDS, type RepairKind } from './device-spec.js';
-import type { NodeDevice } from './device.js';
-import type { OwnedNftTable } from './nft-table.js';
+import { describeFix, REPAIR_KINDS, type DeviceSpec, type RepairKind } from './device-spec.js';
+import type { Convergence } from './device.js';
 import { nftEventTable, NFTABLES_GROUP } from './netlink/nftables.js';
 import { parseAddr, parseLink, parseRoute, Rtm, RtmGroup, RtTable } from './netlink/rtnetlink.js';
 import { NetlinkEvents, NetlinkProtocol, type EventBatch } from './netlink/socket.js';
@@ -45,10 +44,28 @@ export const BACKSTOP_MS = 10_000;
 export const GUARDED_KINDS = [...REPAIR_KINDS, 'nftables'] as const;
 export type GuardedKind = (typeof GUARDED_KINDS)[number];
 
+/** What the guard keeps: the device (`NodeDevice`). */
+export interface GuardedDevice {
+  readonly name: string;
+  readonly ifindex: number;
+  readonly spec: DeviceSpec;
+  /** Brings the device to its spec; throws when it cannot. */
+  converge(): Convergence;
+}
+
+/** What the guard keeps: the nftables table (`OwnedNftTable`). */
+export interface GuardedTable {
+  readonly name: string;
+  /** Whether an nftables event about (family, table) concerns this table. */
+  concerns(family: number, table: string): boolean;
+  /** Installs it again when it differs; returns what was wrong, or undefined. Throws when it cannot. */
+  check(): Promise<string | undefined>;
+}
+
 export interface GuardOptions {
-  readonly device: NodeDevice;
+  readonly device: GuardedDevice;
   /** The nftables table, when the agent installed one. */
-  readonly nftables?: OwnedNftTable | undefined;
+  readonly nftables?: GuardedTable | undefined;
   readonly log: LogFn;
   readonly backstopMs?: number;
 }
@@ -63,7 +80,7 @@ export class KernelGuard {
   private failure: string | undefined;
   /** When the recent checks that repaired something ran. */
   private recentRepairs: number[] = [];
-  private stopped = true;
+  private stopped = false;
 
   constructor(private readonly o: GuardOptions) {}
 
