@@ -102,6 +102,8 @@ export class Agent implements StatusSource {
     this.log('info', 'tun device open', {
       device: this.tun.name, ifindex: opened.ifindex, persistent: true, adopted: opened.adopted !== undefined,
       vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads,
+      // An adopted device takes our vnet-header flag; say when that changed it.
+      ...(opened.adopted?.tun && opened.adopted.tun.vnetHeader !== this.tun.vnetHeader ? { vnetHeaderWas: opened.adopted.tun.vnetHeader } : {}),
     });
     const configured = this.device.converge();
     this.log('info', opened.adopted ? 'adopted the existing device' : 'device configured', {

@@ -6,6 +6,8 @@
  *   packets for other nodes still route into the device, which drops them, and tshark on the
  *   node's uplink sees none of them leave unencapsulated. A new agent adopts the device as it
  *   is and forwarding resumes.
+ * - A device of the agent's name that it must not adopt (a TAP, a single-queue TUN device, a
+ *   bridge) stops it with what the name is taken by; the device is left as it was.
  * - A second agent (another device name, port, metrics address and CNI directory) finds the
  *   first one's lock, exits 2 naming it, and leaves every link, address, route, rule and file
  *   as it was; the first one keeps forwarding.
@@ -95,6 +97,29 @@ test('no agent running: the device, address and route stay, nothing leaks onto t
     const after = (await lab.execOk(n1.ns, ['ip', 'route', 'show', '10.244.0.0/16'])).stdout.trim();
     say(`after SIGTERM: route "${after}"`);
     assert.match(after, /^10\.244\.0\.0\/16 dev vxnet0/);
+  });
+});
+
+test('a device of the name the agent cannot adopt (TAP, single-queue TUN, bridge): the agent exits 1 saying so, and leaves it alone', { skip, timeout: 120_000 }, async () => {
+  await withLab({ nodes: 1, podsPerNode: 0 }, async (lab) => {
+    const n1 = lab.node(1);
+    await killAgent(lab, 1, 'SIGTERM');
+    const cases = [
+      { name: 'a TAP device', make: 'ip tuntap add vxnet0 mode tap', want: /vxnet0 already exists and is a TAP device \(layer 2\); vxnet needs a TUN device/ },
+      { name: 'a single-queue TUN device', make: 'ip tuntap add vxnet0 mode tun', want: /vxnet0 already exists as a single-queue TUN device, which vxnet \(multi-queue\) cannot attach to/ },
+      { name: 'a bridge', make: 'ip link add vxnet0 type bridge', want: /vxnet0 already exists and is a bridge device, not a TUN device: another program owns that name/ },
+    ];
+    for (const c of cases) {
+      await lab.execOk(n1.ns, ['sh', '-c', `ip link del vxnet0 2>/dev/null; ${c.make}`]);
+      const before = (await lab.execOk(n1.ns, ['ip', '-d', '-o', 'link', 'show', 'vxnet0'])).stdout.replace(/^\d+: /, '');
+      const r = await lab.exec(n1.ns, [...defaultAgentCommand(), '--config', n1.configPath!], { timeoutMs: 30_000 });
+      const line = r.stderr.split('\n').find((l) => l.includes('agent failed to start')) ?? r.stderr.trim();
+      const after = (await lab.execOk(n1.ns, ['ip', '-d', '-o', 'link', 'show', 'vxnet0'])).stdout.replace(/^\d+: /, '');
+      say(`${c.name} named vxnet0: exit ${r.code}; ${line}`);
+      assert.equal(r.code, 1, `${c.name}: exit code`);
+      assert.match(line, c.want, c.name);
+      assert.equal(after, before, `${c.name}: left as it was`);
+    }
   });
 });
 
