@@ -108,7 +108,7 @@ function sameAddress(a: AddressSpec, b: AddrRepr): boolean {
 }
 
 /** The route in `routes` that holds the place of `r`: same table, destination and metric. */
-export function routeAt(r: RouteTarget, routes: readonly RouteRepr[]): RouteRepr | undefined {
+function routeAt(r: RouteTarget, routes: readonly RouteRepr[]): RouteRepr | undefined {
   return routes.find((x) => x.family === r.family && x.table === RtTable.Main && x.dst === r.dst && x.dstLen === r.dstLen && x.priority === r.priority);
 }
 

@@ -89,7 +89,7 @@ function lockedMessage(path: string, holder: LockHolder | undefined, wanted: str
 }
 
 /** The holder recorded in the lock file, if it is readable. */
-export function readLockHolder(runDir: RunDir): LockHolder | undefined {
+function readLockHolder(runDir: RunDir): LockHolder | undefined {
   try {
     const h = JSON.parse(readFileSync(runDir.lock, 'utf8')) as LockHolder;
     return typeof h.pid === 'number' ? h : undefined;

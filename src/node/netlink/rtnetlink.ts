@@ -139,7 +139,7 @@ export function defaultPriority(family: Family): number {
   return family === 4 ? 0 : 1024;
 }
 
-export function familyOf(af: number): Family | undefined {
+function familyOf(af: number): Family | undefined {
   return af === AF_INET ? 4 : af === AF_INET6 ? 6 : undefined;
 }
 

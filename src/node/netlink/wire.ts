@@ -182,17 +182,13 @@ export function attributes(bytes: Uint8Array): Map<number, Uint8Array> {
   return out;
 }
 
-/** Reads a u8/u16/u32/i32 value of an attribute, or undefined when it is too short. */
+/** Reads a u8 or u32 value of an attribute, or undefined when it is too short. */
 export function readU8(v: Uint8Array | undefined): number | undefined {
   return v && v.length >= 1 ? v[0] : undefined;
 }
 
 export function readU32(v: Uint8Array | undefined): number | undefined {
   return v && v.length >= 4 ? new DataView(v.buffer, v.byteOffset, 4).getUint32(0, LITTLE_ENDIAN) : undefined;
-}
-
-export function readI32(v: Uint8Array | undefined): number | undefined {
-  return v && v.length >= 4 ? new DataView(v.buffer, v.byteOffset, 4).getInt32(0, LITTLE_ENDIAN) : undefined;
 }
 
 /** A NUL-terminated (or unterminated) string value. */
