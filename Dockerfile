@@ -11,8 +11,8 @@
 #
 # User: the agent runs as root with CAP_NET_ADMIN as its only capability (deploy/03-daemonset.yaml
 # drops ALL and adds NET_ADMIN, with allowPrivilegeEscalation: false). Creating a TUN device and
-# changing addresses and routes in the host network namespace need CAP_NET_ADMIN, and so does
-# every `ip` and `nft` the agent runs. A non-root user could only get it through file capabilities
+# changing addresses and routes in the host network namespace (over netlink) need CAP_NET_ADMIN,
+# and so does every `nft` the agent runs. A non-root user could only get it through file capabilities
 # (setcap cap_net_admin+ep on the node binary and on ip), which (1) grants it to every script any
 # process in the image runs with node, and (2) is ignored under no_new_privs, so the pod would need
 # allowPrivilegeEscalation: true, a weaker setting than root without the other capabilities.
@@ -36,7 +36,8 @@ RUN npm run build
 RUN npm prune --omit=dev
 
 FROM node:24-bookworm-slim
-# iproute2: `ip`, with which the agent addresses the TUN device and adds the cluster routes.
+# iproute2: `ip`, with which the agent reads the underlay interface and its MTU (it sets up its
+#   TUN device over netlink itself), and which an operator wants in `kubectl exec`.
 # nftables: `nft`, with which the agent installs its masquerade rules.
 # containernetworking-plugins: Debian's CNI plugins, which `vxnet install-cni` (the init
 #   container) copies to the node's /opt/cni/bin when the node has none. Only the ones the

@@ -26,16 +26,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #ifndef SOL_UDP
@@ -46,6 +50,12 @@
 #endif
 #ifndef UDP_GRO
 #define UDP_GRO 104
+#endif
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_GET_STRICT_CHK
+#define NETLINK_GET_STRICT_CHK 12
 #endif
 
 namespace {
@@ -594,6 +604,218 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
 }
 
+// ---- Node state: netlink, a persistent TUN device, the node lock, fd readiness ---------------
+//
+// What the control plane needs to own the node's kernel state (src/node/): an rtnetlink socket
+// it speaks in messages TypeScript encodes and decodes (this layer never looks inside one), the
+// two TUN ioctls that keep a device across agents and re-create a deleted one under the data
+// path's open fd, flock(2) for the one-agent-per-node lock, and a readiness callback so the main
+// thread hears netlink events from libuv without polling or a thread of its own.
+
+// netlinkOpen(protocol, groups, rcvbuf) -> fd. A netlink socket of `protocol` (NETLINK_ROUTE 0,
+// NETLINK_NETFILTER 12) bound to the multicast `groups` (a bit mask; 0 for a request socket),
+// with extended acks (the kernel's error text) and strict dump checking asked for; a kernel that
+// lacks either still works. rcvbuf > 0 sizes the receive buffer (SO_RCVBUFFORCE with
+// CAP_NET_ADMIN, else SO_RCVBUF).
+Napi::Value NetlinkOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int protocol = Int(info, 0);
+  uint32_t groups = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  int rcvbuf = Int(info, 2);
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return ThrowErrno(env, "socket AF_NETLINK", errno);
+  int one = 1;
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+  setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  sockaddr_nl sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = groups;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "bind AF_NETLINK", err);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// netlinkSend(fd, buf, length) -> 0 or errno. One datagram of buf[0, length) to the kernel.
+Napi::Value NetlinkSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Int(info, 0);
+  Slab buf;
+  GetSlab(info[1], &buf);
+  int32_t length = Int(info, 2);
+  uint8_t* p = buf.Range(0, length);
+  if (p == nullptr) return Napi::Number::New(env, EFAULT);
+  sockaddr_nl sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.nl_family = AF_NETLINK;
+  for (;;) {
+    ssize_t r = sendto(fd, p, static_cast<size_t>(length), 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+    if (r >= 0) return Napi::Number::New(env, 0);
+    if (errno != EINTR) return Napi::Number::New(env, errno);
+  }
+}
+
+// netlinkRecv(fd, buf, timeoutMs, from: Uint32Array) -> length, 0 when nothing came within
+// timeoutMs, or -errno (-EMSGSIZE: the datagram was larger than buf and is lost; -ENOBUFS: the
+// socket overran and the kernel dropped messages). from[0] is the sender's port id (0: the
+// kernel), from[1] its multicast group mask.
+Napi::Value NetlinkRecv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Int(info, 0);
+  Slab buf;
+  GetSlab(info[1], &buf);
+  int timeoutMs = Int(info, 2);
+  size_t nFrom = 0;
+  uint32_t* from = TypedData<uint32_t>(info[3], &nFrom);
+  if (buf.data == nullptr || from == nullptr || nFrom < 2) return Napi::Number::New(env, -EINVAL);
+  int w = WaitFor(fd, POLLIN, timeoutMs);
+  if (w <= 0) return Napi::Number::New(env, w);
+  sockaddr_nl sa;
+  for (;;) {
+    socklen_t slen = sizeof(sa);
+    memset(&sa, 0, sizeof(sa));
+    ssize_t r = recvfrom(fd, buf.data, buf.length, MSG_TRUNC | MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sa), &slen);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Napi::Number::New(env, errno == EAGAIN ? 0 : -errno);
+    }
+    if (static_cast<size_t>(r) > buf.length) return Napi::Number::New(env, -EMSGSIZE);
+    from[0] = sa.nl_pid;
+    from[1] = sa.nl_groups;
+    return Napi::Number::New(env, static_cast<double>(r));
+  }
+}
+
+// tunSetPersist(fd, on) -> 0 or errno. TUNSETPERSIST: the device outlives every fd attached to it.
+Napi::Value TunSetPersist(const Napi::CallbackInfo& info) {
+  int fd = Int(info, 0);
+  unsigned long on = Int(info, 1) != 0 ? 1 : 0;
+  int r = ioctl(fd, TUNSETPERSIST, on);
+  return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
+}
+
+// tunAttach(fd, name, flags) -> 0 or errno. TUNSETIFF on an fd that openTun returned and whose
+// device was deleted since: the kernel attaches the same fd to a device of that name, creating
+// it when there is none, so threads reading and writing the fd carry on. flags as for openTun.
+Napi::Value TunAttach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Int(info, 0);
+  std::string name = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  int flags = Int(info, 2);
+  if (name.empty() || name.size() >= IFNAMSIZ) return Napi::Number::New(env, EINVAL);
+  ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  if (flags & 1) ifr.ifr_flags |= IFF_VNET_HDR;
+  if (flags & 2) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) return Napi::Number::New(env, errno);
+  if (flags & 1) {
+    int sz = 10;  // struct virtio_net_hdr, as openTun
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) return Napi::Number::New(env, errno);
+  }
+  return Napi::Number::New(env, 0);
+}
+
+// flock(fd, operation) -> 0 or errno. operation: LOCK_SH 1, LOCK_EX 2, LOCK_NB 4, LOCK_UN 8.
+Napi::Value Flock(const Napi::CallbackInfo& info) {
+  int fd = Int(info, 0);
+  int op = Int(info, 1);
+  for (;;) {
+    if (flock(fd, op) == 0) return Napi::Number::New(info.Env(), 0);
+    if (errno != EINTR) return Napi::Number::New(info.Env(), errno);
+  }
+}
+
+// A readable-fd watch: libuv polls the fd with the event loop's own epoll and calls back on the
+// main thread. The handle is unreferenced, so a watch never keeps the process alive by itself.
+struct FdWatch {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+};
+
+thread_local std::map<int32_t, FdWatch*>* tls_watches = nullptr;
+thread_local int32_t tls_next_watch = 1;
+
+void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
+  FdWatch* w = static_cast<FdWatch*>(handle->data);
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, arg, result;
+  napi_get_reference_value(env, w->callback, &cb);
+  napi_get_global(env, &recv);  // make_callback needs an object as `this`
+  napi_create_int32(env, status, &arg);
+  if (napi_make_callback(env, w->context, recv, cb, 1, &arg, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+// watchReadable(fd, callback(status)) -> watch id, or throws. status is 0, or a negative libuv
+// error when polling the fd failed (the watch then stops).
+Napi::Value WatchReadable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Int(info, 0);
+  if (info.Length() < 2 || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "watchReadable(fd, callback)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return ThrowErrno(env, "napi_get_uv_event_loop", EINVAL);
+  FdWatch* w = new FdWatch();
+  w->env = env;
+  int r = uv_poll_init(loop, &w->poll, fd);
+  if (r != 0) {
+    delete w;
+    return ThrowErrno(env, "uv_poll_init", -r);
+  }
+  w->poll.data = w;
+  napi_create_reference(env, info[1], 1, &w->callback);
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_string_utf8(env, "vxnet.watchReadable", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &w->context);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));
+  r = uv_poll_start(&w->poll, UV_READABLE, OnReadable);
+  if (r != 0) {
+    napi_delete_reference(env, w->callback);
+    napi_async_destroy(env, w->context);
+    uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), [](uv_handle_t* h) { delete static_cast<FdWatch*>(h->data); });
+    return ThrowErrno(env, "uv_poll_start", -r);
+  }
+  if (tls_watches == nullptr) tls_watches = new std::map<int32_t, FdWatch*>();
+  int32_t id = tls_next_watch++;
+  (*tls_watches)[id] = w;
+  return Napi::Number::New(env, id);
+}
+
+// unwatchReadable(id) -> 0, or EINVAL for an unknown id. Stops the watch; call it before
+// closing the fd.
+Napi::Value UnwatchReadable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t id = Int(info, 0);
+  if (tls_watches == nullptr) return Napi::Number::New(env, EINVAL);
+  auto it = tls_watches->find(id);
+  if (it == tls_watches->end()) return Napi::Number::New(env, EINVAL);
+  FdWatch* w = it->second;
+  tls_watches->erase(it);
+  uv_poll_stop(&w->poll);
+  napi_delete_reference(env, w->callback);
+  napi_async_destroy(env, w->context);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), [](uv_handle_t* h) { delete static_cast<FdWatch*>(h->data); });
+  return Napi::Number::New(env, 0);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun));
   exports.Set("tunSetOffload", Napi::Function::New(env, TunSetOffload));
@@ -604,6 +826,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpSendv", Napi::Function::New(env, UdpSendv));
   exports.Set("udpPathMtu", Napi::Function::New(env, UdpPathMtu));
   exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("netlinkOpen", Napi::Function::New(env, NetlinkOpen));
+  exports.Set("netlinkSend", Napi::Function::New(env, NetlinkSend));
+  exports.Set("netlinkRecv", Napi::Function::New(env, NetlinkRecv));
+  exports.Set("tunSetPersist", Napi::Function::New(env, TunSetPersist));
+  exports.Set("tunAttach", Napi::Function::New(env, TunAttach));
+  exports.Set("flock", Napi::Function::New(env, Flock));
+  exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
+  exports.Set("unwatchReadable", Napi::Function::New(env, UnwatchReadable));
   exports.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
   exports.Set("maxIov", Napi::Number::New(env, kMaxIov));
   return exports;

@@ -6,10 +6,14 @@
  *   TUN  --read--> [tx worker: lookup, encap] --sendmmsg--> UDP peers          |  (new table per
  *   TUN <--write-- [rx worker: check, decap]  <--recvmmsg-- UDP peers          |   generation)
  *
- * Start order matters for the node: the device, its address and route, and the sockets come
- * first; the data path starts on the peers known at that moment; only then are the CNI conflist
- * written and (in Kubernetes) the node marked NetworkUnavailable=False, so the kubelet never
- * schedules pods onto a node that cannot forward yet.
+ * Start order matters for the node. The caller holds the node lock (src/node/lock.ts) before
+ * anything here runs. Everything that can fail on bad input or a busy port comes before the
+ * kernel is touched. Then the device: created persistent, or adopted from an earlier agent, and
+ * brought to its spec (src/node/device.ts); from then on the kernel guard keeps it so. The data
+ * path starts on the peers known at that moment; only then are the CNI conflist written and (in
+ * Kubernetes) the node marked NetworkUnavailable=False, so the kubelet never schedules pods onto
+ * a node that cannot forward yet. Stopping leaves the device, its addresses and routes in place:
+ * they are the node's, until `vxnet cleanup`.
  *
  * Every peer change is a full snapshot. It is checked and turned into a new table off the hot
  * path; if it fails (overlapping pod CIDRs, a bad address), the error is logged once and the
@@ -18,15 +22,21 @@
 import type { Server } from 'node:http';
 import type { AgentConfig } from './config-types.js';
 import { parseHostPort, DEFAULTS } from './config.js';
-import { configureDevice, ipv6ForwardingEnabled, KernelSetupError } from './kernel.js';
 import { underlayInterface } from './underlay.js';
+import { KernelSetupError } from '../node/errors.js';
+import { ipv6ForwardingEnabled } from '../node/sysctl.js';
+import { NodeDevice } from '../node/device.js';
+import { describeFix, deviceSpec } from '../node/device-spec.js';
+import { KernelGuard } from '../node/guard.js';
+import { OwnedNftTable } from '../node/nft-table.js';
+import { NetlinkSocket } from '../node/netlink/socket.js';
 import { writeConflist } from './cni-conflist.js';
 import { setUpNetfilter } from '../netfilter/setup.js';
 import { startMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
 import { newCounters, readCounters, type CounterSnapshot } from '../datapath/counters.js';
 import { macBytes } from './mac.js';
 import type { LogFn } from './log.js';
-import { openTun, type TunHandle } from '../device/native-tun.js';
+import type { TunHandle } from '../device/native-tun.js';
 import { openUdp, closeUdp, type UdpHandles } from '../device/native-udp.js';
 import { nativeIo } from '../device/native.js';
 import { buildTable, type TablePeerInput } from '../table/table.js';
@@ -49,6 +59,9 @@ export class Agent implements StatusSource {
   /** The underlay interface and where the MTU came from, for logs and /status. */
   private underlay: { name: string; mtu: number } | undefined;
   private tun: TunHandle | undefined;
+  private netlink: NetlinkSocket | undefined;
+  private device: NodeDevice | undefined;
+  private guard: KernelGuard | undefined;
   private udp: UdpHandles | undefined;
   private datapath: DataPath | undefined;
   private server: Server | undefined;
@@ -68,9 +81,7 @@ export class Agent implements StatusSource {
     const localAddress = pod.net;
     // Dual stack: the podCIDR6 network address is our IPv6 TUN address, as the IPv4 one is.
     const pod6 = cfg.clusterCIDR6 && cfg.podCIDR6 ? parseCidr6(cfg.podCIDR6) : undefined;
-    // Everything that can fail on bad input or a busy port comes before the kernel is touched:
-    // a second agent that cannot start must not take over (and then remove) the running
-    // agent's device route.
+    // Everything that can fail on bad input or a busy port comes before the kernel is touched.
     const initial = this.tableFor(cfg.peers);
     this.udp = openUdp({
       address: ipv4ToNumber(cfg.underlayIP), port: cfg.port, senders: cfg.tuning.senders,
@@ -79,16 +90,36 @@ export class Agent implements StatusSource {
     this.log('info', 'udp sockets open', { address: cfg.underlayIP, port: this.udp.port, senders: this.udp.txFds.length, gro: this.udp.gro, gso: this.udp.gso });
     cfg = await this.deriveMtu(cfg);
     this.effective = cfg;
-    // The TUN offload path (IFF_VNET_HDR) is negotiated by openTun; the data path adapts to it.
-    this.tun = openTun(cfg.device, cfg.offloads.tun, cfg.tuning.queues);
-    this.log('info', 'tun device open', { device: this.tun.name, vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads });
-    await configureDevice({
-      device: this.tun.name, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength,
+    // The device: created persistent or adopted, then brought to its spec. The TUN offload path
+    // (IFF_VNET_HDR) is negotiated as it opens; the data path adapts to it.
+    this.netlink = NetlinkSocket.open();
+    this.device = new NodeDevice(deviceSpec({
+      device: cfg.device, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength,
       ...(pod6 ? { address6: bigIntToIpv6(pod6.net), clusterCIDR6: cfg.clusterCIDR6 } : {}),
+    }), this.netlink);
+    const opened = this.device.open(cfg.offloads.tun, cfg.tuning.queues);
+    this.tun = opened.tun;
+    this.log('info', 'tun device open', {
+      device: this.tun.name, ifindex: opened.ifindex, persistent: true, adopted: opened.adopted !== undefined,
+      vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads,
+      // An adopted device takes our vnet-header flag; say when that changed it.
+      ...(opened.adopted?.tun && opened.adopted.tun.vnetHeader !== this.tun.vnetHeader ? { vnetHeaderWas: opened.adopted.tun.vnetHeader } : {}),
     });
-    await setUpNetfilter({ ipMasq: cfg.ipMasq, podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, device: this.tun.name,
-      ...(pod6 ? { podCIDR6: cfg.podCIDR6, clusterCIDR6: cfg.clusterCIDR6 } : {}) }, this.log);
-    if (pod6 && !(await ipv6ForwardingEnabled())) {
+    const configured = this.device.converge();
+    this.log('info', opened.adopted ? 'adopted the existing device' : 'device configured', {
+      device: this.tun.name, changed: configured.fixes.map((f) => describeFix(f, cfg.device)),
+    });
+    const masquerade = { podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, device: this.tun.name,
+      ...(pod6 && cfg.podCIDR6 && cfg.clusterCIDR6 ? { podCIDR6: cfg.podCIDR6, clusterCIDR6: cfg.clusterCIDR6 } : {}) };
+    const netfilter = await setUpNetfilter({ ipMasq: cfg.ipMasq, ...masquerade }, this.log);
+    let nftables: OwnedNftTable | undefined;
+    if (netfilter.masquerade === 'installed') {
+      nftables = new OwnedNftTable(masquerade);
+      await nftables.adopt();
+    }
+    this.guard = new KernelGuard({ device: this.device, nftables, log: this.log });
+    this.guard.start();
+    if (pod6 && !ipv6ForwardingEnabled()) {
       this.log('warn', 'IPv6 forwarding is off on this node; IPv6 pods cannot reach other nodes until net.ipv6.conf.all.forwarding=1', { podCIDR6: cfg.podCIDR6 });
     }
 
@@ -246,7 +277,13 @@ export class Agent implements StatusSource {
 
   health(): { healthy: boolean; reason: string } {
     if (!this.forwarding || !this.datapath) return { healthy: false, reason: 'data path not running' };
+    const kernel = this.guard?.health();
+    if (kernel && !kernel.healthy) return kernel;
     return this.datapath.health();
+  }
+
+  kernelRepairs(): Readonly<Record<string, number>> {
+    return this.guard?.repairs() ?? {};
   }
 
   ready(): { ready: boolean; reason: string; staleSeconds: number } {
@@ -267,18 +304,23 @@ export class Agent implements StatusSource {
       tableGeneration: this.datapath?.tableGeneration ?? 0, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       queues: cfg.tuning.queues,
       offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false, udpGso: (this.udp?.gso ?? false) && cfg.offloads.udpGso },
+      kernel: { ifindex: this.device?.ifindex ?? 0, persistent: true, repairs: this.kernelRepairs(), health: this.guard?.health().reason ?? 'not started' },
       pid: process.pid,
       memory: process.memoryUsage(),
     };
   }
 
+  /** Stops forwarding. The device, its addresses and routes stay: a persistent device without a
+   * reader drops what is routed to it until the next agent attaches. */
   async stop(): Promise<void> {
     this.forwarding = false;
+    this.guard?.stop();
     await this.source.stop().catch(() => undefined);
     if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     if (this.datapath) await this.datapath.stop();
     if (this.udp) closeUdp(this.udp);
     if (this.tun) for (const fd of this.tun.fds) nativeIo().close(fd);
-    this.log('info', 'stopped', { node: this.node });
+    this.netlink?.close();
+    this.log('info', 'stopped', { node: this.node, device: this.cfg.device, left: 'device, addresses and routes stay until vxnet cleanup' });
   }
 }

@@ -54,6 +54,8 @@ export interface AgentConfig {
   /** Export per-peer series on /metrics (4 per peer); off by default, see docs/operations.md. */
   readonly perPeerMetrics: boolean;
   readonly cniConfDir?: string;
+  /** The agents' run directory: the node lock and the hand-over socket (src/node/lock.ts). */
+  readonly runDir: string;
   /** "static": `peers` below (and the file is watched); "kubernetes": learn from the API. */
   readonly peerSource: 'static' | 'kubernetes';
   readonly peers: readonly Peer[];

@@ -16,6 +16,7 @@ import type { AgentConfig, TuningConfig } from './config-types.js';
 import type { Peer } from '../peers/source.js';
 import { deriveVtepMAC, normaliseMAC } from './mac.js';
 import { cidr6Contains, cidr6Overlaps, formatCidr6, looksLikeIpv6, parseCidr6 } from '../wire/addr.js';
+import { DEFAULT_RUN_DIR } from '../node/lock.js';
 
 export class ConfigError extends Error {
   constructor(readonly field: string, detail: string, readonly file?: string) {
@@ -36,6 +37,7 @@ export const DEFAULTS = {
   socketBuffer: 4 << 20,
   senders: 8,
   tunQueueLength: 5000,
+  runDir: DEFAULT_RUN_DIR,
 } as const;
 
 /** VXLAN over IPv4 costs 50 bytes: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
@@ -49,7 +51,7 @@ export const AGENT_ENV = ['NODE_NAME', 'KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 
 /** Top-level keys of the config file (the ConfigMap is checked against this list). */
 export const CONFIG_KEYS = [
   'node', 'device', 'vni', 'port', 'underlayIP', 'clusterCIDR', 'podCIDR', 'clusterCIDR6', 'podCIDR6', 'vtepMAC', 'mtu',
-  'underlayMTU', 'metricsAddr', 'perPeerMetrics', 'cniConfDir', 'peerSource', 'peers', 'peersFile', 'offloads',
+  'underlayMTU', 'metricsAddr', 'perPeerMetrics', 'cniConfDir', 'runDir', 'peerSource', 'peers', 'peersFile', 'offloads',
   'kubernetes', 'annotationPrefix', 'tuning', 'ipMasq',
 ] as const;
 
@@ -190,6 +192,8 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   const perPeerMetrics = optBool(o, 'perPeerMetrics', '') ?? false;
   const cniConfDir = optString(o, 'cniConfDir');
   const ipMasq = optBool(o, 'ipMasq', '') ?? true;
+  const runDir = optString(o, 'runDir') ?? DEFAULTS.runDir;
+  if (!runDir.startsWith('/')) throw new ConfigError('runDir', `"${runDir}" is not an absolute path (the default is ${DEFAULTS.runDir})`);
 
   const off = o.offloads === undefined ? {} : asObject(o.offloads, 'offloads');
   unknownKeys(off, OFFLOAD_KEYS, 'offloads.');
@@ -228,7 +232,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   });
 
   return {
-    node, device, vni, port, underlayIP, clusterCIDR, podCIDR, vtepMAC, mtu, underlayMTU, mtuFrom, metricsAddr, perPeerMetrics,
+    node, device, vni, port, underlayIP, clusterCIDR, podCIDR, vtepMAC, mtu, underlayMTU, mtuFrom, metricsAddr, perPeerMetrics, runDir,
     ...(clusterCIDR6 !== undefined ? { clusterCIDR6 } : {}), ...(podCIDR6 !== undefined ? { podCIDR6 } : {}),
     peerSource, peers, offloads, tuning, ipMasq,
     kubernetes: {

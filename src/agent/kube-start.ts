@@ -22,7 +22,7 @@
 import type { AgentConfig } from './config-types.js';
 import { ConfigError, cidr, cidr6, cidr6Inside } from './config.js';
 import { deriveVtepMAC } from './mac.js';
-import { interfaceIPv4 } from './kernel.js';
+import { interfaceIPv4 } from '../node/interfaces.js';
 import type { LogFn } from './log.js';
 import { loadKubeConfig, loadSelf } from '../peers/kube-client.js';
 import { NodePublisher } from '../peers/kube-publish.js';
@@ -66,7 +66,7 @@ export async function prepareKubernetes(cfg: AgentConfig, log: LogFn): Promise<P
   let underlayIP = cfg.kubernetes.underlayIP ?? '';
   let underlayFrom = 'kubernetes.underlayIP';
   if (!underlayIP && cfg.kubernetes.iface) {
-    underlayIP = await interfaceIPv4(cfg.kubernetes.iface);
+    underlayIP = interfaceIPv4(cfg.kubernetes.iface);
     underlayFrom = `interface ${cfg.kubernetes.iface}`;
   }
   if (!underlayIP && cfg.underlayIP) {

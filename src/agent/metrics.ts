@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { IO_ERRNOS, IO_OPS, RX_DROP_REASONS, TX_DROP_REASONS, type CounterSnapshot, type Totals } from '../datapath/counters.js';
 import type { AgentConfig } from './config-types.js';
 import { VERSION } from './version.js';
+import { GUARDED_KINDS } from '../node/guard.js';
 
 export interface PeerStatus {
   readonly node: string;
@@ -33,6 +34,8 @@ export interface StatusSource {
   peers(): PeerStatus[];
   /** Traffic of peers no longer in the table: per-peer counters plus these are the totals. */
   removedPeers?(): Totals;
+  /** Repairs of the node's kernel state so far, by what was repaired (src/node/guard.ts). */
+  kernelRepairs?(): Readonly<Record<string, number>>;
   healthy(): boolean;
   /** Why the data path is (not) healthy, for /healthz. */
   health?(): { healthy: boolean; reason: string };
@@ -103,6 +106,9 @@ export function renderMetrics(s: StatusSource): string {
   metric('vxnet_removed_peers_packets_total', 'counter', 'Packets to and from peers no longer in the table: the per-peer packets plus these are the totals.',
     [[tx, removed.txPackets], [rx, removed.rxPackets]]);
   metric('vxnet_peers', 'gauge', 'Peers in the forwarding table.', [[{}, peers.length]]);
+  const repairs = s.kernelRepairs?.() ?? {};
+  metric('vxnet_kernel_repairs_total', 'counter', 'Changes to the agent\'s device, addresses, routes or nftables table that the agent found and put back, by what was repaired.',
+    GUARDED_KINDS.map((k) => [{ what: k }, repairs[k] ?? 0] as const));
   // Two series per peer and direction on every node: N nodes export 4N(N-1) in all, so they are
   // opt-in (perPeerMetrics); `vxnet status` shows the same counters without Prometheus.
   if (s.cfg.perPeerMetrics) {

@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { KernelSetupError } from './kernel.js';
+import { KernelSetupError } from '../node/errors.js';
 
 const run = promisify(execFile);
 

@@ -3,6 +3,8 @@
  * The `vxnet` command. Subcommands:
  *
  *   vxnet agent --config FILE [--node N] [--kubeconfig P] [--iface IF] [--underlay-ip IP]
+ *   vxnet cleanup [--config FILE] [--device D] [--cni-conf-dir DIR] [--run-dir DIR]
+ *                 [--kubernetes | --kubeconfig P] [--node N]      (uninstall: what the agent left)
  *   vxnet status [--metrics HOST:PORT] [--json]
  *   vxnet install-cni [--from DIR] [--to DIR] [--conf-dir DIR]   (the DaemonSet's init container)
  *   vxnet lab up|down|test|bench [options]     (root; everything inside network namespaces)
@@ -10,14 +12,18 @@
  * The cluster bench (iperf3 between two pods of a real cluster) is not part of the agent: it is
  * `npm run bench:cluster` in a checkout (bench/kube-cluster.ts); `vxnet bench` says so.
  *
- * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+ * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error, or another agent
+ * holds the node (agent), or a live agent holds it (cleanup): retrying does not help until an
+ * operator acts.
  */
 import { parseArgs } from 'node:util';
-import { loadConfigFile, ConfigError, checkPeers, readPeersFile } from '../agent/config.js';
+import { loadConfigFile, ConfigError, checkPeers, readPeersFile, DEFAULTS } from '../agent/config.js';
 import { makeLogger } from '../agent/log.js';
 import { CONFLIST_NAME } from '../agent/cni-conflist.js';
 import { CniInstallError, DEBIAN_CNI_DIR, DEFAULT_CNI_BIN_DIR, installCniPlugins, precedingNetworkConfigs } from '../agent/cni-install.js';
 import { Agent } from '../agent/agent.js';
+import { acquireNodeLock, DEFAULT_RUN_DIR, NodeLockedError, RunDir, type NodeLock } from '../node/lock.js';
+import { cleanupNode } from '../node/cleanup.js';
 import { FilePeerSource } from '../peers/file.js';
 import type { AgentStatus } from '../agent/metrics.js';
 import type { PeerSource } from '../peers/source.js';
@@ -25,6 +31,7 @@ import type { AgentConfig } from '../agent/config-types.js';
 
 const USAGE = `usage:
   vxnet agent --config FILE [--node NAME] [--kubeconfig PATH] [--iface IFACE] [--underlay-ip IP]
+  vxnet cleanup [--config FILE] [--device NAME] [--cni-conf-dir DIR] [--run-dir DIR] [--kubernetes | --kubeconfig PATH] [--node NAME]
   vxnet status [--metrics HOST:PORT] [--json]
   vxnet install-cni [--from DIR] [--to DIR] [--conf-dir DIR]
   vxnet lab up|down|test|bench [--nodes N] [--id ID] [--keep]   (run "vxnet lab help" for more)
@@ -36,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'agent': return agentCmd(rest);
+    case 'cleanup': return cleanupCmd(rest);
     case 'status': return statusCmd(rest);
     case 'install-cni': return installCniCmd(rest);
     case 'lab': {
@@ -67,6 +75,15 @@ async function agentCmd(args: string[]): Promise<number> {
   };
   const log = makeLogger();
   let cfg: AgentConfig = loadConfigFile(values.config, overrides);
+  // One agent per node, decided before anything on the node or in the cluster is touched.
+  let lock: NodeLock;
+  try {
+    lock = acquireNodeLock(new RunDir(cfg.runDir), { role: 'agent', node: cfg.node, device: cfg.device });
+  } catch (err) {
+    if (!(err instanceof NodeLockedError)) throw err;
+    log('error', 'another agent holds this node', { error: err.message, lock: err.lockPath, holder: err.holder });
+    return 2;
+  }
   let source: PeerSource;
   let onForwarding: (() => Promise<void>) | undefined;
   if (cfg.peerSource === 'kubernetes') {
@@ -92,7 +109,10 @@ async function agentCmd(args: string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     log('info', 'stopping', { signal });
-    agent.stop().then(() => process.exit(0), (err: Error) => {
+    agent.stop().then(() => {
+      lock.release();
+      process.exit(0);
+    }, (err: Error) => {
       log('error', 'stop failed', { error: err.message });
       process.exit(1);
     });
@@ -116,9 +136,60 @@ async function agentCmd(args: string[]): Promise<number> {
   } catch (err) {
     log('error', 'agent failed to start', { error: (err as Error).message });
     await agent.stop().catch(() => undefined);
+    lock.release();
     return 1;
   }
   return new Promise<number>(() => { /* runs until a signal */ });
+}
+
+/**
+ * Removes what the agent created on this node (src/node/cleanup.ts) and, with --kubernetes or
+ * --kubeconfig, what it published on its Node. Settings come from --config (the agent's own
+ * file), and each flag overrides its field.
+ */
+async function cleanupCmd(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, options: {
+      config: { type: 'string', short: 'c' }, device: { type: 'string' }, 'cni-conf-dir': { type: 'string' }, 'run-dir': { type: 'string' },
+      kubernetes: { type: 'boolean' }, kubeconfig: { type: 'string' }, node: { type: 'string' },
+    },
+  });
+  const file = values.config ? loadConfigFile(values.config, { ...(values.node ? { node: values.node } : {}), ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}) }) : undefined;
+  const device = values.device ?? file?.device ?? DEFAULTS.device;
+  const runDir = values['run-dir'] ?? file?.runDir ?? DEFAULT_RUN_DIR;
+  const cniConfDir = values['cni-conf-dir'] ?? file?.cniConfDir;
+  const log = makeLogger();
+  let report;
+  try {
+    report = await cleanupNode({ device, runDir, cniConfDir });
+  } catch (err) {
+    if (!(err instanceof NodeLockedError)) throw err;
+    log('error', 'cleanup refused', { error: err.message, lock: err.lockPath, holder: err.holder });
+    return 2;
+  }
+  if (values.kubernetes || values.kubeconfig) {
+    const node = values.node ?? file?.node ?? process.env['NODE_NAME'];
+    if (!node) throw new UsageError('cleanup --kubernetes needs the node name: --node NAME, NODE_NAME, or "node" in --config');
+    const { loadKubeConfig } = await import('../peers/kube-client.js');
+    const { unpublish } = await import('../peers/kube-publish.js');
+    const prefix = file?.kubernetes.annotationPrefix ?? DEFAULTS.annotationPrefix;
+    const r = await unpublish(loadKubeConfig(values.kubeconfig ?? file?.kubernetes.kubeconfig), node, prefix);
+    if (!r.nodeFound) {
+      report.absent.push(`Node ${node} (not in the cluster)`);
+    } else {
+      if (r.removedAnnotations.length > 0) report.removed.push(`Node ${node} annotations ${r.removedAnnotations.join(', ')}`);
+      else report.absent.push(`Node ${node} annotations under ${prefix}`);
+      if (r.removedCondition) report.removed.push(`Node ${node} condition NetworkUnavailable set by vxnet`);
+      else report.absent.push(`Node ${node} condition NetworkUnavailable set by vxnet`);
+      if (r.foreignConditionReason !== undefined) report.kept.push(`Node ${node} condition NetworkUnavailable (reason ${r.foreignConditionReason}: not vxnet's)`);
+    }
+  }
+  for (const what of report.removed) log('info', 'removed', { what });
+  for (const what of report.kept) log('warn', 'left in place', { what });
+  log('info', report.removed.length === 0 ? 'cleanup: nothing of vxnet was left on this node' : 'cleanup done', {
+    removed: report.removed.length, alreadyAbsent: report.absent, kept: report.kept.length,
+  });
+  return 0;
 }
 
 /** Copies the CNI plugins the conflist needs into the node's plugin directory, keeping any already there. */
@@ -168,6 +239,11 @@ export function formatStatus(st: AgentStatus): string {
   out.push(`node ${st.node}: ${st.ready.ready ? 'ready' : 'NOT READY'} (${st.ready.reason})`);
   out.push(`  device ${String(i.device)}  podCIDR ${String(i.podCIDR)}  cluster ${String(i.clusterCIDR)}  vtep ${String(i.vtepMAC)}  ${String(i.underlayIP)}:${String(i.port)} vni ${String(i.vni)}`);
   out.push(`  mtu ${String(i.mtu)} (underlay ${String(i.underlayMTU)}, from ${String(i.mtuFrom)})`);
+  const k = i.kernel as { ifindex?: number; repairs?: Record<string, number>; health?: string } | undefined;
+  if (k) {
+    const repairs = Object.entries(k.repairs ?? {}).filter(([, n]) => n > 0).map(([what, n]) => `${what}=${n}`);
+    out.push(`  kernel: ${String(i.device)} ifindex ${String(k.ifindex)}, persistent; ${k.health ?? '?'}; repairs ${repairs.length === 0 ? 'none' : repairs.join(' ')}`);
+  }
   out.push('');
   const rows = [['PEER', 'UNDERLAY', 'POD CIDRS', 'VTEP MAC', 'PATH MTU', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES'],
     ...st.peers.map((p) => [p.node, p.underlayIP, p.podCIDRs.join(','), p.vtepMAC, String(p.pathMTU ?? '-'), String(p.txPackets), String(p.txBytes), String(p.rxPackets), String(p.rxBytes)])];

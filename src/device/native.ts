@@ -24,6 +24,15 @@ export interface NativeIo {
     results: Int32Array, from: number, count: number): number;
   udpPathMtu(addr: number, port: number): number;
   close(fd: number): number;
+  // Node state (src/node/): netlink, TUN persistence, the node lock, fd readiness.
+  netlinkOpen(protocol: number, groups: number, rcvbuf: number): number;
+  netlinkSend(fd: number, buf: Uint8Array, length: number): number;
+  netlinkRecv(fd: number, buf: Uint8Array, timeoutMs: number, from: Uint32Array): number;
+  tunSetPersist(fd: number, on: number): number;
+  tunAttach(fd: number, name: string, flags: number): number;
+  flock(fd: number, operation: number): number;
+  watchReadable(fd: number, callback: (status: number) => void): number;
+  unwatchReadable(id: number): number;
   readonly maxBatch: number;
   /** Pieces one tunWritev/udpSendv call can gather across all its packets. */
   readonly maxIov: number;
@@ -33,6 +42,8 @@ export interface NativeIo {
 export const TunFlags = { VnetHeader: 1, MultiQueue: 2 } as const;
 /** udpOpen flags. */
 export const UdpFlags = { Gro: 1, ReusePort: 2, PmtuDiscDo: 4 } as const;
+/** flock operations (sys/file.h). */
+export const FlockOp = { Shared: 1, Exclusive: 2, NonBlocking: 4, Unlock: 8 } as const;
 /** TUNSETOFFLOAD bits (linux/if_tun.h). */
 export const TunOffload = { Csum: 0x01, Tso4: 0x02, Tso6: 0x04, TsoEcn: 0x08, Ufo: 0x10, Uso4: 0x20, Uso6: 0x40 } as const;
 

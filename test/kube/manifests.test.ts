@@ -10,6 +10,8 @@
  *     the update strategy surges, and no declared port (a hostPort, with hostNetwork) blocks it;
  *   - the init container's command line runs as given (paths remapped to temporary directories),
  *     and the hostPaths each container sees are the ones its flags and the config name;
+ *   - the uninstall DaemonSet (deploy/uninstall/) runs `vxnet cleanup` with the agent's image,
+ *     config, host paths, nodes and privileges, and the ClusterRole covers its API calls;
  *   - the image is named once; the Dockerfile builds on Node 24 with the image's own node,
  *     installs every package whose programs the agent runs, keeps exactly the CNI plugins
  *     install-cni copies, ships no dev dependency, runs only npm scripts that exist and copies
@@ -295,6 +297,44 @@ test('the image is named once, in the DaemonSet, for both containers, tagged wit
   assert.equal(mentions.length, 1, `the image is named in one place, found:\n${mentions.join('\n')}`);
 });
 
+test('uninstall: the cleanup DaemonSet runs vxnet cleanup where the agent ran, as the agent runs, and RBAC covers its calls', async (t) => {
+  const { agent, pod } = daemonSet();
+  const u = loadDaemonSet(join(DEPLOY, 'uninstall'));
+  assert.deepEqual(u.initContainers.map((c) => c.name), ['cleanup'], 'the cleanup runs in the init container');
+  assert.deepEqual(u.containers.map((c) => c.name), ['done'], 'then one container that waits');
+  const c = u.initContainers[0]!;
+  const upod = u.pod;
+  assert.equal(c.image, agent.image, 'the same image as the agent (keep the two in step)');
+  assert.equal(u.containers[0]!.image, agent.image);
+  assert.deepEqual(c.args, ['cleanup', '--config', flagValue(agent.args, '--config')!, '--kubernetes'], 'the agent\'s own config, and the Node object too');
+  assert.deepEqual(c.raw.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
+  const same = { serviceAccountName: pod.serviceAccountName, hostNetwork: pod.hostNetwork, nodeSelector: pod.nodeSelector, tolerations: pod.tolerations };
+  assert.deepEqual({ serviceAccountName: upod.serviceAccountName, hostNetwork: upod.hostNetwork, nodeSelector: upod.nodeSelector, tolerations: upod.tolerations }, same, 'every node the agent runs on, as the agent');
+  assert.deepEqual({ caps: c.capabilities, uid: c.runAsUser, nnp: c.noNewPrivileges, ro: c.readOnlyRootFilesystem, privileged: c.privileged },
+    { caps: ['NET_ADMIN'], uid: 0, nnp: true, ro: true, privileged: false }, 'the agent\'s least privilege');
+  for (const path of ['/etc/cni/net.d', '/run/vxnet']) {
+    const m = hostMount(c, path);
+    assert.deepEqual(m && { mountPath: m.mountPath, readOnly: m.readOnly }, { mountPath: hostMount(agent, path)!.mountPath, readOnly: false }, `host path ${path}`);
+  }
+  const config = (v: ContainerView): unknown => v.mounts.filter((m) => m.configMap).map((m) => ({ at: m.mountPath, cm: m.configMap }));
+  assert.deepEqual(config(c), config(agent), 'the agent\'s ConfigMap at the agent\'s path');
+  const waiter = u.containers[0]!;
+  assert.deepEqual({ caps: waiter.capabilities, root: waiter.runAsUser === 0 }, { caps: [], root: false }, 'the waiting container holds no privilege');
+
+  // Its calls to the API (unpublish) are within what the ClusterRole grants.
+  const standIn = new ApiStandIn();
+  standIn.addNode(peerNode(1));
+  await standIn.start();
+  t.after(() => standIn.stop());
+  const { unpublish } = await import('../../src/peers/kube-publish.js');
+  await unpublish(standIn.kubeConfig(), 'node-1', String((configMapJSON()['kubernetes'] as { annotationPrefix: string }).annotationPrefix));
+  const role = one<V1ClusterRole>('ClusterRole');
+  const granted = new Set((role.rules ?? []).flatMap((r) => (r.resources ?? []).flatMap((res) => r.verbs.map((v) => `${v} ${res}`))));
+  const used = [...new Set(standIn.requests.map((r) => `${r.verb} ${r.resource}`))];
+  assert.ok(used.length > 0);
+  for (const call of used) assert.ok(granted.has(call), `cleanup calls ${call}, which the ClusterRole does not grant`);
+});
+
 interface Dockerfile {
   stages: Array<{ image: string; alias: string | undefined }>;
   runs: Array<{ stage: number; text: string }>;
@@ -382,7 +422,7 @@ test('Dockerfile: Node.js 24 base images, a two-stage build, the runtime package
 
   const installed = runtimePackages(df);
   const cases = [
-    { name: 'iproute2', why: 'ip: the TUN address and the cluster routes' },
+    { name: 'iproute2', why: 'ip: the underlay interface and its MTU (src/agent/underlay.ts)' },
     { name: 'nftables', why: 'nft: the masquerade rules' },
     { name: 'containernetworking-plugins', why: 'the CNI plugins install-cni copies to the node' },
   ];

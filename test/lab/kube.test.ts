@@ -14,7 +14,7 @@ import { ApiStandIn, makeNode, kubeconfigYaml } from '../support/kube-apiserver.
 import { ApiRelay, NODE_API_PORT } from '../../src/lab/api-relay.js';
 import { podCIDR, podCIDR6, underlayIP, tunnelAddress, vtepMAC } from '../../src/lab/topology.js';
 import { ping, pingAllPods } from '../../src/lab/checks.js';
-import type { Lab, LabOptions } from '../../src/lab/lab.js';
+import { defaultAgentEntry, type Lab, type LabOptions } from '../../src/lab/lab.js';
 import { agentSkip, assertAllPodsPing, assertIperfBothWays, withLab } from './helpers.js';
 
 const skip = agentSkip(['ip', 'bridge', 'iperf3', 'ping', 'ethtool', 'socat', 'ss']);
@@ -184,5 +184,38 @@ test('dual stack with the API: agents take podCIDR6 from their Node and peers\' 
     const failed = results.filter((r) => !r.ok);
     say(`${results.length - failed.length}/${results.length} cross-node pod pairs answered ping -6`);
     assert.deepEqual(failed, []);
+  });
+});
+
+test('uninstall: vxnet cleanup --kubernetes removes the node\'s device, table, conflist and run directory, and our annotations and condition from its Node', { skip, timeout: 180_000 }, async () => {
+  await withApiLab(2, () => undefined, { podsPerNode: 1 }, async (lab, api) => {
+    const n1 = lab.node(1);
+    const ours = (): string[] => Object.keys(api.getNode('node1')!.metadata.annotations ?? {}).filter((k) => k.startsWith('vxnet.io/')).sort();
+    const condition = (): unknown => api.getNode('node1')!.status?.conditions?.find((c) => c['type'] === 'NetworkUnavailable');
+    await waitFor('node1 to publish and set its condition', async () => (ours().length > 0 && condition() !== undefined ? true : undefined), 10_000);
+    say(`before: node1 annotations ${ours().join(', ')}; condition ${JSON.stringify(condition())}`);
+
+    process.kill(lab.agentPid(1)!, 'SIGTERM');
+    await waitFor('node1\'s agent to stop', async () => (lab.agentRunning(1) ? undefined : true), 10_000);
+    const cleanup = (): ReturnType<Lab['exec']> => lab.exec(n1.ns, [process.execPath, defaultAgentEntry(), 'cleanup', '--config', n1.configPath!, '--kubernetes'], { timeoutMs: 30_000 });
+    const r = await cleanup();
+    const removed = r.stderr.split('\n').filter((l) => l.includes('"msg":"removed"')).map((l) => (JSON.parse(l) as { what: string }).what);
+    say(`cleanup --kubernetes: exit ${r.code}; removed ${JSON.stringify(removed)}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(ours(), [], 'no vxnet.io/ annotation left on node1');
+    assert.equal(condition(), undefined, 'our NetworkUnavailable condition is gone');
+    assert.ok(removed.some((w) => w.startsWith('Node node1 annotations vxnet.io/')), 'the annotations are reported');
+    assert.ok(removed.includes('Node node1 condition NetworkUnavailable set by vxnet'));
+    assert.ok(removed.includes('device vxnet0 (with its addresses and routes)'));
+    const link = await lab.exec(n1.ns, ['ip', 'link', 'show', 'vxnet0']);
+    assert.notEqual(link.code, 0, 'vxnet0 is gone');
+    const n2 = api.getNode('node2')!.metadata.annotations ?? {};
+    assert.ok(Object.keys(n2).some((k) => k.startsWith('vxnet.io/')), 'the other node keeps its annotations');
+
+    const again = await cleanup();
+    const summary = again.stderr.split('\n').find((l) => l.includes('cleanup:')) ?? again.stderr;
+    say(`second cleanup --kubernetes: exit ${again.code}; ${summary}`);
+    assert.equal(again.code, 0);
+    assert.match(summary, /nothing of vxnet was left on this node/);
   });
 });

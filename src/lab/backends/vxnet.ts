@@ -45,6 +45,9 @@ export function agentConfig(host: BackendHost, node: BackendNode): Record<string
     ...((o.agentMTU ?? 'lab') === 'lab' ? { mtu: node.mtu, ...(node.underlayMTU !== UNDERLAY_MTU ? { underlayMTU: node.underlayMTU } : {}) } : {}),
     metricsAddr: METRICS_ADDR,
     cniConfDir: join(node.dir, 'net.d'),
+    // The node lock and hand-over socket: one run directory per node, as each real node has its
+    // own /run/vxnet (agents of different nodes share this machine's /run).
+    runDir: join(node.dir, 'run'),
   };
   let cfg: Record<string, unknown>;
   if (o.peerSource === 'kubernetes') {

@@ -36,6 +36,7 @@ function fakeSource(o: { perPeerMetrics: boolean; peers?: PeerStatus[]; ready?: 
     counters: () => readCounters(c, { txPackets: 10, txBytes: 8400, rxPackets: 9, rxBytes: 7560 }),
     peers: () => peers,
     healthy: () => true,
+    kernelRepairs: () => ({ route: 2, mtu: 1 }),
     ready: () => ({ ready: o.ready ?? true, reason: 'test', staleSeconds: o.staleSeconds ?? 0 }),
     info: () => ({ tableGeneration: 3 }),
   };
@@ -144,6 +145,18 @@ vxnet_removed_peers_packets_total{direction="rx"} 0
 # HELP vxnet_peers Peers in the forwarding table.
 # TYPE vxnet_peers gauge
 vxnet_peers 2
+# HELP vxnet_kernel_repairs_total Changes to the agent's device, addresses, routes or nftables table that the agent found and put back, by what was repaired.
+# TYPE vxnet_kernel_repairs_total counter
+vxnet_kernel_repairs_total{what="device"} 0
+vxnet_kernel_repairs_total{what="up"} 0
+vxnet_kernel_repairs_total{what="mtu"} 1
+vxnet_kernel_repairs_total{what="queue_length"} 0
+vxnet_kernel_repairs_total{what="alias"} 0
+vxnet_kernel_repairs_total{what="accept_local"} 0
+vxnet_kernel_repairs_total{what="addr_gen_mode"} 0
+vxnet_kernel_repairs_total{what="address"} 0
+vxnet_kernel_repairs_total{what="route"} 2
+vxnet_kernel_repairs_total{what="nftables"} 0
 # HELP vxnet_peer_packets_total Packets per peer node.
 # TYPE vxnet_peer_packets_total counter
 vxnet_peer_packets_total{peer="n2",direction="tx"} 6
