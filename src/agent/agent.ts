@@ -34,7 +34,6 @@ import { writeConflist } from './cni-conflist.js';
 import { setUpNetfilter } from '../netfilter/setup.js';
 import { startMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
 import { newCounters, readCounters, type CounterSnapshot } from '../datapath/counters.js';
-import { macBytes } from './mac.js';
 import type { LogFn } from './log.js';
 import type { TunHandle } from '../device/native-tun.js';
 import { openUdp, closeUdp, type UdpHandles } from '../device/native-udp.js';
@@ -44,7 +43,7 @@ import { buildTable6 } from '../table/table6.js';
 import { DataPath, type Tables } from '../datapath/engine.js';
 import { VXLAN_IPV4_OVERHEAD } from '../datapath/path-mtu.js';
 import { PeerFlags } from '../datapath/encap.js';
-import { ipv4ToNumber, parseCidr4, numberToIpv4, parseCidr6, bigIntToIpv6, bigIntToIpv6Bytes, looksLikeIpv6 } from '../wire/addr.js';
+import { ipv4ToNumber, parseCidr4, numberToIpv4, parseCidr6, bigIntToIpv6, bigIntToIpv6Bytes, looksLikeIpv6, parseMac } from '../wire/addr.js';
 import type { Peer, PeerSource } from '../peers/source.js';
 
 export interface AgentHooks {
@@ -124,7 +123,7 @@ export class Agent implements StatusSource {
     }
 
     this.datapath = new DataPath({
-      tun: this.tun, udp: this.udp, localMAC: macBytes(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu,
+      tun: this.tun, udp: this.udp, localMAC: parseMac(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu,
       underlayMtu: cfg.underlayMTU,
       batch: cfg.tuning.batch ?? DEFAULTS.batch,
       udpGso: cfg.offloads.udpGso && this.udp.gso,
@@ -196,7 +195,7 @@ export class Agent implements StatusSource {
       underlay: ipv4ToNumber(p.underlayIP),
       port: p.port ?? cfg.port,
       vni: p.vni ?? cfg.vni,
-      mac: macBytes(p.vtepMAC),
+      mac: parseMac(p.vtepMAC),
       podCIDRs: p.podCIDRs.filter((c) => !looksLikeIpv6(c)).map((c) => parseCidr4(c)),
     }));
     const table = buildTable({ clusterNet: cluster.net, clusterPrefix: cluster.prefix, localPodCIDRs: [parseCidr4(cfg.podCIDR)], peers: inputs });

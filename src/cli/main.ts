@@ -17,7 +17,7 @@
  * operator acts.
  */
 import { parseArgs } from 'node:util';
-import { loadConfigFile, ConfigError, checkPeers, readPeersFile, DEFAULTS } from '../agent/config.js';
+import { loadConfigFile, ConfigError, checkNodeFacts, checkPeers, readPeersFile, DEFAULTS } from '../agent/config.js';
 import { makeLogger } from '../agent/log.js';
 import { CONFLIST_NAME } from '../agent/cni-conflist.js';
 import { CniInstallError, DEBIAN_CNI_DIR, DEFAULT_CNI_BIN_DIR, installCniPlugins, precedingNetworkConfigs } from '../agent/cni-install.js';
@@ -74,7 +74,7 @@ async function agentCmd(args: string[]): Promise<number> {
     ...(values['underlay-ip'] ? { underlayIP: values['underlay-ip'] } : {}),
   };
   const log = makeLogger();
-  let cfg: AgentConfig = loadConfigFile(values.config, overrides);
+  let cfg: AgentConfig = loadConfigFile(values.config, overrides, { log });
   // One agent per node, decided before anything on the node or in the cluster is touched.
   let lock: NodeLock;
   try {
@@ -90,18 +90,17 @@ async function agentCmd(args: string[]): Promise<number> {
     const kube = await import('../agent/kube-start.js');
     const prepared = await kube.prepareKubernetes(cfg, log);
     cfg = prepared.config;
+    // The underlay address came from the cluster: check it as a static config's is checked.
+    checkNodeFacts(cfg);
     source = prepared.source;
     onForwarding = prepared.onForwarding;
   } else {
     const configPath = values.config;
     const watched = cfg.peersFile ? [cfg.peersFile] : [configPath];
-    const self = {
-      node: cfg.node, underlayIP: cfg.underlayIP, podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, port: cfg.port, vni: cfg.vni,
-      ...(cfg.clusterCIDR6 !== undefined ? { clusterCIDR6: cfg.clusterCIDR6 } : {}), ...(cfg.podCIDR6 !== undefined ? { podCIDR6: cfg.podCIDR6 } : {}),
-    };
-    source = new FilePeerSource(watched, () => (cfg.peersFile
-      ? checkPeers(readPeersFile(cfg.peersFile), self)
-      : loadConfigFile(configPath, overrides).peers));
+    const self = cfg;
+    source = new FilePeerSource(watched, () => (self.peersFile
+      ? checkPeers(readPeersFile(self.peersFile), self, { log, source: self.peersFile })
+      : loadConfigFile(configPath, overrides, { log }).peers));
   }
   const agent = new Agent(cfg, source, log, onForwarding ? { onForwarding } : {});
   let stopping = false;

@@ -50,6 +50,8 @@
  * An index entry is a slot (>= 0), NoOwner, Local, or FINE_BASE - k for fine bucket k, whose rows
  * are fineStart[k] .. fineStart[k+1].
  */
+import { formatCidr4, numberToIpv4, prefixMask } from '../wire/addr.js';
+import { compareBlocks, findOverlaps, firstDuplicateString, type Block } from './conflicts.js';
 
 /** What `lookup` returns when the answer is not a peer slot. */
 export const Lookup = {
@@ -236,21 +238,12 @@ function attach(sab: SharedArrayBuffer): Sections {
   };
 }
 
-/** The uint32 mask of a prefix length 0..32, without `1 << 32`. */
-function maskOf(prefix: number): number {
-  return prefix === 0 ? 0 : (0xffff_ffff << (32 - prefix)) >>> 0;
-}
-
 function isUint32(x: number): boolean {
   return Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff;
 }
 
-function formatIPv4(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
-}
-
 function formatCidr(net: number, prefix: number): string {
-  return `${formatIPv4(net)}/${prefix}`;
+  return formatCidr4({ net, prefix });
 }
 
 /** 2^bits buckets hashed by multiplication; `bits` is 1..31 so the shift is never 32. */
@@ -258,41 +251,55 @@ function hashOf(addr: number, shift: number): number {
   return Math.imul(addr, 0x9e37_79b1) >>> shift;
 }
 
-/** One pod CIDR as the builder sees it: who owns it and how to name it in an error. */
-interface OwnedCidr {
+/** One pod CIDR as the builder sees it: its block and its owner. */
+interface OwnedCidr extends Block<number> {
   net: number;
   prefix: number;
   /** Peer slot, or Lookup.Local. */
   owner: number;
-  ownerName: string;
 }
 
 const LOCAL_NAME = 'the local node';
 
+function ownedCidr(net: number, prefix: number, owner: number, seq: number): OwnedCidr {
+  return { net, prefix, owner, start: net, end: net + 2 ** (32 - prefix), seq };
+}
+
+/** How an error names an owner; built only when there is an error. */
+function ownerName(peers: ReadonlyArray<TablePeerInput>, owner: number): string {
+  return owner === Lookup.Local ? LOCAL_NAME : `node "${peers[owner]!.node}"`;
+}
+
+function identity(n: number): Int32Array {
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  return order;
+}
+
 function checkCidr(
   net: number,
   prefix: number,
-  who: string,
+  who: () => string,
   clusterNet: number,
   clusterPrefix: number,
 ): void {
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) {
-    throw new TableError(`${who}: pod CIDR prefix length ${prefix} is not in 0..32`);
+    throw new TableError(`${who()}: pod CIDR prefix length ${prefix} is not in 0..32`);
   }
   if (!isUint32(net)) {
-    throw new TableError(`${who}: pod CIDR address ${net} is not a uint32 IPv4 address`);
+    throw new TableError(`${who()}: pod CIDR address ${net} is not a uint32 IPv4 address`);
   }
-  const mask = maskOf(prefix);
+  const mask = prefixMask(prefix);
   if ((net & ~mask) !== 0) {
     throw new TableError(
-      `${who}: pod CIDR ${formatCidr(net, prefix)} has host bits set; ` +
+      `${who()}: pod CIDR ${formatCidr(net, prefix)} has host bits set; ` +
         `did you mean ${formatCidr((net & mask) >>> 0, prefix)}?`,
     );
   }
-  const clusterMask = maskOf(clusterPrefix);
+  const clusterMask = prefixMask(clusterPrefix);
   if (prefix < clusterPrefix || ((net ^ clusterNet) & clusterMask) !== 0) {
     throw new TableError(
-      `${who}: pod CIDR ${formatCidr(net, prefix)} is outside the cluster CIDR ` +
+      `${who()}: pod CIDR ${formatCidr(net, prefix)} is outside the cluster CIDR ` +
         `${formatCidr(clusterNet, clusterPrefix)}; fix the node's pod CIDR or the cluster CIDR`,
     );
   }
@@ -302,6 +309,8 @@ function checkPeer(p: TablePeerInput, slot: number): void {
   if (typeof p.node !== 'string' || p.node === '') {
     throw new TableError(`peer ${slot}: node name is empty`);
   }
+  if (isUint32(p.underlay) && Number.isInteger(p.port) && p.port >= 1 && p.port <= 0xffff && Number.isInteger(p.vni) &&
+    p.vni >= 0 && p.vni <= VNI_MAX && p.mac instanceof Uint8Array && p.mac.length === MAC_LEN) return;
   const who = `node "${p.node}"`;
   if (!isUint32(p.underlay)) {
     throw new TableError(`${who}: underlay address ${p.underlay} is not a uint32 IPv4 address`);
@@ -333,7 +342,7 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
   if (!isUint32(clusterNet)) {
     throw new TableError(`cluster CIDR address ${clusterNet} is not a uint32 IPv4 address`);
   }
-  const clusterMask = maskOf(clusterPrefix);
+  const clusterMask = prefixMask(clusterPrefix);
   if ((clusterNet & ~clusterMask) !== 0) {
     throw new TableError(
       `cluster CIDR ${formatCidr(clusterNet, clusterPrefix)} has host bits set; ` +
@@ -343,52 +352,57 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
 
   const cidrs: OwnedCidr[] = [];
   for (const c of input.localPodCIDRs) {
-    checkCidr(c.net, c.prefix, LOCAL_NAME, clusterNet, clusterPrefix);
-    cidrs.push({ net: c.net, prefix: c.prefix, owner: Lookup.Local, ownerName: LOCAL_NAME });
+    checkCidr(c.net, c.prefix, () => LOCAL_NAME, clusterNet, clusterPrefix);
+    cidrs.push(ownedCidr(c.net, c.prefix, Lookup.Local, cidrs.length));
   }
-  const slotByName = new Map<string, number>();
-  const slotByUnderlay = new Map<number, number>();
+  // The underlay hash is filled here, where a second peer with one address is found on insert;
+  // it is copied into the buffer once the layout is known.
+  let hashBits = 1;
+  while (2 ** hashBits < 2 * peers.length) hashBits++;
+  const hash = new Int32Array(2 ** hashBits).fill(-1);
+  const hashMask = 2 ** hashBits - 1;
+  const hashShift = 32 - hashBits;
   let cidrCount = 0;
   for (let slot = 0; slot < peers.length; slot++) {
     const p = peers[slot]!;
     checkPeer(p, slot);
-    const who = `node "${p.node}"`;
-    const sameName = slotByName.get(p.node);
-    if (sameName !== undefined) {
-      throw new TableError(`${who} appears twice in the peer set (peers ${sameName} and ${slot})`);
+    let h = hashOf(p.underlay, hashShift);
+    for (let other = hash[h]!; other >= 0; other = hash[h]!) {
+      if (peers[other]!.underlay === p.underlay) {
+        throw new TableError(
+          `nodes "${peers[other]!.node}" and "${p.node}" both have underlay address ` +
+            `${numberToIpv4(p.underlay)}; each node needs its own`,
+        );
+      }
+      h = (h + 1) & hashMask;
     }
-    slotByName.set(p.node, slot);
-    const sameUnderlay = slotByUnderlay.get(p.underlay);
-    if (sameUnderlay !== undefined) {
-      throw new TableError(
-        `nodes "${peers[sameUnderlay]!.node}" and "${p.node}" both have underlay address ` +
-          `${formatIPv4(p.underlay)}; each node needs its own`,
-      );
-    }
-    slotByUnderlay.set(p.underlay, slot);
+    hash[h] = slot;
     for (const c of p.podCIDRs) {
-      checkCidr(c.net, c.prefix, who, clusterNet, clusterPrefix);
-      cidrs.push({ net: c.net, prefix: c.prefix, owner: slot, ownerName: who });
+      checkCidr(c.net, c.prefix, () => `node "${p.node}"`, clusterNet, clusterPrefix);
+      cidrs.push(ownedCidr(c.net, c.prefix, slot, cidrs.length));
       cidrCount++;
     }
   }
-
-  // Sorted by address, wider first on a tie, aligned blocks are disjoint exactly when each one
-  // starts at or after the end of the one before it (two aligned blocks nest or are disjoint).
-  cidrs.sort((a, b) => a.net - b.net || a.prefix - b.prefix);
-  let maxPrefix = clusterPrefix;
-  for (let i = 0; i < cidrs.length; i++) {
-    const c = cidrs[i]!;
-    const prev = i > 0 ? cidrs[i - 1]! : undefined;
-    if (prev !== undefined && c.net < prev.net + 2 ** (32 - prev.prefix)) {
-      throw new TableError(
-        `pod CIDR ${formatCidr(c.net, c.prefix)} of ${c.ownerName} overlaps ` +
-          `${formatCidr(prev.net, prev.prefix)} of ${prev.ownerName}; ` +
-          `every node must own disjoint pod CIDRs`,
-      );
-    }
-    if (c.prefix > maxPrefix) maxPrefix = c.prefix;
+  const sameName = firstDuplicateString(peers.map((p) => p.node));
+  if (sameName !== undefined) {
+    throw new TableError(`node "${peers[sameName.later]!.node}" appears twice in the peer set (peers ${sameName.earlier} and ${sameName.later})`);
   }
+
+  // Sorted by address, wider first on a tie: the order the index is filled in, and the order
+  // the overlap sweep needs.
+  cidrs.sort(compareBlocks);
+  const overlap = findOverlaps(cidrs, identity(cidrs.length)).first;
+  if (overlap !== undefined) {
+    const c = cidrs[overlap.later]!;
+    const other = cidrs[overlap.earlier]!;
+    throw new TableError(
+      `pod CIDR ${formatCidr(c.net, c.prefix)} of ${ownerName(peers, c.owner)} overlaps ` +
+        `${formatCidr(other.net, other.prefix)} of ${ownerName(peers, other.owner)}; ` +
+        `every node must own disjoint pod CIDRs`,
+    );
+  }
+  let maxPrefix = clusterPrefix;
+  for (const c of cidrs) if (c.prefix > maxPrefix) maxPrefix = c.prefix;
 
   const indexBits = Math.min(maxPrefix - clusterPrefix, INDEX_MAX_BITS);
   const granularity = clusterPrefix + indexBits;
@@ -406,11 +420,14 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
     }
   }
 
-  const encoder = new TextEncoder();
-  const names = peers.map((p) => encoder.encode(p.node));
-  const nameBytes = names.reduce((n, b) => n + b.length, 0);
-  let hashBits = 1;
-  while (2 ** hashBits < 2 * peers.length) hashBits++;
+  // Names are encoded in one go: byte lengths first (for the offsets), then the joined text.
+  const nameLengths = new Uint32Array(peers.length);
+  let nameBytes = 0;
+  for (let slot = 0; slot < peers.length; slot++) {
+    const n = Buffer.byteLength(peers[slot]!.node, 'utf8');
+    nameLengths[slot] = n;
+    nameBytes += n;
+  }
 
   const counts: Counts = {
     peerCount: peers.length,
@@ -455,15 +472,13 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
       w.index[bucket] = FINE_BASE - fineBucket;
     }
     w.fineNet[fine] = c.net;
-    w.fineMask[fine] = maskOf(c.prefix);
+    w.fineMask[fine] = prefixMask(c.prefix);
     w.fineSlot[fine] = c.owner;
     fine++;
   }
   w.fineStart[fineBucketCount] = fine;
 
-  w.hash.fill(-1);
-  const hashMask = 2 ** hashBits - 1;
-  const hashShift = 32 - hashBits;
+  w.hash.set(hash);
   let cidr = 0;
   let nameAt = 0;
   for (let slot = 0; slot < peers.length; slot++) {
@@ -472,9 +487,6 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
     w.port[slot] = p.port;
     w.vni[slot] = p.vni;
     w.mac.set(p.mac, slot * MAC_LEN);
-    let h = hashOf(p.underlay, hashShift);
-    while (w.hash[h]! >= 0) h = (h + 1) & hashMask;
-    w.hash[h] = slot;
     w.cidrStart[slot] = cidr;
     for (const c of p.podCIDRs) {
       w.cidrNet[cidr] = c.net;
@@ -482,10 +494,9 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
       cidr++;
     }
     w.nameStart[slot] = nameAt;
-    const name = names[slot]!;
-    w.names.set(name, nameAt);
-    nameAt += name.length;
+    nameAt += nameLengths[slot]!;
   }
+  new TextEncoder().encodeInto(peers.map((p) => p.node).join(''), w.names);
   w.cidrStart[peers.length] = cidr;
   w.nameStart[peers.length] = nameAt;
   return sab;
@@ -539,7 +550,7 @@ export class ForwardingTable {
     this.vni = s.vni;
     this.mac = s.mac;
     this.clusterNet = s.clusterNet;
-    this.clusterMask = maskOf(s.clusterPrefix) | 0;
+    this.clusterMask = prefixMask(s.clusterPrefix) | 0;
     this.shift = 32 - s.clusterPrefix - c.indexBits;
     this.index = s.index;
     this.fineNet = s.fineNet;
