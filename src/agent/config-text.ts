@@ -11,7 +11,15 @@
  * means the wrong file, and the error says which file and which limit.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
-import YAML from 'yaml';
+import { createRequire } from 'node:module';
+
+/** The YAML parser, loaded when a YAML file is first read: it costs more to load than a large JSON
+ * config costs to parse, and most configs (the ConfigMap, generated peer lists) are JSON. */
+let yaml: typeof import('yaml') | undefined;
+function yamlParse(text: string): unknown {
+  yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text);
+}
 
 /** Largest config or peers file the agent reads, in bytes. */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -96,7 +104,7 @@ export function parseConfigValue(text: string, file: string): unknown {
   if (json && jsonDeeperThan(text, MAX_NESTING)) throw tooDeep();
   let value: unknown;
   try {
-    value = json ? JSON.parse(text) : YAML.parse(text);
+    value = json ? JSON.parse(text) : yamlParse(text);
   } catch (err) {
     const msg = (err as Error).message;
     // The YAML composer recurses per level, and runs out of stack long before memory.

@@ -28,6 +28,7 @@ import {
 } from '../wire/addr.js';
 import { findOverlaps, firstDuplicate, firstDuplicateString, type Block } from '../table/conflicts.js';
 import { DEFAULT_RUN_DIR } from '../node/lock.js';
+import { rememberAddresses } from '../table/snapshot.js';
 
 export class ConfigError extends Error {
   constructor(readonly field: string, detail: string, readonly file?: string) {
@@ -367,6 +368,8 @@ export function checkPeers(raw: unknown, self: PeerCheckSelf, opts: { log?: LogF
     }
     const count = texts === undefined ? 1 : texts.length;
     const cidrs: string[] = [];
+    const parsed4: Cidr4[] = [];
+    const parsed6: Cidr6[] = [];
     let hasV4 = false;
     for (let j = 0; j < count; j++) {
       const t = texts === undefined ? requireString(po, 'podCIDR', f) : texts[j];
@@ -381,12 +384,14 @@ export function checkPeers(raw: unknown, self: PeerCheckSelf, opts: { log?: LogF
         if (!cidr6Contains(cluster6, c)) throw new ConfigError(cidrFieldName(i, key), `${text} is not inside clusterCIDR6 ${self.clusterCIDR6}`);
         v6.push(block6(c, text, i, key, seq++));
         cidrs.push(text);
+        parsed6.push(c);
       } else {
         // The strict parser accepts only the canonical text, so the input is its own normal form.
         const c = cidrField(t, f, key);
         if (!cidrContains(cluster, c)) throw new ConfigError(cidrFieldName(i, key), `${t} is not inside clusterCIDR ${self.clusterCIDR}`);
         v4.push(block4(c, t, i, key, seq++));
         cidrs.push(t);
+        parsed4.push(c);
         hasV4 = true;
       }
     }
@@ -407,6 +412,7 @@ export function checkPeers(raw: unknown, self: PeerCheckSelf, opts: { log?: LogF
     if (vni !== undefined) peer.vni = vni;
     if (optBool(po, 'remoteChecksum', f)) peer.remoteChecksum = true;
     peers.push(peer);
+    rememberAddresses(peer, { underlay, mac, v4: parsed4, v6: parsed6 });
   }
   const dupN = firstDuplicateString(peers.map((p) => p.node));
   if (dupN !== undefined) throw new ConfigError(`peers[${dupN.later}].node`, `duplicate peer "${peers[dupN.later]!.node}" (also peers[${dupN.earlier}])`);

@@ -39,6 +39,9 @@ const USAGE = `usage:
 
 class UsageError extends Error {}
 
+/** SIGHUPs that arrive within this many ms of the first are one reload. */
+const SIGHUP_COALESCE_MS = 100;
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
@@ -74,6 +77,7 @@ async function agentCmd(args: string[]): Promise<number> {
     ...(values['underlay-ip'] ? { underlayIP: values['underlay-ip'] } : {}),
   };
   const log = makeLogger();
+  const readAt = Date.now();
   let cfg: AgentConfig = loadConfigFile(values.config, overrides, { log });
   // One agent per node, decided before anything on the node or in the cluster is touched.
   let lock: NodeLock;
@@ -100,7 +104,7 @@ async function agentCmd(args: string[]): Promise<number> {
     const self = cfg;
     source = new FilePeerSource(watched, () => (self.peersFile
       ? checkPeers(readPeersFile(self.peersFile), self, { log, source: self.peersFile })
-      : loadConfigFile(configPath, overrides, { log }).peers));
+      : loadConfigFile(configPath, overrides, { log }).peers), { initial: { peers: cfg.peers, readAt } });
   }
   const agent = new Agent(cfg, source, log, onForwarding ? { onForwarding } : {});
   let stopping = false;
@@ -118,9 +122,15 @@ async function agentCmd(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // A burst of SIGHUPs is one reload and one log line; the peer source spaces reloads further.
+  let hups = 0;
   process.on('SIGHUP', () => {
-    log('info', 'SIGHUP: reloading peers');
-    agent.reloadPeers();
+    if (hups++ > 0) return;
+    setTimeout(() => {
+      log('info', 'SIGHUP: reloading peers', hups > 1 ? { signals: hups } : {});
+      hups = 0;
+      agent.reloadPeers();
+    }, SIGHUP_COALESCE_MS);
   });
   process.on('uncaughtException', (err) => {
     // A control-plane bug must not take the node's network down with it: log and keep the data

@@ -13,8 +13,8 @@
  * Two answers come out of that pass. `first` is the pair a person reading the file top to bottom
  * would hit first: the block with the smallest `seq` that overlaps a block with a smaller `seq`,
  * paired with the smallest such partner (what a pairwise check in file order reports). `involved`
- * marks every block that overlaps any other, for callers that set aside all parties to a
- * conflict. Marks are made once per block (a watermark on the stack), so a thousand copies of one
+ * marks every block that overlaps any other, and `partner` names one block it overlaps, for
+ * callers that set aside all parties to a conflict and say with whom. Marks are made once per block (a watermark on the stack), so a thousand copies of one
  * CIDR cost a thousand steps, not a million. Numbers (IPv4) and bigints (IPv6) go through the
  * same code: `<` compares both.
  *
@@ -38,6 +38,8 @@ export interface OverlapReport {
   readonly first: { readonly later: number; readonly earlier: number } | undefined;
   /** Per input block: 1 when it overlaps any other block. */
   readonly involved: Uint8Array;
+  /** Per input block: the index of one block it overlaps, or -1. */
+  readonly partner: Int32Array;
 }
 
 /** Sort order the sweep needs: first address ascending, wider (later end) first, then seq. */
@@ -60,6 +62,7 @@ export function findOverlaps<T extends number | bigint>(blocks: ReadonlyArray<Bl
     sorted = idx;
   }
   const involved = new Uint8Array(n);
+  const partner = new Int32Array(n).fill(-1);
   const stack = new Int32Array(n);
   // minAt[d]: the index, among stack[0..d], of the block with the smallest seq.
   const minAt = new Int32Array(n);
@@ -74,7 +77,11 @@ export function findOverlaps<T extends number | bigint>(blocks: ReadonlyArray<Bl
     if (marked > depth) marked = depth;
     if (depth > 0) {
       involved[i] = 1;
-      for (; marked < depth; marked++) involved[stack[marked]!] = 1;
+      partner[i] = stack[depth - 1]!;
+      for (; marked < depth; marked++) {
+        involved[stack[marked]!] = 1;
+        partner[stack[marked]!] = i;
+      }
       const m = minAt[depth - 1]!;
       const [later, earlier] = blocks[m]!.seq < b.seq ? [i, m] : [m, i];
       if (bestLater < 0 || better(blocks, later, earlier, bestLater, bestEarlier)) {
@@ -86,7 +93,7 @@ export function findOverlaps<T extends number | bigint>(blocks: ReadonlyArray<Bl
     stack[depth++] = i;
     if (involved[i] === 1 && marked === depth - 1) marked = depth;
   }
-  return { first: bestLater < 0 ? undefined : { later: bestLater, earlier: bestEarlier }, involved };
+  return { first: bestLater < 0 ? undefined : { later: bestLater, earlier: bestEarlier }, involved, partner };
 }
 
 /** True when pair (l, e) comes before pair (bl, be): smaller later seq, then smaller earlier seq. */

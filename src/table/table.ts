@@ -251,6 +251,23 @@ function hashOf(addr: number, shift: number): number {
   return Math.imul(addr, 0x9e37_79b1) >>> shift;
 }
 
+/**
+ * Puts `slot` into the underlay hash (open addressing, linear probing; `hash.length` a power of
+ * two). Returns the slot already there with the same address, or -1 when it went in.
+ */
+function hashInsert(hash: Int32Array, underlayOf: (slot: number) => number, slot: number): number {
+  const mask = hash.length - 1;
+  const addr = underlayOf(slot);
+  // For a power of two, 32 - log2(length) is 1 + clz32(length).
+  let h = hashOf(addr, 1 + Math.clz32(hash.length));
+  for (let other = hash[h]!; other >= 0; other = hash[h]!) {
+    if (underlayOf(other) === addr) return other;
+    h = (h + 1) & mask;
+  }
+  hash[h] = slot;
+  return -1;
+}
+
 /** One pod CIDR as the builder sees it: its block and its owner. */
 interface OwnedCidr extends Block<number> {
   net: number;
@@ -360,23 +377,18 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
   let hashBits = 1;
   while (2 ** hashBits < 2 * peers.length) hashBits++;
   const hash = new Int32Array(2 ** hashBits).fill(-1);
-  const hashMask = 2 ** hashBits - 1;
-  const hashShift = 32 - hashBits;
+  const underlayOf = (slot: number): number => peers[slot]!.underlay;
   let cidrCount = 0;
   for (let slot = 0; slot < peers.length; slot++) {
     const p = peers[slot]!;
     checkPeer(p, slot);
-    let h = hashOf(p.underlay, hashShift);
-    for (let other = hash[h]!; other >= 0; other = hash[h]!) {
-      if (peers[other]!.underlay === p.underlay) {
-        throw new TableError(
-          `nodes "${peers[other]!.node}" and "${p.node}" both have underlay address ` +
-            `${numberToIpv4(p.underlay)}; each node needs its own`,
-        );
-      }
-      h = (h + 1) & hashMask;
+    const other = hashInsert(hash, underlayOf, slot);
+    if (other >= 0) {
+      throw new TableError(
+        `nodes "${peers[other]!.node}" and "${p.node}" both have underlay address ` +
+          `${numberToIpv4(p.underlay)}; each node needs its own`,
+      );
     }
-    hash[h] = slot;
     for (const c of p.podCIDRs) {
       checkCidr(c.net, c.prefix, () => `node "${p.node}"`, clusterNet, clusterPrefix);
       cidrs.push(ownedCidr(c.net, c.prefix, slot, cidrs.length));
@@ -499,6 +511,75 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
   new TextEncoder().encodeInto(peers.map((p) => p.node).join(''), w.names);
   w.cidrStart[peers.length] = cidr;
   w.nameStart[peers.length] = nameAt;
+  return sab;
+}
+
+/** One peer of an existing table with new facts; its name, and so its slot, stay. */
+export interface TablePatch {
+  readonly slot: number;
+  readonly peer: TablePeerInput;
+}
+
+/**
+ * A new table that is `prev` with some peers' facts replaced: a copy of the buffer with their
+ * columns, index entries and (if an underlay moved) the underlay hash rewritten. This is what a
+ * change to a few peers of a large table costs: a copy and a few writes, instead of parsing,
+ * sorting and laying out every peer again. It checks the changed peers as `buildTable` would
+ * (port, VNI, MAC, pod CIDRs inside the cluster without host bits, no overlap with anything else
+ * in the table, no shared underlay address), against the table itself. Returns undefined when
+ * a patch cannot express the change: another name at the slot, a different number of pod CIDRs,
+ * a pod CIDR finer than the index (a "fine" one), or any conflict. The caller then builds the
+ * table anew, which reports or sets aside what is wrong.
+ */
+export function patchTable(prev: SharedArrayBuffer, patches: ReadonlyArray<TablePatch>): SharedArrayBuffer | undefined {
+  const sab = new SharedArrayBuffer(prev.byteLength);
+  new Uint8Array(sab).set(new Uint8Array(prev));
+  const w = attach(sab);
+  const granularity = w.clusterPrefix + w.counts.indexBits;
+  const shift = 32 - granularity;
+  const table = new ForwardingTable(prev);
+  const bucketsOf = (c: { net: number; prefix: number }): [number, number] => {
+    const first = ((c.net ^ w.clusterNet) >>> 0) >>> shift;
+    return [first, first + 2 ** (granularity - c.prefix)];
+  };
+  let underlayMoved = false;
+  for (const { slot, peer } of patches) {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= w.counts.peerCount || table.nodeName(slot) !== peer.node) return undefined;
+    try {
+      checkPeer(peer, slot);
+      for (const c of peer.podCIDRs) checkCidr(c.net, c.prefix, () => peer.node, w.clusterNet, w.clusterPrefix);
+    } catch {
+      return undefined;
+    }
+    const old = table.podCIDRs(slot);
+    if (old.length !== peer.podCIDRs.length || [...old, ...peer.podCIDRs].some((c) => c.prefix > granularity)) return undefined;
+    // Clear the old entries first, so that peers may swap CIDRs within one patch.
+    for (const c of old) {
+      const [from, to] = bucketsOf(c);
+      w.index.fill(Lookup.NoOwner, from, to);
+    }
+    underlayMoved ||= w.underlay[slot] !== peer.underlay;
+    w.underlay[slot] = peer.underlay;
+    w.port[slot] = peer.port;
+    w.vni[slot] = peer.vni;
+    w.mac.set(peer.mac, slot * MAC_LEN);
+  }
+  for (const { slot, peer } of patches) {
+    let row = w.cidrStart[slot]!;
+    for (const c of peer.podCIDRs) {
+      const [from, to] = bucketsOf(c);
+      for (let b = from; b < to; b++) if (w.index[b] !== Lookup.NoOwner) return undefined;
+      w.index.fill(slot, from, to);
+      w.cidrNet[row] = c.net;
+      w.cidrPrefix[row] = c.prefix;
+      row++;
+    }
+  }
+  if (underlayMoved) {
+    w.hash.fill(-1);
+    const underlayOf = (slot: number): number => w.underlay[slot]!;
+    for (let slot = 0; slot < w.counts.peerCount; slot++) if (hashInsert(w.hash, underlayOf, slot) >= 0) return undefined;
+  }
   return sab;
 }
 
