@@ -6,9 +6,9 @@
  * cost the node its memory or its stack. So: only regular files are read (a device such as
  * /dev/urandom or a FIFO is refused before it is opened); at most `MAX_FILE_BYTES` are read,
  * however large the file claims or turns out to be; and a parsed value may nest at most
- * `MAX_NESTING` levels, checked by an explicit stack rather than recursion. The limits sit far
- * above any real config (65,536 peers take about 7 MB of JSON and 4 levels), so hitting one
- * means the wrong file, and the error says which file and which limit.
+ * `MAX_NESTING` levels, checked by a scan of the text (JSON) or an explicit stack (YAML) rather
+ * than recursion. The limits sit far above any real config, even one listing tens of thousands
+ * of peers, so hitting one means the wrong file, and the error says which file and which limit.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -10,10 +10,9 @@
  * would route the node's own traffic into the TUN device. A live reload that fails them keeps
  * the running table.
  *
- * Scale. The checks across peers are maps (names, underlays, MACs) and one sort-and-sweep over
- * all pod CIDRs (`table/overlap.ts`), so a peer list costs n log n: a cluster of tens of
- * thousands of static peers is checked in well under a second, where a pairwise comparison
- * took a minute for 4,000.
+ * Scale. The checks across peers sort instead of comparing pairs (`table/conflicts.ts`), so a
+ * peer list costs n log n; each peer is parsed once, and the parse is kept for the table build
+ * (`table/snapshot.ts`). Measurements are in docs/configuration.md.
  */
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';

@@ -163,9 +163,9 @@ export interface MetricsLimits {
 }
 
 /**
- * The cap on connections follows the process's open-file limit, an eighth of it, from 64 to 512:
- * the metrics port must never take the descriptors a reload or the data path needs, and no
- * node has more than a handful of real clients. (Node's own default backlog is 511.)
+ * The limits in force. The cap on connections follows the process's open-file limit: the metrics
+ * port must never take the descriptors a reload or the data path needs, and no node has more
+ * than a handful of real clients. The values are documented in docs/operations.md.
  */
 export function metricsLimits(fdLimit = openFileLimit()): MetricsLimits {
   const maxConnections = Math.max(64, Math.min(512, Math.floor(fdLimit / 8)));

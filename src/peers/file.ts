@@ -9,8 +9,7 @@
  * `reload()`, which SIGHUP calls, re-reads even when they did not, unless the file was last
  * written well before the last read (then that read saw what is there now).
  *
- * A re-read costs time in proportion to the peer list (tens of milliseconds for thousands of
- * peers, most of a second for tens of thousands), so re-reads are coalesced: a burst of events
+ * A re-read costs time in proportion to the peer list, so re-reads are coalesced: a burst of events
  * or signals costs one, and the next one waits at least `minIntervalMs` and at least twice as
  * long as the last one took, so a file rewritten in a loop, or a storm of signals, keeps the
  * control plane below a third of a core. A re-read that yields the same peers delivers nothing.

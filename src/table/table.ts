@@ -10,7 +10,9 @@
  *
  * The control plane builds the table on the main thread into ONE SharedArrayBuffer, and worker
  * threads attach views to that buffer without copying it. The buffer is never written after
- * `buildTable` returns; a new peer set means a new buffer, published by the caller.
+ * `buildTable` returns; a new peer set means a new buffer, published by the caller. When only a
+ * few peers' facts change, `patchTable` makes that new buffer as a copy of the old one with their
+ * rows rewritten, which costs a copy instead of a sort and a layout.
  *
  * Why a direct index and not a trie. Kubernetes carves pod CIDRs out of the cluster CIDR in one
  * size (the controller manager's node-cidr-mask-size), so at the granularity of the longest pod

@@ -311,13 +311,6 @@ export function prefixMask6(prefix: number): bigint {
   return (ALL_ONES_128 << BigInt(128 - prefix)) & ALL_ONES_128;
 }
 
-/** 16 bytes (at `bytes[off]`) as a 128-bit bigint. */
-export function ipv6BytesToBigInt(bytes: Uint8Array, off = 0): bigint {
-  let n = 0n;
-  for (let i = 0; i < 16; i++) n = (n << 8n) | BigInt(bytes[off + i]!);
-  return n;
-}
-
 /** A 128-bit bigint as 16 bytes. */
 export function bigIntToIpv6Bytes(n: bigint): Uint8Array {
   const out = new Uint8Array(16);
@@ -326,16 +319,6 @@ export function bigIntToIpv6Bytes(n: bigint): Uint8Array {
     n >>= 8n;
   }
   return out;
-}
-
-/** Parses an IPv6 address into 16 bytes. */
-export function ipv6ToBytes(s: string): Uint8Array {
-  return bigIntToIpv6Bytes(ipv6ToBigInt(s));
-}
-
-/** Formats the 16 bytes at `bytes[off]` in RFC 5952 canonical form. */
-export function bytesToIpv6(bytes: Uint8Array, off = 0): string {
-  return bigIntToIpv6(ipv6BytesToBigInt(bytes, off));
 }
 
 /** An IPv4 (dotted quad) or IPv6 address as its 4 or 16 network-order bytes. */

@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AddressError, addressToBytes, bigIntToIpv6, bigIntToIpv6Bytes, bytesToAddress, bytesToIpv6, cidr6Contains, cidr6Overlaps, cidrContains, cidrContainsAddress,
-  cidrOverlaps, formatCidr4, formatCidr6, formatMac, ipv4ToNumber, ipv6BytesToBigInt, ipv6ToBigInt, ipv6ToBytes, looksLikeIpv6,
+  AddressError, addressToBytes, bigIntToIpv6, bigIntToIpv6Bytes, bytesToAddress, cidr6Contains, cidr6Overlaps, cidrContains, cidrContainsAddress,
+  cidrOverlaps, formatCidr4, formatCidr6, formatMac, ipv4ToNumber, ipv6ToBigInt, looksLikeIpv6,
   macToNumber, numberToIpv4, numberToMac, parseCidr4, parseCidr6, parseMac, parseUnicastMac, prefixMask, prefixMask6,
   specialRange4, specialRange6,
 } from '../../../src/wire/addr.js';
@@ -167,7 +167,6 @@ test('addr: IPv6 addresses accepted, every RFC 4291 text form, formatted per RFC
   for (const c of cases) {
     assert.equal(ipv6ToBigInt(c.text), c.n, c.text);
     assert.equal(bigIntToIpv6(c.n), c.formatted, c.text);
-    assert.equal(bytesToIpv6(ipv6ToBytes(c.text)), c.formatted, c.text);
   }
 });
 
@@ -223,16 +222,12 @@ test('addr: IPv6 CIDRs, table-driven', () => {
   for (const k of rel) assert.equal(k.got, k.want, k.name);
 });
 
-test('addr: IPv6 masks, bytes and bigints, at an offset in a poisoned buffer', () => {
+test('addr: IPv6 masks and bytes', () => {
   const masks: Array<[number, bigint]> = [[0, 0n], [1, 1n << 127n], [64, 0xffff_ffff_ffff_ffff_0000_0000_0000_0000n], [128, (1n << 128n) - 1n]];
   for (const [p, m] of masks) assert.equal(prefixMask6(p), m, `prefixMask6(${p})`);
   assert.throws(() => prefixMask6(129), AddressError);
   const n = ipv6ToBigInt('fd00:10:244:1::5');
   assert.deepEqual([...bigIntToIpv6Bytes(n)], [0xfd, 0, 0, 0x10, 0x02, 0x44, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5]);
-  const buf = new Uint8Array(20).fill(0xa5);
-  buf.set(bigIntToIpv6Bytes(n), 3);
-  assert.equal(ipv6BytesToBigInt(buf, 3), n);
-  assert.equal(bytesToIpv6(buf, 3), 'fd00:10:244:1::5');
 });
 
 test('addr: random values round trip through format and parse', () => {
