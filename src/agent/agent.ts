@@ -32,7 +32,7 @@ import { OwnedNftTable } from '../node/nft-table.js';
 import { NetlinkSocket } from '../node/netlink/socket.js';
 import { writeConflist } from './cni-conflist.js';
 import { setUpNetfilter } from '../netfilter/setup.js';
-import { metricsServerStats, startMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
+import { metricsServerStats, startMetricsServer, stopMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
 import { newCounters, readCounters, type CounterSnapshot } from '../datapath/counters.js';
 import type { LogFn } from './log.js';
 import type { TunHandle } from '../device/native-tun.js';
@@ -338,7 +338,7 @@ export class Agent implements StatusSource {
     this.forwarding = false;
     this.guard?.stop();
     await this.source.stop().catch(() => undefined);
-    if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    if (this.server) await stopMetricsServer(this.server);
     if (this.datapath) await this.datapath.stop();
     if (this.udp) closeUdp(this.udp);
     if (this.tun) for (const fd of this.tun.fds) nativeIo().close(fd);

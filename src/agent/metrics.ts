@@ -313,3 +313,11 @@ export function startMetricsServer(s: StatusSource, host: string, port: number, 
     });
   });
 }
+
+/** Closes the server and every connection it holds, so that a stop never waits on slow clients. */
+export function stopMetricsServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -92,7 +92,10 @@ function addressesOf(p: Peer, withV6: boolean): PeerAddresses {
     if (!looksLikeIpv6(text)) v4.push(parseCidr4(text));
     else if (withV6) v6.push(parseCidr6(text));
   }
-  return { underlay: ipv4ToNumber(p.underlayIP), mac: macToNumber(p.vtepMAC), v4, v6: v6.length > 0 ? v6 : NO_CIDR6 };
+  const a = { underlay: ipv4ToNumber(p.underlayIP), mac: macToNumber(p.vtepMAC), v4, v6: v6.length > 0 ? v6 : NO_CIDR6 };
+  // Kubernetes snapshots hand the same Peer objects over again for nodes that did not change.
+  if (withV6 || !p.podCIDRs.some(looksLikeIpv6)) parsed.set(p, a);
+  return a;
 }
 
 /** Parses a snapshot and sets aside what the table cannot hold; see the module comment. */

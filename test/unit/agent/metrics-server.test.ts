@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Server } from 'node:http';
 import { newCounters, readCounters } from '../../../src/datapath/counters.js';
-import { metricsLimits, metricsServerStats, openFileLimit, startMetricsServer, type StatusSource } from '../../../src/agent/metrics.js';
+import { metricsLimits, metricsServerStats, openFileLimit, startMetricsServer, stopMetricsServer, type StatusSource } from '../../../src/agent/metrics.js';
 
 const fake: StatusSource = {
   node: 'n1',
@@ -27,8 +27,7 @@ async function withServer(limits: Parameters<typeof startMetricsServer>[3], f: (
   try {
     await f(server, (server.address() as AddressInfo).port);
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await stopMetricsServer(server);
   }
 }
 
