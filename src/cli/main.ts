@@ -77,6 +77,19 @@ async function agentCmd(args: string[]): Promise<number> {
     ...(values['underlay-ip'] ? { underlayIP: values['underlay-ip'] } : {}),
   };
   const log = makeLogger();
+  // SIGHUP's default action kills the process: take it over before the (possibly long) config
+  // check. A burst of SIGHUPs is one reload and one log line; the peer source spaces reloads
+  // further. Before the agent runs, a reload has nothing to do: the config is being read now.
+  let agent: Agent | undefined;
+  let hups = 0;
+  process.on('SIGHUP', () => {
+    if (hups++ > 0) return;
+    setTimeout(() => {
+      log('info', 'SIGHUP: reloading peers', hups > 1 ? { signals: hups } : {});
+      hups = 0;
+      agent?.reloadPeers();
+    }, SIGHUP_COALESCE_MS);
+  });
   const readAt = Date.now();
   let cfg: AgentConfig = loadConfigFile(values.config, overrides, { log });
   // One agent per node, decided before anything on the node or in the cluster is touched.
@@ -106,13 +119,14 @@ async function agentCmd(args: string[]): Promise<number> {
       ? checkPeers(readPeersFile(self.peersFile), self, { log, source: self.peersFile })
       : loadConfigFile(configPath, overrides, { log }).peers), { initial: { peers: cfg.peers, readAt } });
   }
-  const agent = new Agent(cfg, source, log, onForwarding ? { onForwarding } : {});
+  const running = new Agent(cfg, source, log, onForwarding ? { onForwarding } : {});
+  agent = running;
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log('info', 'stopping', { signal });
-    agent.stop().then(() => {
+    running.stop().then(() => {
       lock.release();
       process.exit(0);
     }, (err: Error) => {
@@ -122,16 +136,6 @@ async function agentCmd(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // A burst of SIGHUPs is one reload and one log line; the peer source spaces reloads further.
-  let hups = 0;
-  process.on('SIGHUP', () => {
-    if (hups++ > 0) return;
-    setTimeout(() => {
-      log('info', 'SIGHUP: reloading peers', hups > 1 ? { signals: hups } : {});
-      hups = 0;
-      agent.reloadPeers();
-    }, SIGHUP_COALESCE_MS);
-  });
   process.on('uncaughtException', (err) => {
     // A control-plane bug must not take the node's network down with it: log and keep the data
     // path (which runs in its own threads) going.
@@ -141,10 +145,10 @@ async function agentCmd(args: string[]): Promise<number> {
     log('error', 'unhandled rejection in the control plane', { error: String(err) });
   });
   try {
-    await agent.start();
+    await running.start();
   } catch (err) {
     log('error', 'agent failed to start', { error: (err as Error).message });
-    await agent.stop().catch(() => undefined);
+    await running.stop().catch(() => undefined);
     lock.release();
     return 1;
   }

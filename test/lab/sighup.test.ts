@@ -1,5 +1,6 @@
 /**
- * A SIGHUP storm against a running agent (issue 11 §5, §7): 1,000 signals in a burst, then 1,000
+ * A SIGHUP storm against a running agent (issue 11 §5, §7), after a few SIGHUPs sent while it was
+ * still checking its config (which must not kill it): 1,000 signals in a burst, then 1,000
  * more spread over two seconds, with 4,000 peers in a separate peers file so that each re-read
  * costs real work. The test states how many re-reads the storm cost (from the file source's
  * counts in `/status`), how many log lines it wrote, and the agent's RSS before and after; then
@@ -40,7 +41,11 @@ test('a storm of 2,000 SIGHUPs costs a few re-reads and little memory; a real ch
     const hourAgo = Date.now() / 1000 - 3600;
     utimesSync(peersPath, hourAgo, hourAgo);
     const agent = s.startAgent(path);
+    // SIGHUPs while the agent is still checking its config must not kill it (the default action).
+    await waitFor('the config check to start', async () => (s.logLines().some((l) => l.msg === 'checking a large peer list') ? true : undefined), 30_000, 5);
+    for (let i = 0; i < 5; i++) process.kill(agent.pid, 'SIGHUP');
     await waitFor('the agent to forward', async () => (s.logLines().some((l) => l.msg === 'forwarding') ? true : undefined), 30_000, 50);
+    assert.ok(agent.running, 'SIGHUPs during start-up did not kill the agent');
     await sleep(1000);
     const before = await sourceStats(s);
     const rssBefore = Solo.rssMiB(agent.pid);
