@@ -27,7 +27,7 @@ import {
 } from '../wire/addr.js';
 import { findOverlaps, firstDuplicate, firstDuplicateString, type Block } from '../table/conflicts.js';
 import { DEFAULT_RUN_DIR } from '../node/lock.js';
-import { rememberAddresses } from '../table/snapshot.js';
+import { factsKey, rememberAddresses, rememberChecked } from '../table/snapshot.js';
 
 export class ConfigError extends Error {
   constructor(readonly field: string, detail: string, readonly file?: string) {
@@ -432,6 +432,7 @@ export function checkPeers(raw: unknown, self: PeerCheckSelf, opts: { log?: LogF
     throw new ConfigError(cidrFieldName(later.entry, later.index), `${later.text} overlaps ${earlier.text} of ${ownerOf(earlier)}`);
   }
   if (large) opts.log!('info', 'peer list checked', { peers: peers.length, ms: Date.now() - started, source: opts.source });
+  rememberChecked(peers, factsKey(self));
   return peers;
 }
 

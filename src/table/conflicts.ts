@@ -50,17 +50,55 @@ export function compareBlocks<T extends number | bigint>(a: Block<T>, b: Block<T
 }
 
 /**
- * Finds overlaps among `blocks`. `order` lists the indices of `blocks` sorted by `compareBlocks`;
- * a caller that already sorted its blocks passes the identity and saves the sort.
+ * The indices of `blocks` in `compareBlocks` order. IPv4 blocks that are CIDRs (a power-of-two
+ * size, aligned) listed in `seq` order, which is how every caller builds them, are sorted by three
+ * stable counting passes over typed arrays (prefix length, then the low and the high half of the
+ * start address): several times faster than a comparator sort at tens of thousands of blocks.
+ * Anything else takes the comparator.
+ */
+export function sortOrder<T extends number | bigint>(blocks: ReadonlyArray<Block<T>>): Int32Array {
+  return (radixOrder(blocks) ?? Int32Array.from(blocks.keys()).sort((a, b) => compareBlocks(blocks[a]!, blocks[b]!)));
+}
+
+function radixOrder<T extends number | bigint>(blocks: ReadonlyArray<Block<T>>): Int32Array | undefined {
+  const n = blocks.length;
+  const start = new Uint32Array(n);
+  const prefix = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = blocks[i]!;
+    if (typeof b.start !== 'number' || typeof b.end !== 'number' || (i > 0 && b.seq <= blocks[i - 1]!.seq)) return undefined;
+    const size = b.end - b.start;
+    const bits = Math.log2(size);
+    if (!Number.isInteger(bits) || bits < 0 || bits > 32 || b.start % size !== 0 || b.end > 2 ** 32) return undefined;
+    start[i] = b.start;
+    prefix[i] = 32 - bits;
+  }
+  let order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  let next = new Int32Array(n);
+  const pass = (buckets: number, key: (i: number) => number): void => {
+    const count = new Int32Array(buckets + 1);
+    for (let i = 0; i < n; i++) count[key(order[i]!) + 1]!++;
+    for (let k = 0; k < buckets; k++) count[k + 1]! += count[k]!;
+    for (let i = 0; i < n; i++) {
+      const j = order[i]!;
+      next[count[key(j)]!++] = j;
+    }
+    [order, next] = [next, order];
+  };
+  pass(33, (i) => prefix[i]!);
+  pass(65536, (i) => start[i]! & 0xffff);
+  pass(65536, (i) => start[i]! >>> 16);
+  return order;
+}
+
+/**
+ * Finds overlaps among `blocks`. `order` lists the indices of `blocks` sorted by `compareBlocks`
+ * (`sortOrder`); a caller that already has it saves the sort.
  */
 export function findOverlaps<T extends number | bigint>(blocks: ReadonlyArray<Block<T>>, order?: ArrayLike<number>): OverlapReport {
   const n = blocks.length;
-  let sorted = order;
-  if (sorted === undefined) {
-    const idx = Array.from({ length: n }, (_, i) => i);
-    idx.sort((a, b) => compareBlocks(blocks[a]!, blocks[b]!));
-    sorted = idx;
-  }
+  const sorted = order ?? sortOrder(blocks);
   const involved = new Uint8Array(n);
   const partner = new Int32Array(n).fill(-1);
   const stack = new Int32Array(n);

@@ -26,7 +26,7 @@
 import type { Peer } from '../peers/source.js';
 import {
   cidr6Contains, cidrContains, cidrContainsAddress, formatCidr4, ipv4ToNumber, looksLikeIpv6, macToNumber, numberToIpv4,
-  parseCidr4, parseCidr6, parseMac, SPECIAL_IPV4, type Cidr4, type Cidr6,
+  numberToMacBytes, parseCidr4, parseCidr6, SPECIAL_IPV4, type Cidr4, type Cidr6,
 } from '../wire/addr.js';
 import { findOverlaps, firstDuplicate, type Block } from './conflicts.js';
 import type { TableInput, TablePeerInput } from './table.js';
@@ -83,6 +83,23 @@ export function rememberAddresses(peer: Peer, addresses: PeerAddresses): void {
   parsed.set(peer, addresses);
 }
 
+/**
+ * Peer lists the config check passed as a whole (`checkPeers`: against this node's facts and
+ * against each other), by array identity, with the facts they were checked against. `tableInputs`
+ * skips its own screen for them when its facts are the same: it would find nothing, at the cost
+ * of a second pass over every peer. The table builder still checks.
+ */
+const checkedLists = new WeakMap<readonly Peer[], string>();
+
+/** The facts a peer list is checked against, as one string. */
+export function factsKey(f: Pick<LocalFacts, 'clusterCIDR' | 'podCIDR' | 'clusterCIDR6' | 'podCIDR6' | 'underlayIP' | 'vtepMAC'>): string {
+  return [f.clusterCIDR, f.podCIDR, f.clusterCIDR6 ?? '', f.podCIDR6 ?? '', f.underlayIP, f.vtepMAC].join(' ');
+}
+
+export function rememberChecked(peers: readonly Peer[], facts: string): void {
+  checkedLists.set(peers, facts);
+}
+
 function addressesOf(p: Peer, withV6: boolean): PeerAddresses {
   const known = parsed.get(p);
   if (known !== undefined) return withV6 || known.v6.length === 0 ? known : { ...known, v6: NO_CIDR6 };
@@ -107,6 +124,7 @@ export function tableInputs(snapshot: readonly Peer[], local: LocalFacts): Table
   const pod6 = cluster6 !== undefined ? parseCidr6(local.podCIDR6!) : undefined;
   const selfUnderlay = ipv4ToNumber(local.underlayIP);
   const selfMAC = macToNumber(local.vtepMAC);
+  const checked = checkedLists.get(snapshot) === factsKey(local);
   const reasons = new Map<number, string>();
   const setAside = (i: number, reason: string): void => {
     if (!reasons.has(i)) reasons.set(i, reason);
@@ -136,13 +154,15 @@ export function tableInputs(snapshot: readonly Peer[], local: LocalFacts): Table
     macs[i] = a.mac;
     const cidrs4 = a.v4;
     const cidrs6 = a.v6;
+    v4[i] = cidrs4;
+    v6[i] = cidrs6;
+    if (checked) continue;
     const why = againstLocal(p, underlays[i]!, cidrs4, cidrs6, selfUnderlay, cluster, cluster6, local);
     if (why !== undefined) {
+      v4[i] = undefined;
       setAside(i, why);
       continue;
     }
-    v4[i] = cidrs4;
-    v6[i] = cidrs6;
     for (const c of cidrs4) {
       blocks4.push(span4(c, blocks4.length));
       owner4.push(i);
@@ -159,7 +179,7 @@ export function tableInputs(snapshot: readonly Peer[], local: LocalFacts): Table
   overlapsOf(blocks4, owner4, (i, other) => setAside(i, `a pod CIDR overlaps ${whose(i, other, local.podCIDR)}`));
   overlapsOf(blocks6, owner6, (i, other) => setAside(i, `an IPv6 pod CIDR overlaps ${whose(i, other, local.podCIDR6!)}`));
   const candidates: number[] = [];
-  for (let i = 0; i < n; i++) if (v4[i] !== undefined) candidates.push(i);
+  for (let i = 0; i < n && !checked; i++) if (v4[i] !== undefined) candidates.push(i);
   for (const group of equalGroups(candidates, underlays)) {
     for (const i of group) setAside(i, `underlay address ${numberToIpv4(underlays[i]!)} is also node "${nameOf(group.find((j) => j !== i)!)}"'s`);
   }
@@ -173,14 +193,14 @@ export function tableInputs(snapshot: readonly Peer[], local: LocalFacts): Table
     const p = snapshot[i]!;
     kept.push(i);
     peers.push(p);
-    inputs.push({ node: p.node, underlay: underlays[i]!, port: p.port ?? local.port, vni: p.vni ?? local.vni, mac: parseMac(p.vtepMAC), podCIDRs: v4[i]! });
+    inputs.push({ node: p.node, underlay: underlays[i]!, port: p.port ?? local.port, vni: p.vni ?? local.vni, mac: numberToMacBytes(macs[i]!), podCIDRs: v4[i]! });
     if (cluster6 !== undefined) inputs6.push({ node: p.node, podCIDRs: v6[i]! });
   }
   const warnings: SetAside[] = [];
-  for (const i of kept) {
+  for (const i of checked ? [] : kept) {
     if (macs[i] === selfMAC) warnings.push({ node: nameOf(i), reason: `VTEP MAC ${snapshot[i]!.vtepMAC} is this node's own; kernel VXLAN nodes will confuse the two` });
   }
-  for (const group of equalGroups(kept, macs)) {
+  for (const group of equalGroups(checked ? [] : kept, macs)) {
     for (const i of group) {
       warnings.push({ node: nameOf(i), reason: `VTEP MAC ${snapshot[i]!.vtepMAC} is also node "${nameOf(group.find((j) => j !== i)!)}"'s; kernel VXLAN nodes will confuse the two` });
     }

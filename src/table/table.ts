@@ -53,7 +53,7 @@
  * are fineStart[k] .. fineStart[k+1].
  */
 import { formatCidr4, numberToIpv4, prefixMask } from '../wire/addr.js';
-import { compareBlocks, findOverlaps, firstDuplicateString, type Block } from './conflicts.js';
+import { findOverlaps, firstDuplicateString, sortOrder, type Block } from './conflicts.js';
 
 /** What `lookup` returns when the answer is not a peer slot. */
 export const Lookup = {
@@ -289,12 +289,6 @@ function ownerName(peers: ReadonlyArray<TablePeerInput>, owner: number): string 
   return owner === Lookup.Local ? LOCAL_NAME : `node "${peers[owner]!.node}"`;
 }
 
-function identity(n: number): Int32Array {
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  return order;
-}
-
 function checkCidr(
   net: number,
   prefix: number,
@@ -404,8 +398,8 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
 
   // Sorted by address, wider first on a tie: the order the index is filled in, and the order
   // the overlap sweep needs.
-  cidrs.sort(compareBlocks);
-  const overlap = findOverlaps(cidrs, identity(cidrs.length)).first;
+  const order = sortOrder(cidrs);
+  const overlap = findOverlaps(cidrs, order).first;
   if (overlap !== undefined) {
     const c = cidrs[overlap.later]!;
     const other = cidrs[overlap.earlier]!;
@@ -417,6 +411,7 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
   }
   let maxPrefix = clusterPrefix;
   for (const c of cidrs) if (c.prefix > maxPrefix) maxPrefix = c.prefix;
+  const sorted = Array.from(order, (k) => cidrs[k]!);
 
   const indexBits = Math.min(maxPrefix - clusterPrefix, INDEX_MAX_BITS);
   const granularity = clusterPrefix + indexBits;
@@ -424,7 +419,7 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
   let fineCount = 0;
   let fineBucketCount = 0;
   let lastFineBucket = -1;
-  for (const c of cidrs) {
+  for (const c of sorted) {
     if (c.prefix <= granularity) continue;
     fineCount++;
     const bucket = ((c.net ^ clusterNet) >>> 0) >>> shift;
@@ -473,7 +468,7 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
   let fine = 0;
   let fineBucket = -1;
   lastFineBucket = -1;
-  for (const c of cidrs) {
+  for (const c of sorted) {
     const bucket = ((c.net ^ clusterNet) >>> 0) >>> shift;
     if (c.prefix <= granularity) {
       w.index.fill(c.owner, bucket, bucket + 2 ** (granularity - c.prefix));

@@ -179,15 +179,19 @@ export function numberToMac(n: number): string {
   return String.fromCharCode(...codes);
 }
 
-/** Parses `aa:bb:cc:dd:ee:ff` (or all `-`) into 6 bytes. */
-export function parseMac(s: string): Uint8Array {
-  let n = macToNumber(s);
+/** A 48-bit MAC number as 6 bytes. */
+export function numberToMacBytes(n: number): Uint8Array {
   const mac = new Uint8Array(6);
   for (let i = 5; i >= 0; i--) {
     mac[i] = n % 256;
     n = Math.floor(n / 256);
   }
   return mac;
+}
+
+/** Parses `aa:bb:cc:dd:ee:ff` (or all `-`) into 6 bytes. */
+export function parseMac(s: string): Uint8Array {
+  return numberToMacBytes(macToNumber(s));
 }
 
 /** Formats the 6 bytes at `bytes[off]` as lower-case `aa:bb:cc:dd:ee:ff`. */

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findOverlaps, firstDuplicate, firstDuplicateString, type Block } from '../../../src/table/conflicts.js';
+import { compareBlocks, findOverlaps, firstDuplicate, firstDuplicateString, sortOrder, type Block } from '../../../src/table/conflicts.js';
 import { parseCidr4, parseCidr6 } from '../../../src/wire/addr.js';
 import { Rng } from '../../rng.js';
 
@@ -131,4 +131,24 @@ test('firstDuplicate and firstDuplicateString: named cases and random agreement 
     const gotS = firstDuplicateString(values.map((v) => `node-${v}`));
     assert.deepEqual(gotS ? [gotS.later, gotS.earlier] : undefined, want, `round ${round} (strings)`);
   }
+});
+
+test('sortOrder: the counting-pass order of IPv4 CIDR blocks equals the comparator order', () => {
+  const rng = new Rng(99);
+  for (let round = 0; round < 100; round++) {
+    const n = rng.int(0, 500);
+    const blocks: Array<Block<number>> = [];
+    for (let i = 0; i < n; i++) {
+      const prefix = rng.pick([0, 1, 8, 16, 20, 24, 24, 25, 31, 32]);
+      const size = 2 ** (32 - prefix);
+      // Addresses over the whole space, high halves included, with repeats.
+      const start = prefix === 0 ? 0 : Math.floor((rng.chance(0.3) ? rng.int(0, 3) * 2 ** 30 : rng.u32()) / size) * size;
+      blocks.push({ start, end: start + size, seq: i * 3 });
+    }
+    const want = Array.from(blocks.keys()).sort((a, b) => compareBlocks(blocks[a]!, blocks[b]!));
+    assert.deepEqual([...sortOrder(blocks)], want, `round ${round}`);
+  }
+  // Blocks that are not CIDRs, or not in seq order, take the comparator and still sort right.
+  const odd: Array<Block<number>> = [{ start: 10, end: 13, seq: 2 }, { start: 5, end: 9, seq: 1 }, { start: 5, end: 6, seq: 0 }];
+  assert.deepEqual([...sortOrder(odd)], [1, 2, 0]);
 });

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tableInputs, type LocalFacts } from '../../../src/table/snapshot.js';
+import { checkConfig } from '../../../src/agent/config.js';
 import { buildTable, ForwardingTable, Lookup } from '../../../src/table/table.js';
 import { buildTable6 } from '../../../src/table/table6.js';
 import { ipv4ToNumber } from '../../../src/wire/addr.js';
@@ -96,4 +97,19 @@ test('tableInputs: random snapshots full of conflicts always leave a buildable t
     assert.equal(r.peers.length + r.setAside.length, n, `round ${round}: every peer kept or set aside`);
     assert.doesNotThrow(() => buildTable(r.input), `round ${round}: ${JSON.stringify(peers)}`);
   }
+});
+
+test('tableInputs: a list the config check passed skips the screen only for the facts it was checked against', () => {
+  const cfg = checkConfig({
+    node: 'n1', underlayIP: '192.0.2.1', clusterCIDR: '10.244.0.0/16', podCIDR: '10.244.1.0/24', vtepMAC: '02:00:00:00:00:01',
+    peers: [peer(2), peer(3)].map((p) => ({ node: p.node, underlayIP: p.underlayIP, podCIDR: p.podCIDRs[0], vtepMAC: p.vtepMAC })),
+  });
+  const same = tableInputs(cfg.peers, { ...local, clusterCIDR: cfg.clusterCIDR, podCIDR: cfg.podCIDR, underlayIP: cfg.underlayIP, vtepMAC: cfg.vtepMAC });
+  assert.deepEqual(same.peers.map((p) => p.node), ['n2', 'n3']);
+  assert.deepEqual(same.setAside, []);
+  // The running agent's facts differ from the file's (a reloaded config whose own fields changed):
+  // the screen runs and sets aside the peer whose address the running cluster CIDR holds.
+  const other = tableInputs(cfg.peers, { ...local, clusterCIDR: '192.0.2.0/24', podCIDR: '192.0.2.128/25', underlayIP: '198.51.100.1' });
+  assert.deepEqual(other.setAside.map((s) => s.node), ['n2', 'n3']);
+  assert.match(other.setAside[0]!.reason, /inside clusterCIDR 192\.0\.2\.0\/24/);
 });
