@@ -11,6 +11,7 @@
  * of peers, so hitting one means the wrong file, and the error says which file and which limit.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 /** The YAML parser, loaded when a YAML file is first read: it costs more to load than a large JSON
@@ -49,6 +50,16 @@ function mib(bytes: number): string {
 
 /** Reads a regular file as UTF-8, refusing anything larger than `limit` bytes. */
 export function readBoundedText(path: string, limit = MAX_FILE_BYTES): string {
+  return readBoundedBytes(path, limit).toString('utf8');
+}
+
+/** A short, exact name for a file's content: equal fingerprints, equal bytes. */
+export function fingerprint(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('base64');
+}
+
+/** Reads a regular file's bytes, refusing anything larger than `limit` bytes. */
+export function readBoundedBytes(path: string, limit = MAX_FILE_BYTES): Buffer {
   let st: Stats;
   try {
     st = statSync(path);
@@ -83,7 +94,7 @@ export function readBoundedText(path: string, limit = MAX_FILE_BYTES): string {
       len += n;
     }
     if (len > limit) throw tooLarge();
-    return buf.toString('utf8', 0, len);
+    return buf.subarray(0, len);
   } catch (err) {
     if (err instanceof TextFileError) throw err;
     throw new TextFileError(path, `cannot read: ${(err as Error).message}`);

@@ -20,7 +20,7 @@ import type { AgentConfig, TuningConfig } from './config-types.js';
 import type { Peer } from '../peers/source.js';
 import type { LogFn } from './log.js';
 import { deriveVtepMAC } from './mac.js';
-import { parseConfigValue, readBoundedText, TextFileError } from './config-text.js';
+import { parseConfigValue, readBoundedBytes, TextFileError } from './config-text.js';
 import {
   cidr6Contains, cidrContains, cidrContainsAddress, formatCidr4, formatCidr6, ipv4ToNumber, looksLikeIpv6,
   ipv6ToBigInt, macToNumber, numberToIpv4, numberToMac, parseCidr4, parseCidr6, parseUnicastMac, SPECIAL_IPV4, specialRange4, specialRange6, type Cidr4, type Cidr6,
@@ -72,6 +72,7 @@ const PEER_KEYS = ['node', 'underlayIP', 'podCIDR', 'podCIDRs', 'vtepMAC', 'port
 const OFFLOAD_KEYS = ['tun', 'udpGso', 'udpGro', 'remoteChecksum'];
 const KUBE_KEYS = ['annotationPrefix', 'kubeconfig', 'iface', 'underlayIP'];
 const TUNING_KEYS = ['batch', 'socketBuffer', 'senders', 'tunQueueLength', 'queues'];
+const NO_CIDR6: readonly Cidr6[] = [];
 const MAC_WHY = 'every VTEP needs its own (kernel VXLAN peers key their forwarding entries by MAC)';
 /**
  * A Kubernetes node name: a lower-case RFC 1123 DNS subdomain, 1 to 253 characters of a-z 0-9 .
@@ -105,13 +106,20 @@ export interface LoadOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Where to say that a large peer list is being checked, and how long it took. */
   readonly log?: LogFn;
+  /** Told the bytes of every file read (the config, its peers file), e.g. to fingerprint them. */
+  readonly onRead?: OnRead;
 }
+
+/** Called with the path and the bytes of each file the config loader read. */
+export type OnRead = (path: string, bytes: Uint8Array) => void;
 
 /** Reads and checks a config file. Every failure is a ConfigError naming the file. */
 export function loadConfigFile(path: string, overrides: ConfigOverrides = {}, opts: LoadOptions = {}): AgentConfig {
-  const raw = readValue(path, (err) => new ConfigError('(file)', err.reason, path));
+  const raw = readValue(path, (err) => new ConfigError('(file)', err.reason, path), opts.onRead);
   try {
-    return checkConfig(raw, { path, overrides, env: opts.env ?? process.env, ...(opts.log ? { log: opts.log } : {}) });
+    return checkConfig(raw, {
+      path, overrides, env: opts.env ?? process.env, ...(opts.log ? { log: opts.log } : {}), ...(opts.onRead ? { onRead: opts.onRead } : {}),
+    });
   } catch (err) {
     if (err instanceof ConfigError && !err.file) throw new ConfigError(err.field, detailOf(err), path);
     throw err;
@@ -119,9 +127,11 @@ export function loadConfigFile(path: string, overrides: ConfigOverrides = {}, op
 }
 
 /** Reads and parses a config or peers file; `fail` turns the reason into the caller's error. */
-function readValue(path: string, fail: (err: TextFileError) => ConfigError): unknown {
+function readValue(path: string, fail: (err: TextFileError) => ConfigError, onRead?: OnRead): unknown {
   try {
-    return parseConfigValue(readBoundedText(path), path);
+    const bytes = readBoundedBytes(path);
+    onRead?.(path, bytes);
+    return parseConfigValue(bytes.toString('utf8'), path);
   } catch (err) {
     if (err instanceof TextFileError) throw fail(err);
     throw err;
@@ -132,7 +142,7 @@ function detailOf(err: ConfigError): string {
   return err.message.replace(/^field "[^"]*": /, '');
 }
 
-interface CheckContext { path?: string; overrides?: ConfigOverrides; env?: NodeJS.ProcessEnv; log?: LogFn }
+interface CheckContext { path?: string; overrides?: ConfigOverrides; env?: NodeJS.ProcessEnv; log?: LogFn; onRead?: OnRead }
 
 export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   const env = ctx.env ?? {};
@@ -258,7 +268,7 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
   let peersRaw: unknown = o.peers ?? [];
   if (peersFile !== undefined) {
     if (o.peers !== undefined) throw new ConfigError('peersFile', 'give either "peers" or "peersFile", not both');
-    peersRaw = readPeersFile(peersFile);
+    peersRaw = readPeersFile(peersFile, ctx.onRead);
   }
   const self: PeerCheckSelf = {
     node, underlayIP, podCIDR, clusterCIDR, vtepMAC,
@@ -300,8 +310,8 @@ export function checkNodeFacts(cfg: Pick<AgentConfig, 'underlayIP' | 'clusterCID
   checkUnderlay(ipv4Field(cfg.underlayIP, '', 'underlayIP'), '', 'underlayIP', parseCidr4(cfg.clusterCIDR));
 }
 
-export function readPeersFile(path: string): unknown {
-  const v = readValue(path, (err) => new ConfigError('peersFile', err.message));
+export function readPeersFile(path: string, onRead?: OnRead): unknown {
+  const v = readValue(path, (err) => new ConfigError('peersFile', err.message), onRead);
   if (Array.isArray(v)) return v;
   if (v && typeof v === 'object' && 'peers' in v) return (v as Obj).peers;
   throw new ConfigError('peersFile', `${path} must hold a list of peers or {"peers": [...]}`);
@@ -368,7 +378,7 @@ export function checkPeers(raw: unknown, self: PeerCheckSelf, opts: { log?: LogF
     const count = texts === undefined ? 1 : texts.length;
     const cidrs: string[] = [];
     const parsed4: Cidr4[] = [];
-    const parsed6: Cidr6[] = [];
+    let parsed6: Cidr6[] | undefined;
     let hasV4 = false;
     for (let j = 0; j < count; j++) {
       const t = texts === undefined ? requireString(po, 'podCIDR', f) : texts[j];
@@ -383,7 +393,7 @@ export function checkPeers(raw: unknown, self: PeerCheckSelf, opts: { log?: LogF
         if (!cidr6Contains(cluster6, c)) throw new ConfigError(cidrFieldName(i, key), `${text} is not inside clusterCIDR6 ${self.clusterCIDR6}`);
         v6.push(block6(c, text, i, key, seq++));
         cidrs.push(text);
-        parsed6.push(c);
+        (parsed6 ??= []).push(c);
       } else {
         // The strict parser accepts only the canonical text, so the input is its own normal form.
         const c = cidrField(t, f, key);
@@ -411,7 +421,7 @@ export function checkPeers(raw: unknown, self: PeerCheckSelf, opts: { log?: LogF
     if (vni !== undefined) peer.vni = vni;
     if (optBool(po, 'remoteChecksum', f)) peer.remoteChecksum = true;
     peers.push(peer);
-    rememberAddresses(peer, { underlay, mac, v4: parsed4, v6: parsed6 });
+    rememberAddresses(peer, { underlay, mac, v4: parsed4, v6: parsed6 ?? NO_CIDR6 });
   }
   const dupN = firstDuplicateString(peers.map((p) => p.node));
   if (dupN !== undefined) throw new ConfigError(`peers[${dupN.later}].node`, `duplicate peer "${peers[dupN.later]!.node}" (also peers[${dupN.earlier}])`);

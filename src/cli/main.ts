@@ -19,6 +19,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile, ConfigError, checkNodeFacts, checkPeers, readPeersFile, DEFAULTS } from '../agent/config.js';
 import { makeLogger } from '../agent/log.js';
+import { fingerprint, readBoundedBytes } from '../agent/config-text.js';
 import { CONFLIST_NAME } from '../agent/cni-conflist.js';
 import { CniInstallError, DEBIAN_CNI_DIR, DEFAULT_CNI_BIN_DIR, installCniPlugins, precedingNetworkConfigs } from '../agent/cni-install.js';
 import { Agent } from '../agent/agent.js';
@@ -90,8 +91,10 @@ async function agentCmd(args: string[]): Promise<number> {
       agent?.reloadPeers();
     }, SIGHUP_COALESCE_MS);
   });
-  const readAt = Date.now();
-  let cfg: AgentConfig = loadConfigFile(values.config, overrides, { log });
+  // The fingerprints of the bytes the config check read, so the peer source can tell at start
+  // whether the files still hold them.
+  const fingerprints = new Map<string, string>();
+  let cfg: AgentConfig = loadConfigFile(values.config, overrides, { log, onRead: (path, bytes) => fingerprints.set(path, fingerprint(bytes)) });
   // One agent per node, decided before anything on the node or in the cluster is touched.
   let lock: NodeLock;
   try {
@@ -117,7 +120,9 @@ async function agentCmd(args: string[]): Promise<number> {
     const self = cfg;
     source = new FilePeerSource(watched, () => (self.peersFile
       ? checkPeers(readPeersFile(self.peersFile), self, { log, source: self.peersFile })
-      : loadConfigFile(configPath, overrides, { log }).peers), { initial: { peers: cfg.peers, readAt } });
+      : loadConfigFile(configPath, overrides, { log }).peers), {
+      initial: { peers: cfg.peers, fingerprints }, fingerprint: (path) => fingerprint(readBoundedBytes(path)),
+    });
   }
   const running = new Agent(cfg, source, log, onForwarding ? { onForwarding } : {});
   agent = running;

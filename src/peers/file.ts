@@ -5,16 +5,18 @@
  * mounted ConfigMap changes by swapping its `..data` symlink, so neither shows up as an event for
  * the file's own name. A directory sees many events that are not ours (the agent's own log, if
  * it is written there, would otherwise make every log line a reload), so an event only leads to
- * a `stat` of each watched path: the file is re-read when its identity, size or times changed.
- * `reload()`, which SIGHUP calls, re-reads even when they did not, unless the file was last
- * written well before the last read (then that read saw what is there now).
+ * a `stat` of each watched path, and then, when its identity, size or times changed, to a read of
+ * its bytes. Only bytes that differ from the last ones read are parsed and checked: checking is
+ * what costs (in proportion to the peer list), and the same bytes can only give the same answer.
+ * `reload()`, which SIGHUP calls, skips the `stat` (a change inside one tick of a coarse file
+ * clock leaves it the same) but not the comparison of bytes. At start-up the peers the agent has
+ * just read are taken as they are, unless the bytes on disk are no longer the ones it read.
  *
- * A re-read costs time in proportion to the peer list, so re-reads are coalesced: a burst of events
- * or signals costs one, and the next one waits at least `minIntervalMs` and at least twice as
- * long as the last one took, so a file rewritten in a loop, or a storm of signals, keeps the
- * control plane below a third of a core. A re-read that yields the same peers delivers nothing.
- * A file that no longer parses or checks is reported once through `error`, and the previous
- * peers stay in force: a typo must never take the node off the network.
+ * Requests are coalesced: a burst of events or signals costs one look, and the next one waits at
+ * least `minIntervalMs` and at least twice as long as the last one took, so a file rewritten in
+ * a loop keeps the control plane below a third of a core. A re-read that yields the same peers
+ * delivers nothing. A file that no longer parses or checks is reported once through `error`, and
+ * the previous peers stay in force: a typo must never take the node off the network.
  */
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
@@ -23,38 +25,38 @@ import { samePeerList, type Peer, type PeerSource, type PeerSourceEvents } from 
 /** What the agent already read at start-up, so `start` need not read and check it again. */
 export interface InitialPeers {
   readonly peers: readonly Peer[];
-  /** `Date.now()` just before the files were read. */
-  readonly readAt: number;
+  /** Fingerprints (`config-text.ts`) of the bytes that were read, by path. */
+  readonly fingerprints: ReadonlyMap<string, string>;
 }
 
 export interface FilePeerSourceOptions {
-  /** Least time between two re-reads, ms (default 100). */
+  /** Least time between two looks at the file, ms (default 100). */
   readonly minIntervalMs?: number;
   readonly initial?: InitialPeers;
+  /**
+   * The fingerprint of a path's bytes, read as `read` reads them (bounded); throws when the
+   * path cannot be read. Without it, every look whose `stat` changed, and every SIGHUP, reads
+   * and checks the file.
+   */
+  readonly fingerprint?: (path: string) => string;
 }
-
-/**
- * How far a file's mtime may lag the wall clock: the kernel stamps files from a clock that ticks
- * once per jiffy, and some filesystems store whole seconds. A file whose mtime is this close to
- * the initial read is read again at start, in case it was written just as it was being read.
- */
-const MTIME_SLACK_MS = 2000;
 
 export class FilePeerSource implements PeerSource {
   readonly name: string;
   private watchers: FSWatcher[] = [];
   private events: PeerSourceEvents | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** A re-read is due whatever the stamps say (SIGHUP). */
+  /** A look is due whatever the stamps say (SIGHUP). */
   private forced = false;
   private failing = false;
   private failingSince = 0;
   private last: readonly Peer[] | undefined;
   private stamps = '';
+  private prints = '';
   private nextAllowedAt = 0;
-  private lastReadAt = 0;
   private readonly minIntervalMs: number;
   private readonly initial: InitialPeers | undefined;
+  private readonly fingerprintOf: ((path: string) => string) | undefined;
   private readonly counts = { reads: 0, requests: 0, skipped: 0 };
 
   /** `read` re-reads and checks the file, throwing an operator-readable error when it is bad. */
@@ -62,6 +64,7 @@ export class FilePeerSource implements PeerSource {
     this.name = `file:${paths.join(',')}`;
     this.minIntervalMs = opts.minIntervalMs ?? 100;
     this.initial = opts.initial;
+    this.fingerprintOf = opts.fingerprint;
   }
 
   async start(events: PeerSourceEvents): Promise<void> {
@@ -75,28 +78,27 @@ export class FilePeerSource implements PeerSource {
         events.error(new Error(`cannot watch ${dir}: ${(err as Error).message}; send SIGHUP to reload`));
       }
     }
-    // Stamps are taken after the watch starts, so no change can fall between the two.
-    const stamps = this.stampAll();
+    // Stamps and fingerprints are taken after the watch starts, so no change can fall between.
+    const started = Date.now();
+    this.stamps = this.stampAll();
+    const prints = this.printAll();
     const init = this.initial;
-    if (init !== undefined && !this.modifiedSince(init.readAt - MTIME_SLACK_MS)) {
-      this.stamps = stamps;
-      this.lastReadAt = init.readAt;
+    if (init !== undefined && prints !== undefined && prints === this.paths.map((p) => init.fingerprints.get(p) ?? '').join('|')) {
+      this.prints = prints ?? '';
       this.last = init.peers;
       events.snapshot(init.peers);
       return;
     }
-    this.readNow();
+    this.readNow(prints);
+    this.spaceFrom(started);
   }
 
-  /**
-   * Re-reads the file soon (SIGHUP), even with the same stamp unless the file is provably
-   * unchanged since the last read; coalesced with other requests.
-   */
+  /** Looks at the file soon, even if its `stat` is unchanged (SIGHUP); coalesced with other requests. */
   reload(): void {
     this.request(true);
   }
 
-  /** Re-reads that ran, requests (events and signals), and forced requests found needless. */
+  /** Reads that were parsed and checked, requests (events and signals), and looks that found the same bytes. */
   stats(): { reads: number; requests: number; skipped: number } {
     return { ...this.counts };
   }
@@ -111,26 +113,29 @@ export class FilePeerSource implements PeerSource {
       this.timer = undefined;
       const force = this.forced;
       this.forced = false;
-      if (this.stampAll() !== this.stamps) {
-        this.readNow();
-      } else if (force && !this.modifiedBefore(this.lastReadAt - MTIME_SLACK_MS)) {
-        // Same stamp, but the file was written so close to the last read that a change in the
-        // same clock tick could hide behind it: a forced read makes sure. Otherwise the content
-        // read last time is provably current, and a storm of signals costs nothing more.
-        this.readNow();
-      } else {
-        this.counts.skipped++;
-      }
+      const started = Date.now();
+      const stamps = this.stampAll();
+      if (!force && stamps === this.stamps) return;
+      this.stamps = stamps;
+      const prints = this.printAll();
+      if (prints !== undefined && prints === this.prints) this.counts.skipped++;
+      else this.readNow(prints);
+      this.spaceFrom(started);
     }, wait);
   }
 
-  private readNow(): void {
+  /** The next look waits at least minIntervalMs, and twice as long as this one took. */
+  private spaceFrom(started: number): void {
+    const now = Date.now();
+    this.nextAllowedAt = now + Math.max(this.minIntervalMs, 2 * (now - started));
+  }
+
+  /** Parses and checks the file (`read`), whose bytes had fingerprints `prints` just before. */
+  private readNow(prints: string | undefined): void {
     if (!this.events) return;
-    const started = Date.now();
-    this.lastReadAt = started;
-    // Stamp before reading: a change during the read shows up as a new stamp next time.
-    this.stamps = this.stampAll();
     this.counts.reads++;
+    // The same bytes would give the same error: a bad file is not read again until it changes.
+    this.prints = prints ?? '';
     try {
       const peers = this.read();
       this.failing = false;
@@ -142,9 +147,6 @@ export class FilePeerSource implements PeerSource {
       if (!this.failing) this.failingSince = Date.now();
       this.failing = true;
       this.events.error(new Error(`peers not reloaded, keeping the previous ${this.last ? 'set' : '(empty) set'}: ${(err as Error).message}`));
-    } finally {
-      const took = Date.now() - started;
-      this.nextAllowedAt = Date.now() + Math.max(this.minIntervalMs, 2 * took);
     }
   }
 
@@ -160,19 +162,17 @@ export class FilePeerSource implements PeerSource {
     }).join('|');
   }
 
-  private modifiedSince(ms: number): boolean {
-    return !this.modifiedBefore(ms);
-  }
-
-  /** True when every watched path exists and was last modified before `ms`. */
-  private modifiedBefore(ms: number): boolean {
-    return this.paths.every((p) => {
+  /** Fingerprints of every watched path's bytes; a path that cannot be read prints as its error. */
+  private printAll(): string | undefined {
+    const f = this.fingerprintOf;
+    if (f === undefined) return undefined;
+    return this.paths.map((p) => {
       try {
-        return statSync(p).mtimeMs < ms;
-      } catch {
-        return false;
+        return f(p);
+      } catch (err) {
+        return `error: ${(err as Error).message}`;
       }
-    });
+    }).join('|');
   }
 
   async stop(): Promise<void> {
