@@ -12,7 +12,7 @@
  * `npm run bench` runs it after the data-path comparison.
  */
 import { renameSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -104,6 +104,7 @@ export function startupTable(rows: readonly StartupResult[]): string {
 export async function runStartupBench(opts: { sizes?: readonly number[]; outDir?: string; log?: (m: string) => void } = {}): Promise<StartupResult[]> {
   const log = opts.log ?? ((m: string) => void process.stderr.write(`${m}\n`));
   const rows: StartupResult[] = [];
+  const loadBefore = loadavg()[0]!.toFixed(1);
   for (const n of opts.sizes ?? STARTUP_SIZES) {
     log(`startup bench: ${n} static peers`);
     const r = await startupAt(n);
@@ -117,7 +118,7 @@ export async function runStartupBench(opts: { sizes?: readonly number[]; outDir?
       `timed from the process start to its \`forwarding\` log line; CPU and RSS at that moment. Then a live edit of the peer list: ` +
       `one peer's address changed (the table is patched) and one peer removed (a full build). Those times run from the file ` +
       `write to the \`peers updated\` log line and include re-reading and checking the whole file; in brackets the table work ` +
-      `alone. ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), measured ${new Date().toISOString().slice(0, 10)}.\n\n${table}`;
+      `alone. ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadBefore} before the run and ${loadavg()[0]!.toFixed(1)} after it (wall times move with it, CPU times much less), measured ${new Date().toISOString().slice(0, 10)}.\n\n${table}`;
     writeFileSync(join(opts.outDir, 'benchmarks-static.md'), md);
   }
   return rows;
