@@ -77,7 +77,7 @@ export async function startupAt(n: number): Promise<StartupResult> {
       const since = s.logLines().length;
       const t = Date.now();
       // As an editor or a ConfigMap update does: a new file renamed over the old one.
-      writeFileSync(`${path}.new`, `${JSON.stringify(config(n, change))}\n`);
+      writeFileSync(`${path}.new`, s.configText(config(n, change)));
       renameSync(`${path}.new`, path);
       const line = await waitLog(s, 'peers updated', (l) => l.msg === 'peers updated', since, 120_000);
       return [Date.now() - t, line];

@@ -111,7 +111,7 @@ test('metrics flood: 3,000 idle and 500 slow connections, held and churning; /he
     const fdsBefore = readdirSync(`/proc/${agent.pid}/fd`).length;
     /** Writes the config with `keep` peers, sends SIGHUP, and waits for the agent to apply it. */
     const reload = async (keep: number, removed: string[], added: string[]): Promise<string> => {
-      writeFileSync(path, `${JSON.stringify({ ...cfg, peers: peers.slice(0, keep) })}\n`);
+      writeFileSync(path, s.configText({ ...cfg, peers: peers.slice(0, keep) }));
       const t0 = Date.now();
       process.kill(agent.pid, 'SIGHUP');
       const line = await waitFor('the reload to apply', async () => s.logLines().find((l) => l.msg === 'peers updated' &&

@@ -63,11 +63,23 @@ export class Solo {
     return parts.join('\n');
   }
 
-  /** Writes a config (an object as JSON, or text as given) into the node's directory; returns its path. */
+  /**
+   * Writes a config (an object as JSON, or text as given) into the node's directory; returns its
+   * path. An object gets this node's own `runDir` unless it names one: the node lock lives there,
+   * and agents in different namespaces must not share it.
+   */
   writeConfig(name: string, config: unknown): string {
     const path = join(this.dir, name);
-    writeFileSync(path, typeof config === 'string' ? config : `${JSON.stringify(config)}\n`);
+    writeFileSync(path, this.configText(config));
     return path;
+  }
+
+  /** A config as writeConfig writes it: text as given, an object as JSON with this node's runDir. */
+  configText(config: unknown): string {
+    if (typeof config === 'string') return config;
+    const withRunDir = typeof config === 'object' && config !== null && !Array.isArray(config) && !('runDir' in config)
+      ? { ...config, runDir: join(this.dir, 'run') } : config;
+    return `${JSON.stringify(withRunDir)}\n`;
   }
 
   /** Runs the agent in the namespace until it exits by itself (bad configs), at most timeoutMs. */
