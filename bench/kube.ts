@@ -10,10 +10,11 @@
  *   convert    nodeToPeer on every Node
  *   start      KubePeerSource.start: list + convert + the first snapshot (what the agent waits for)
  *   agent      what Agent.applyPeers then does with a snapshot: compare it with the peers in force
- *              (JSON.stringify of both), map every peer to table input (address and MAC parsing),
- *              and buildTable
+ *              (samePeerList), map every peer to table input and screen it (tableInputs: address
+ *              and MAC parsing, conflicts), and buildTable
  *   update     one Node's public-ip changed through the API: from the write to the snapshot that
- *              carries it, then the agent's compare and build for that snapshot
+ *              carries it, then the agent's compare and table for that snapshot (makeTables with
+ *              the tables in force: a patch)
  *
  * Every time is also given per peer, and the update's cost next to a full rebuild. Peak RSS is
  * this process's (the stand-in's memory is not in it; sizes run smallest first, so each row's
@@ -37,10 +38,12 @@ import { loadKubeConfig } from '../src/peers/kube-client.js';
 import { listNodes } from '../src/peers/kube-list.js';
 import { annotationKeys, nodeToPeer, VXNET_PREFIX, type NodeLike } from '../src/peers/kube-node.js';
 import { KubePeerSource } from '../src/peers/kube-watch.js';
-import type { Peer } from '../src/peers/source.js';
+import { samePeerList, type Peer } from '../src/peers/source.js';
 import { buildTable } from '../src/table/table.js';
+import { tableInputs, type LocalFacts } from '../src/table/snapshot.js';
+import { makeTables, type Tables } from '../src/table/update.js';
 import { spawnStandIn } from '../test/support/kube-apiserver.js';
-import { scaleNodeName, scaleTableInput } from '../test/support/kube-nodes.js';
+import { SCALE_CLUSTER_CIDR, scaleNodeName } from '../test/support/kube-nodes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -61,16 +64,30 @@ export interface StartupRow {
   readonly peakRssMB: number;
 }
 
-/** What Agent.applyPeers does with a snapshot, timed in its three parts. */
-function agentApply(peers: readonly Peer[], inForce: readonly Peer[]): { compareMs: number; mapMs: number; buildMs: number } {
+/** This node as the agent's table builder sees it: outside the scale Nodes' pod CIDRs and addresses. */
+const SCALE_LOCAL: LocalFacts = {
+  clusterCIDR: SCALE_CLUSTER_CIDR, podCIDR: '10.255.255.0/24', underlayIP: '192.0.2.1', vtepMAC: '02:ff:ff:ff:ff:fe', port: 8472, vni: 1,
+};
+
+/**
+ * What Agent.applyPeers does with a snapshot, timed in its three parts. With the tables in force
+ * (`prev`) the table is made as the agent makes it (a patch when few peers changed), all of it
+ * counted as build.
+ */
+function agentApply(peers: readonly Peer[], inForce: readonly Peer[], prev?: Tables): { compareMs: number; mapMs: number; buildMs: number; tables?: Tables } {
   const t0 = performance.now();
-  const same = JSON.stringify(peers) === JSON.stringify(inForce);
+  const same = samePeerList(peers, inForce);
   const t1 = performance.now();
   if (same) return { compareMs: t1 - t0, mapMs: 0, buildMs: 0 };
-  const input = scaleTableInput(peers);
+  if (prev) {
+    const tables = makeTables(peers, SCALE_LOCAL, prev);
+    return { compareMs: t1 - t0, mapMs: 0, buildMs: performance.now() - t1, tables };
+  }
+  const input = tableInputs(peers, SCALE_LOCAL);
   const t2 = performance.now();
-  buildTable(input);
-  return { compareMs: t1 - t0, mapMs: t2 - t1, buildMs: performance.now() - t2 };
+  buildTable(input.input);
+  const buildMs = performance.now() - t2;
+  return { compareMs: t1 - t0, mapMs: t2 - t1, buildMs, tables: makeTables(peers, SCALE_LOCAL) };
 }
 
 /** The list through the generated CoreV1Api, in a process of its own: time and CPU of the second call, peak RSS. */
@@ -146,7 +163,7 @@ async function measure(nodes: number, typed: boolean, dir: string, log: (m: stri
     );
     await Promise.race([arrived, new Promise((_, reject) => setTimeout(() => reject(new Error('the update did not arrive within 30 s')), 30_000).unref())]);
     const updateSnapshotMs = performance.now() - t;
-    const update = agentApply(last, inForce);
+    const update = agentApply(last, inForce, full.tables);
     await source.stop();
 
     return {

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 import { buildTable, ForwardingTable, type TableInput, type TablePeerInput } from '../src/table/table.js';
+import { Rng } from '../test/rng.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,14 +24,8 @@ const LOOKUPS = Number(values.lookups);
 const BUILD_RUNS = 7;
 const LOOKUP_RUNS = 5;
 
-let rngState = 0x2545_f491;
-function u32(): number {
-  rngState ^= rngState << 13;
-  rngState ^= rngState >>> 17;
-  rngState ^= rngState << 5;
-  rngState >>>= 0;
-  return rngState;
-}
+const rng = new Rng(0x2545_f491);
+const u32 = (): number => rng.u32();
 
 interface Scenario {
   name: string;

@@ -15,6 +15,10 @@ export class Rng {
     this.s = x >>> 0;
     return this.s;
   }
+  /** A float in [0, 1). */
+  float(): number {
+    return this.u32() / 2 ** 32;
+  }
   /** Integer in lo..hi inclusive. */
   int(lo: number, hi: number): number {
     return lo + (this.u32() % (hi - lo + 1));

@@ -32,20 +32,22 @@ import { OwnedNftTable } from '../node/nft-table.js';
 import { NetlinkSocket } from '../node/netlink/socket.js';
 import { writeConflist } from './cni-conflist.js';
 import { setUpNetfilter } from '../netfilter/setup.js';
-import { startMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
+import { metricsServerStats, startMetricsServer, stopMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
 import { newCounters, readCounters, type CounterSnapshot } from '../datapath/counters.js';
-import { macBytes } from './mac.js';
 import type { LogFn } from './log.js';
 import type { TunHandle } from '../device/native-tun.js';
 import { openUdp, closeUdp, type UdpHandles } from '../device/native-udp.js';
 import { nativeIo } from '../device/native.js';
-import { buildTable, type TablePeerInput } from '../table/table.js';
-import { buildTable6 } from '../table/table6.js';
+import type { SetAside } from '../table/snapshot.js';
+import { makeTables, type Tables as PeerTables } from '../table/update.js';
 import { DataPath, type Tables } from '../datapath/engine.js';
 import { VXLAN_IPV4_OVERHEAD } from '../datapath/path-mtu.js';
 import { PeerFlags } from '../datapath/encap.js';
-import { ipv4ToNumber, parseCidr4, numberToIpv4, parseCidr6, bigIntToIpv6, bigIntToIpv6Bytes, looksLikeIpv6 } from '../wire/addr.js';
-import type { Peer, PeerSource } from '../peers/source.js';
+import { ipv4ToNumber, parseCidr4, numberToIpv4, parseCidr6, bigIntToIpv6, bigIntToIpv6Bytes, parseMac } from '../wire/addr.js';
+import { samePeerList, type Peer, type PeerSource } from '../peers/source.js';
+
+/** Node names a log line lists before it gives a count instead. */
+const LOG_NAMES = 20;
 
 export interface AgentHooks {
   /** Called once the data path forwards (Kubernetes: mark the node's network available). */
@@ -66,6 +68,13 @@ export class Agent implements StatusSource {
   private datapath: DataPath | undefined;
   private server: Server | undefined;
   private peerList: readonly Peer[] = [];
+  /** The last snapshot as the source gave it, before peers were set aside. */
+  private lastSnapshot: readonly Peer[] = [];
+  /** The tables in force, for patching. */
+  private tables: PeerTables | undefined;
+  private setAsideSeen = new Set<string>();
+  private warnedSeen = new Set<string>();
+  private setAsideCount = 0;
   private forwarding = false;
   private lastError = '';
   private readonly startedAt = Date.now();
@@ -83,6 +92,10 @@ export class Agent implements StatusSource {
     const pod6 = cfg.clusterCIDR6 && cfg.podCIDR6 ? parseCidr6(cfg.podCIDR6) : undefined;
     // Everything that can fail on bad input or a busy port comes before the kernel is touched.
     const initial = this.tableFor(cfg.peers);
+    // The metrics port too (busy, or an address this host does not have): /healthz answers 503
+    // until the data path forwards.
+    const { host, port } = parseHostPort(cfg.metricsAddr, 'metricsAddr');
+    this.server = await startMetricsServer(this, host, port, { log: this.log });
     this.udp = openUdp({
       address: ipv4ToNumber(cfg.underlayIP), port: cfg.port, senders: cfg.tuning.senders,
       gro: cfg.offloads.udpGro, socketBuffer: cfg.tuning.socketBuffer, queues: cfg.tuning.queues,
@@ -124,7 +137,7 @@ export class Agent implements StatusSource {
     }
 
     this.datapath = new DataPath({
-      tun: this.tun, udp: this.udp, localMAC: macBytes(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu,
+      tun: this.tun, udp: this.udp, localMAC: parseMac(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu,
       underlayMtu: cfg.underlayMTU,
       batch: cfg.tuning.batch ?? DEFAULTS.batch,
       udpGso: cfg.offloads.udpGso && this.udp.gso,
@@ -132,11 +145,9 @@ export class Agent implements StatusSource {
       queues: cfg.tuning.queues,
       ...(pod6 ? { localAddress6: bigIntToIpv6Bytes(pod6.net) } : {}),
     });
-    this.peerList = cfg.peers;
+    this.peerList = this.tables?.peers ?? [];
+    this.lastSnapshot = cfg.peers;
     this.datapath.start(initial);
-
-    const { host, port } = parseHostPort(cfg.metricsAddr, 'metricsAddr');
-    this.server = await startMetricsServer(this, host, port);
 
     await this.source.start({
       snapshot: (peers) => {
@@ -164,18 +175,29 @@ export class Agent implements StatusSource {
   }
 
   /** Applies a full peer snapshot; on any error keeps the table in force. */
-  applyPeers(peers: readonly Peer[]): void {
+  applyPeers(snapshot: readonly Peer[]): void {
     if (!this.datapath) return;
-    if (JSON.stringify(peers) === JSON.stringify(this.peerList)) return;
+    if (samePeerList(snapshot, this.lastSnapshot)) return;
+    this.lastSnapshot = snapshot;
+    const started = Date.now();
     try {
-      const next = this.tableFor(peers);
+      const previous = this.peerList;
+      const next = this.tableFor(snapshot);
+      const made = this.tables!.made;
+      // Only the set of peers set aside changed: the table in force is the right one.
+      if (samePeerList(this.tables!.peers, previous)) return;
       const generation = this.datapath.publish(next);
-      const before = new Set(this.peerList.map((p) => p.node));
-      const after = new Set(peers.map((p) => p.node));
-      this.peerList = peers;
+      // A patch keeps every name in its slot; only a full build can add or remove peers.
+      const before = new Set(made === 'full' ? previous.map((p) => p.node) : []);
+      const after = new Set(made === 'full' ? next.nodes : []);
+      const added = [...after].filter((n) => !before.has(n));
+      const removed = [...before].filter((n) => !after.has(n));
+      this.peerList = this.tables!.peers;
       this.log('info', 'peers updated', {
-        generation, peers: peers.length,
-        added: [...after].filter((n) => !before.has(n)), removed: [...before].filter((n) => !after.has(n)),
+        generation, peers: next.nodes.length, ms: Date.now() - started,
+        added: added.slice(0, LOG_NAMES), removed: removed.slice(0, LOG_NAMES),
+        ...(added.length > LOG_NAMES || removed.length > LOG_NAMES ? { addedCount: added.length, removedCount: removed.length } : {}),
+        ...(made === 'full' ? {} : { patched: made.patched.length }),
       });
     } catch (err) {
       this.log('error', 'peer update rejected, keeping the previous table', { error: (err as Error).message });
@@ -183,33 +205,32 @@ export class Agent implements StatusSource {
   }
 
   /**
-   * Builds the tables for `peers`. With IPv6 pods, also the IPv6 table, from the same list so
-   * that its slots are the IPv4 table's. Without them, IPv6 CIDRs of peers are left out (static
-   * configs refuse them up front; a dual-stack Kubernetes cluster may have them on every Node).
-   * What the data path keeps per peer across tables (counters, path MTU) is keyed by node name.
+   * The tables for a snapshot (table/update.ts: a patch of the tables in force when only a few
+   * peers' facts changed, else a full build that sets aside what the table cannot hold), in the
+   * form the data path takes. With IPv6 pods the IPv6 table comes from the same peers, so its
+   * slots are the IPv4 table's. What the data path keeps per peer across tables (counters, path
+   * MTU) is keyed by node name.
    */
-  private tableFor(peers: readonly Peer[]): Tables {
-    const cfg = this.cfg;
-    const cluster = parseCidr4(cfg.clusterCIDR);
-    const inputs: TablePeerInput[] = peers.map((p) => ({
-      node: p.node,
-      underlay: ipv4ToNumber(p.underlayIP),
-      port: p.port ?? cfg.port,
-      vni: p.vni ?? cfg.vni,
-      mac: macBytes(p.vtepMAC),
-      podCIDRs: p.podCIDRs.filter((c) => !looksLikeIpv6(c)).map((c) => parseCidr4(c)),
-    }));
-    const table = buildTable({ clusterNet: cluster.net, clusterPrefix: cluster.prefix, localPodCIDRs: [parseCidr4(cfg.podCIDR)], peers: inputs });
-    let table6: SharedArrayBuffer | undefined;
-    if (cfg.clusterCIDR6 && cfg.podCIDR6) {
-      const cluster6 = parseCidr6(cfg.clusterCIDR6);
-      table6 = buildTable6({
-        clusterNet: cluster6.net, clusterPrefix: cluster6.prefix, localPodCIDRs: [parseCidr6(cfg.podCIDR6)],
-        peers: peers.map((p) => ({ node: p.node, podCIDRs: p.podCIDRs.filter(looksLikeIpv6).map((c) => parseCidr6(c)) })),
-      });
-    }
-    const flags = Uint8Array.from(peers, (p) => (p.remoteChecksum ? PeerFlags.RemoteChecksum : 0));
-    return { table, table6, nodes: peers.map((p) => p.node), flags };
+  private tableFor(snapshot: readonly Peer[]): Tables {
+    const next = makeTables(snapshot, this.cfg, this.tables);
+    this.noteSetAside(next.setAside, next.warnings);
+    this.tables = next;
+    const flags = Uint8Array.from(next.peers, (p) => (p.remoteChecksum ? PeerFlags.RemoteChecksum : 0));
+    return { table: next.sab, table6: next.sab6, nodes: next.peers.map((p) => p.node), flags };
+  }
+
+  /** Logs peers newly set aside or warned about (a few by name, then a count), once each. */
+  private noteSetAside(setAside: readonly SetAside[], warnings: readonly SetAside[]): void {
+    const report = (list: readonly SetAside[], seen: Set<string>, msg: string): Set<string> => {
+      const now = new Set(list.map((s) => `${s.node}\n${s.reason}`));
+      const fresh = list.filter((s) => !seen.has(`${s.node}\n${s.reason}`));
+      for (const s of fresh.slice(0, LOG_NAMES)) this.log('warn', msg, { node: s.node, reason: s.reason });
+      if (fresh.length > LOG_NAMES) this.log('warn', `${msg} (more)`, { count: fresh.length - LOG_NAMES });
+      return now;
+    };
+    this.setAsideSeen = report(setAside, this.setAsideSeen, 'peer set aside: the table cannot hold it');
+    this.warnedSeen = report(warnings, this.warnedSeen, 'peer conflict');
+    this.setAsideCount = setAside.length;
   }
 
   /**
@@ -301,7 +322,8 @@ export class Agent implements StatusSource {
       clusterCIDR: cfg.clusterCIDR, ...(cfg.podCIDR6 ? { podCIDR6: cfg.podCIDR6, clusterCIDR6: cfg.clusterCIDR6 } : {}), vtepMAC: cfg.vtepMAC,
       mtu: cfg.mtu, underlayMTU: cfg.underlayMTU, mtuFrom: cfg.mtuFrom === 'interface' ? `interface ${this.underlay?.name ?? '?'}` : `config ${cfg.mtuFrom}`,
       peerSource: this.source.name,
-      tableGeneration: this.datapath?.tableGeneration ?? 0, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      tableGeneration: this.datapath?.tableGeneration ?? 0, peersSetAside: this.setAsideCount, peerSourceStats: this.source.stats?.() ?? {},
+      metricsConnections: this.server ? metricsServerStats(this.server) : { max: 0, open: 0, evicted: 0 }, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       queues: cfg.tuning.queues,
       offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false, udpGso: (this.udp?.gso ?? false) && cfg.offloads.udpGso },
       kernel: { ifindex: this.device?.ifindex ?? 0, persistent: true, repairs: this.kernelRepairs(), health: this.guard?.health().reason ?? 'not started' },
@@ -316,7 +338,7 @@ export class Agent implements StatusSource {
     this.forwarding = false;
     this.guard?.stop();
     await this.source.stop().catch(() => undefined);
-    if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    if (this.server) await stopMetricsServer(this.server);
     if (this.datapath) await this.datapath.stop();
     if (this.udp) closeUdp(this.udp);
     if (this.tun) for (const fd of this.tun.fds) nativeIo().close(fd);

@@ -11,6 +11,9 @@ import { IO_ERRNOS, IO_OPS, RX_DROP_REASONS, TX_DROP_REASONS, type CounterSnapsh
 import type { AgentConfig } from './config-types.js';
 import { VERSION } from './version.js';
 import { GUARDED_KINDS } from '../node/guard.js';
+import type { Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import type { LogFn } from './log.js';
 
 export interface PeerStatus {
   readonly node: string;
@@ -128,8 +131,125 @@ export function renderMetrics(s: StatusSource): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function startMetricsServer(s: StatusSource, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
+/**
+ * Limits of the metrics server. Its clients are few and local (the kubelet's probes, Prometheus,
+ * `vxnet status`), and every request is answered from memory in well under a millisecond, so
+ * anything slower or idler than these is not a client the agent needs. Without them Node keeps an
+ * idle connection open forever, and a flood of them once took the agent to its open-file limit:
+ * /healthz failed, and so did the next peer reload (EMFILE).
+ */
+export interface MetricsLimits {
+  /** Open connections at most. A new one beyond it closes the oldest idle one. */
+  readonly maxConnections: number;
+  /**
+   * Listen backlog. One turn of the event loop accepts at most about this many connections, and
+   * a new connection's request is read one turn after it is accepted, so at most about two
+   * backlogs of newer connections arrive before a real client's request marks it busy. With the
+   * cap at four backlogs, eviction (oldest first) does not reach it.
+   */
+  readonly backlog: number;
+  /** From connect to the end of the request headers, ms (slow clients). */
+  readonly headersTimeoutMs: number;
+  /** From connect to the end of the request, ms. */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this, ms. */
+  readonly keepAliveTimeoutMs: number;
+  /** A connection that sends nothing at all is closed after this, ms. */
+  readonly idleTimeoutMs: number;
+  /** How often the timeouts above are checked, ms (Node's default is 30 s). */
+  readonly checkIntervalMs: number;
+  /** Request headers larger than this are refused (431), bytes. */
+  readonly maxHeaderBytes: number;
+}
+
+/**
+ * The limits in force. The cap on connections follows the process's open-file limit: the metrics
+ * port must never take the descriptors a reload or the data path needs, and no node has more
+ * than a handful of real clients. The values are documented in docs/operations.md.
+ */
+export function metricsLimits(fdLimit = openFileLimit()): MetricsLimits {
+  const maxConnections = Math.max(64, Math.min(512, Math.floor(fdLimit / 8)));
+  return {
+    maxConnections,
+    backlog: maxConnections / 4,
+    headersTimeoutMs: 5_000,
+    requestTimeoutMs: 10_000,
+    keepAliveTimeoutMs: 5_000,
+    idleTimeoutMs: 10_000,
+    checkIntervalMs: 1_000,
+    maxHeaderBytes: 8 * 1024,
+  };
+}
+
+/** The soft limit on open files (RLIMIT_NOFILE) from /proc/self/limits; 1024 when unknown. */
+export function openFileLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+export interface MetricsServerStats {
+  /** The cap on open connections. */
+  max: number;
+  /** Connections open now. */
+  open: number;
+  /** Idle connections closed to make room for new ones, since start. */
+  evicted: number;
+}
+
+export interface MetricsServerOptions {
+  readonly limits?: Partial<MetricsLimits>;
+  /** Where to say that connections are being evicted (at most once per 10 s). */
+  readonly log?: LogFn;
+}
+
+const serverStats = new WeakMap<Server, MetricsServerStats>();
+
+/** Connection counts of a server made by `startMetricsServer`. */
+export function metricsServerStats(server: Server): MetricsServerStats {
+  return { ...(serverStats.get(server) ?? { max: 0, open: 0, evicted: 0 }) };
+}
+
+/**
+ * Starts the HTTP server. When the connection cap is reached, a new connection closes the
+ * oldest one that has no request in progress, rather than being refused: a flood of idle or
+ * slow connections then churns through the cap, while a real client, which sends its request as
+ * soon as it connects, is answered before the flood can push it out. Refusing new connections
+ * instead would let the flood hold every place and starve the kubelet's probes.
+ */
+export function startMetricsServer(s: StatusSource, host: string, port: number, opts: MetricsServerOptions = {}): Promise<Server> {
+  const limits = { ...metricsLimits(), ...opts.limits };
+  // Open connections in the order they came (a Set keeps insertion order), and the ones with a
+  // request in progress.
+  const open = new Set<Socket>();
+  const busy = new Set<Socket>();
+  const stats: MetricsServerStats = { max: limits.maxConnections, open: 0, evicted: 0 };
+  // Connections that have not sent a request yet, by connect time. Node's header timeout counts
+  // only from the first byte, so a connection that sends nothing at all is closed here.
+  const fresh = new Map<Socket, number>();
+  const reaper = setInterval(() => {
+    const deadline = Date.now() - limits.idleTimeoutMs;
+    for (const [socket, since] of fresh) {
+      if (since > deadline) break;
+      fresh.delete(socket);
+      socket.destroy();
+    }
+  }, limits.checkIntervalMs);
+  reaper.unref();
+  const server = createServer({
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: limits.checkIntervalMs,
+    maxHeaderSize: limits.maxHeaderBytes,
+  }, (req, res) => {
+    const socket = req.socket;
+    fresh.delete(socket);
+    busy.add(socket);
+    res.once('close', () => busy.delete(socket));
     const url = (req.url ?? '/').split('?')[0];
     try {
       if (url === '/metrics') {
@@ -149,11 +269,55 @@ export function startMetricsServer(s: StatusSource, host: string, port: number):
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
     }
   });
+
+  serverStats.set(server, stats);
+  let lastWarn = 0;
+  server.on('connection', (socket: Socket) => {
+    if (open.size >= limits.maxConnections) {
+      let evicted = false;
+      for (const old of open) {
+        if (busy.has(old)) continue;
+        old.destroy();
+        open.delete(old);
+        stats.evicted++;
+        evicted = true;
+        break;
+      }
+      // Every place holds a request in progress (each ends by the idle timeout at the latest):
+      // past twice the cap, refuse, so that file descriptors stay bounded.
+      if (!evicted && open.size >= 2 * limits.maxConnections) {
+        socket.destroy();
+        return;
+      }
+      if (opts.log && Date.now() - lastWarn > 10_000) {
+        lastWarn = Date.now();
+        opts.log('warn', 'metrics server: too many connections, closing the oldest idle ones', { open: open.size, max: limits.maxConnections, evicted: stats.evicted });
+      }
+    }
+    fresh.set(socket, Date.now());
+    open.add(socket);
+    stats.open = open.size;
+    socket.once('close', () => {
+      open.delete(socket);
+      busy.delete(socket);
+      fresh.delete(socket);
+      stats.open = open.size;
+    });
+  });
+  server.once('close', () => clearInterval(reaper));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: limits.backlog }, () => {
       server.off('error', reject);
       resolve(server);
     });
+  });
+}
+
+/** Closes the server and every connection it holds, so that a stop never waits on slow clients. */
+export function stopMetricsServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
   });
 }

@@ -17,8 +17,9 @@
  * operator acts.
  */
 import { parseArgs } from 'node:util';
-import { loadConfigFile, ConfigError, checkPeers, readPeersFile, DEFAULTS } from '../agent/config.js';
+import { loadConfigFile, ConfigError, checkNodeFacts, checkPeers, readPeersFile, DEFAULTS } from '../agent/config.js';
 import { makeLogger } from '../agent/log.js';
+import { fingerprint, readBoundedBytes } from '../agent/config-text.js';
 import { CONFLIST_NAME } from '../agent/cni-conflist.js';
 import { CniInstallError, DEBIAN_CNI_DIR, DEFAULT_CNI_BIN_DIR, installCniPlugins, precedingNetworkConfigs } from '../agent/cni-install.js';
 import { Agent } from '../agent/agent.js';
@@ -38,6 +39,9 @@ const USAGE = `usage:
 `;
 
 class UsageError extends Error {}
+
+/** SIGHUPs that arrive within this many ms of the first are one reload. */
+const SIGHUP_COALESCE_MS = 100;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -74,7 +78,23 @@ async function agentCmd(args: string[]): Promise<number> {
     ...(values['underlay-ip'] ? { underlayIP: values['underlay-ip'] } : {}),
   };
   const log = makeLogger();
-  let cfg: AgentConfig = loadConfigFile(values.config, overrides);
+  // SIGHUP's default action kills the process: take it over before the (possibly long) config
+  // check. A burst of SIGHUPs is one reload and one log line; the peer source spaces reloads
+  // further. Before the agent runs, a reload has nothing to do: the config is being read now.
+  let agent: Agent | undefined;
+  let hups = 0;
+  process.on('SIGHUP', () => {
+    if (hups++ > 0) return;
+    setTimeout(() => {
+      log('info', 'SIGHUP: reloading peers', hups > 1 ? { signals: hups } : {});
+      hups = 0;
+      agent?.reloadPeers();
+    }, SIGHUP_COALESCE_MS);
+  });
+  // The fingerprints of the bytes the config check read, so the peer source can tell at start
+  // whether the files still hold them.
+  const fingerprints = new Map<string, string>();
+  let cfg: AgentConfig = loadConfigFile(values.config, overrides, { log, onRead: (path, bytes) => fingerprints.set(path, fingerprint(bytes)) });
   // One agent per node, decided before anything on the node or in the cluster is touched.
   let lock: NodeLock;
   try {
@@ -90,26 +110,28 @@ async function agentCmd(args: string[]): Promise<number> {
     const kube = await import('../agent/kube-start.js');
     const prepared = await kube.prepareKubernetes(cfg, log);
     cfg = prepared.config;
+    // The underlay address came from the cluster: check it as a static config's is checked.
+    checkNodeFacts(cfg);
     source = prepared.source;
     onForwarding = prepared.onForwarding;
   } else {
     const configPath = values.config;
     const watched = cfg.peersFile ? [cfg.peersFile] : [configPath];
-    const self = {
-      node: cfg.node, underlayIP: cfg.underlayIP, podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, port: cfg.port, vni: cfg.vni,
-      ...(cfg.clusterCIDR6 !== undefined ? { clusterCIDR6: cfg.clusterCIDR6 } : {}), ...(cfg.podCIDR6 !== undefined ? { podCIDR6: cfg.podCIDR6 } : {}),
-    };
-    source = new FilePeerSource(watched, () => (cfg.peersFile
-      ? checkPeers(readPeersFile(cfg.peersFile), self)
-      : loadConfigFile(configPath, overrides).peers));
+    const self = cfg;
+    source = new FilePeerSource(watched, () => (self.peersFile
+      ? checkPeers(readPeersFile(self.peersFile), self, { log, source: self.peersFile })
+      : loadConfigFile(configPath, overrides, { log }).peers), {
+      initial: { peers: cfg.peers, fingerprints }, fingerprint: (path) => fingerprint(readBoundedBytes(path)),
+    });
   }
-  const agent = new Agent(cfg, source, log, onForwarding ? { onForwarding } : {});
+  const running = new Agent(cfg, source, log, onForwarding ? { onForwarding } : {});
+  agent = running;
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log('info', 'stopping', { signal });
-    agent.stop().then(() => {
+    running.stop().then(() => {
       lock.release();
       process.exit(0);
     }, (err: Error) => {
@@ -119,10 +141,6 @@ async function agentCmd(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
-    log('info', 'SIGHUP: reloading peers');
-    agent.reloadPeers();
-  });
   process.on('uncaughtException', (err) => {
     // A control-plane bug must not take the node's network down with it: log and keep the data
     // path (which runs in its own threads) going.
@@ -132,10 +150,10 @@ async function agentCmd(args: string[]): Promise<number> {
     log('error', 'unhandled rejection in the control plane', { error: String(err) });
   });
   try {
-    await agent.start();
+    await running.start();
   } catch (err) {
     log('error', 'agent failed to start', { error: (err as Error).message });
-    await agent.stop().catch(() => undefined);
+    await running.stop().catch(() => undefined);
     lock.release();
     return 1;
   }

@@ -19,7 +19,7 @@
  * (or it makes a link-local address at once), addresses exist before routes name them as the
  * source, and an IPv4 route needs the device up.
  */
-import ipaddr from 'ipaddr.js';
+import { bigIntToIpv6, ipv6ToBigInt, looksLikeIpv6, numberToIpv4, parseCidr4, parseCidr6 } from '../wire/addr.js';
 import { AddrGenMode, defaultPriority, Iff, RtnType, RtTable, type AddrRepr, type Family, type LinkRepr, type RouteRepr } from './netlink/rtnetlink.js';
 
 /** The alias on every device the agent creates; `vxnet cleanup` looks for it. */
@@ -76,8 +76,12 @@ export interface DeviceOptions {
 }
 
 function network(cidr: string): { dst: string; dstLen: number } {
-  const [addr, len] = ipaddr.parseCIDR(cidr);
-  return { dst: addr.toString(), dstLen: len };
+  if (looksLikeIpv6(cidr)) {
+    const c = parseCidr6(cidr);
+    return { dst: bigIntToIpv6(c.net), dstLen: c.prefix };
+  }
+  const c = parseCidr4(cidr);
+  return { dst: numberToIpv4(c.net), dstLen: c.prefix };
 }
 
 export function deviceSpec(o: DeviceOptions): DeviceSpec {
@@ -89,7 +93,7 @@ export function deviceSpec(o: DeviceOptions): DeviceSpec {
     alias: DEVICE_ALIAS,
     addresses: [
       { family: 4, address: o.address, prefixLen: 32 },
-      ...(dual ? [{ family: 6 as const, address: ipaddr.parse(o.address6!).toString(), prefixLen: 128 }] : []),
+      ...(dual ? [{ family: 6 as const, address: bigIntToIpv6(ipv6ToBigInt(o.address6!)), prefixLen: 128 }] : []),
     ],
     routes: [
       { family: 4, ...network(o.clusterCIDR), prefSrc: o.address, priority: defaultPriority(4) },

@@ -21,11 +21,10 @@
  * prefix.
  *
  * Everything here is pure and allocation-light: converting 5,000 nodes is one pass of string work,
- * no regular expressions per node beyond the MAC check.
+ * no regular expressions per node (addresses are parsed by `wire/addr.ts`, the one parser of each).
  */
-import ipaddr from 'ipaddr.js';
 import type { Peer } from './source.js';
-import { formatCidr6, parseCidr6 } from '../wire/addr.js';
+import { formatCidr4, formatCidr6, ipv4ToNumber, numberToIpv4, numberToMac, parseCidr4, parseCidr6, parseUnicastMac } from '../wire/addr.js';
 
 /** flannel's annotation prefix; using it makes vxnet and flannel nodes peers of each other. */
 export const FLANNEL_PREFIX = 'flannel.alpha.coreos.com';
@@ -99,32 +98,34 @@ export interface BackendData {
   readonly port?: number;
 }
 
-const MAC_SYNTAX = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}$/;
-
-/** Lower-case, colon-separated MAC, or undefined when `s` is not a 6-byte MAC (flannel accepts `-` too). */
+/** Lower-case, colon-separated MAC, or undefined when `s` is not a unicast 6-byte MAC (flannel accepts `-` too). */
 export function normalizeMAC(s: unknown): string | undefined {
-  if (typeof s !== 'string' || !MAC_SYNTAX.test(s)) return undefined;
-  const mac = s.toLowerCase().replaceAll('-', ':');
-  // Multicast bit set (or all zero) cannot be a VTEP's unicast address.
-  const first = Number.parseInt(mac.slice(0, 2), 16);
-  if ((first & 1) !== 0 || mac === '00:00:00:00:00:00') return undefined;
-  return mac;
+  if (typeof s !== 'string') return undefined;
+  try {
+    return numberToMac(parseUnicastMac(s));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Dotted-quad IPv4 (four decimal parts, nothing else), or undefined. */
 export function normalizeIPv4(s: unknown): string | undefined {
-  if (typeof s !== 'string' || !ipaddr.IPv4.isValidFourPartDecimal(s)) return undefined;
-  return ipaddr.IPv4.parse(s).toString();
+  if (typeof s !== 'string') return undefined;
+  try {
+    return numberToIpv4(ipv4ToNumber(s));
+  } catch {
+    return undefined;
+  }
 }
 
 /** `a.b.c.d/len` with host bits cleared, or undefined when `s` is not an IPv4 CIDR. */
 export function normalizeIPv4CIDR(s: unknown): string | undefined {
   if (typeof s !== 'string') return undefined;
-  const slash = s.indexOf('/');
-  if (slash < 0 || !ipaddr.IPv4.isValidFourPartDecimal(s.slice(0, slash))) return undefined;
-  const len = s.slice(slash + 1);
-  if (!/^\d{1,2}$/.test(len) || Number(len) > 32) return undefined;
-  return `${ipaddr.IPv4.networkAddressFromCIDR(s).toString()}/${Number(len)}`;
+  try {
+    return formatCidr4(parseCidr4(s));
+  } catch {
+    return undefined;
+  }
 }
 
 /** `addr/len` (IPv6, RFC 5952 form) with host bits cleared, or undefined when `s` is not an IPv6 CIDR. */

@@ -47,4 +47,23 @@ export interface PeerSource {
   stale(): boolean;
   /** Seconds since the last successful sync, or 0 when fresh. */
   staleSeconds(): number;
+  /** Counts for `vxnet status --json` (reads, requests, snapshots...), if the source keeps any. */
+  stats?(): Record<string, unknown>;
+}
+
+/** True when the data path would treat the two peers the same (every field equal). */
+export function samePeer(a: Peer, b: Peer): boolean {
+  if (a.node !== b.node || a.underlayIP !== b.underlayIP || a.vtepMAC !== b.vtepMAC || a.port !== b.port || a.vni !== b.vni) return false;
+  if ((a.remoteChecksum ?? false) !== (b.remoteChecksum ?? false)) return false;
+  if (a.podCIDRs.length !== b.podCIDRs.length) return false;
+  for (let i = 0; i < a.podCIDRs.length; i++) if (a.podCIDRs[i] !== b.podCIDRs[i]) return false;
+  return true;
+}
+
+/** True when two snapshots are the same peers in the same order: one pass, no serialising. */
+export function samePeerList(a: readonly Peer[], b: readonly Peer[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!samePeer(a[i]!, b[i]!)) return false;
+  return true;
 }

@@ -10,7 +10,9 @@
  *
  * The control plane builds the table on the main thread into ONE SharedArrayBuffer, and worker
  * threads attach views to that buffer without copying it. The buffer is never written after
- * `buildTable` returns; a new peer set means a new buffer, published by the caller.
+ * `buildTable` returns; a new peer set means a new buffer, published by the caller. When only a
+ * few peers' facts change, `patchTable` makes that new buffer as a copy of the old one with their
+ * rows rewritten, which costs a copy instead of a sort and a layout.
  *
  * Why a direct index and not a trie. Kubernetes carves pod CIDRs out of the cluster CIDR in one
  * size (the controller manager's node-cidr-mask-size), so at the granularity of the longest pod
@@ -50,6 +52,8 @@
  * An index entry is a slot (>= 0), NoOwner, Local, or FINE_BASE - k for fine bucket k, whose rows
  * are fineStart[k] .. fineStart[k+1].
  */
+import { formatCidr4, numberToIpv4, prefixMask } from '../wire/addr.js';
+import { findOverlaps, firstDuplicateString, sortOrder, type Block } from './conflicts.js';
 
 /** What `lookup` returns when the answer is not a peer slot. */
 export const Lookup = {
@@ -236,21 +240,12 @@ function attach(sab: SharedArrayBuffer): Sections {
   };
 }
 
-/** The uint32 mask of a prefix length 0..32, without `1 << 32`. */
-function maskOf(prefix: number): number {
-  return prefix === 0 ? 0 : (0xffff_ffff << (32 - prefix)) >>> 0;
-}
-
 function isUint32(x: number): boolean {
   return Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff;
 }
 
-function formatIPv4(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
-}
-
 function formatCidr(net: number, prefix: number): string {
-  return `${formatIPv4(net)}/${prefix}`;
+  return formatCidr4({ net, prefix });
 }
 
 /** 2^bits buckets hashed by multiplication; `bits` is 1..31 so the shift is never 32. */
@@ -258,41 +253,66 @@ function hashOf(addr: number, shift: number): number {
   return Math.imul(addr, 0x9e37_79b1) >>> shift;
 }
 
-/** One pod CIDR as the builder sees it: who owns it and how to name it in an error. */
-interface OwnedCidr {
+/**
+ * Puts `slot` into the underlay hash (open addressing, linear probing; `hash.length` a power of
+ * two). Returns the slot already there with the same address, or -1 when it went in.
+ */
+function hashInsert(hash: Int32Array, underlayOf: (slot: number) => number, slot: number): number {
+  const mask = hash.length - 1;
+  const addr = underlayOf(slot);
+  // For a power of two, 32 - log2(length) is 1 + clz32(length).
+  let h = hashOf(addr, 1 + Math.clz32(hash.length));
+  for (let other = hash[h]!; other >= 0; other = hash[h]!) {
+    if (underlayOf(other) === addr) return other;
+    h = (h + 1) & mask;
+  }
+  hash[h] = slot;
+  return -1;
+}
+
+/** One pod CIDR as the builder sees it: its block and its owner. */
+interface OwnedCidr extends Block<number> {
   net: number;
   prefix: number;
   /** Peer slot, or Lookup.Local. */
   owner: number;
-  ownerName: string;
 }
 
 const LOCAL_NAME = 'the local node';
 
+function ownedCidr(net: number, prefix: number, owner: number, seq: number): OwnedCidr {
+  return { net, prefix, owner, start: net, end: net + 2 ** (32 - prefix), seq };
+}
+
+/** How an error names an owner; built only when there is an error. */
+function ownerName(peers: ReadonlyArray<TablePeerInput>, owner: number): string {
+  return owner === Lookup.Local ? LOCAL_NAME : `node "${peers[owner]!.node}"`;
+}
+
 function checkCidr(
   net: number,
   prefix: number,
-  who: string,
+  who: () => string,
   clusterNet: number,
   clusterPrefix: number,
 ): void {
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) {
-    throw new TableError(`${who}: pod CIDR prefix length ${prefix} is not in 0..32`);
+    throw new TableError(`${who()}: pod CIDR prefix length ${prefix} is not in 0..32`);
   }
   if (!isUint32(net)) {
-    throw new TableError(`${who}: pod CIDR address ${net} is not a uint32 IPv4 address`);
+    throw new TableError(`${who()}: pod CIDR address ${net} is not a uint32 IPv4 address`);
   }
-  const mask = maskOf(prefix);
+  const mask = prefixMask(prefix);
   if ((net & ~mask) !== 0) {
     throw new TableError(
-      `${who}: pod CIDR ${formatCidr(net, prefix)} has host bits set; ` +
+      `${who()}: pod CIDR ${formatCidr(net, prefix)} has host bits set; ` +
         `did you mean ${formatCidr((net & mask) >>> 0, prefix)}?`,
     );
   }
-  const clusterMask = maskOf(clusterPrefix);
+  const clusterMask = prefixMask(clusterPrefix);
   if (prefix < clusterPrefix || ((net ^ clusterNet) & clusterMask) !== 0) {
     throw new TableError(
-      `${who}: pod CIDR ${formatCidr(net, prefix)} is outside the cluster CIDR ` +
+      `${who()}: pod CIDR ${formatCidr(net, prefix)} is outside the cluster CIDR ` +
         `${formatCidr(clusterNet, clusterPrefix)}; fix the node's pod CIDR or the cluster CIDR`,
     );
   }
@@ -302,6 +322,8 @@ function checkPeer(p: TablePeerInput, slot: number): void {
   if (typeof p.node !== 'string' || p.node === '') {
     throw new TableError(`peer ${slot}: node name is empty`);
   }
+  if (isUint32(p.underlay) && Number.isInteger(p.port) && p.port >= 1 && p.port <= 0xffff && Number.isInteger(p.vni) &&
+    p.vni >= 0 && p.vni <= VNI_MAX && p.mac instanceof Uint8Array && p.mac.length === MAC_LEN) return;
   const who = `node "${p.node}"`;
   if (!isUint32(p.underlay)) {
     throw new TableError(`${who}: underlay address ${p.underlay} is not a uint32 IPv4 address`);
@@ -333,7 +355,7 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
   if (!isUint32(clusterNet)) {
     throw new TableError(`cluster CIDR address ${clusterNet} is not a uint32 IPv4 address`);
   }
-  const clusterMask = maskOf(clusterPrefix);
+  const clusterMask = prefixMask(clusterPrefix);
   if ((clusterNet & ~clusterMask) !== 0) {
     throw new TableError(
       `cluster CIDR ${formatCidr(clusterNet, clusterPrefix)} has host bits set; ` +
@@ -343,52 +365,53 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
 
   const cidrs: OwnedCidr[] = [];
   for (const c of input.localPodCIDRs) {
-    checkCidr(c.net, c.prefix, LOCAL_NAME, clusterNet, clusterPrefix);
-    cidrs.push({ net: c.net, prefix: c.prefix, owner: Lookup.Local, ownerName: LOCAL_NAME });
+    checkCidr(c.net, c.prefix, () => LOCAL_NAME, clusterNet, clusterPrefix);
+    cidrs.push(ownedCidr(c.net, c.prefix, Lookup.Local, cidrs.length));
   }
-  const slotByName = new Map<string, number>();
-  const slotByUnderlay = new Map<number, number>();
+  // The underlay hash is filled here, where a second peer with one address is found on insert;
+  // it is copied into the buffer once the layout is known.
+  let hashBits = 1;
+  while (2 ** hashBits < 2 * peers.length) hashBits++;
+  const hash = new Int32Array(2 ** hashBits).fill(-1);
+  const underlayOf = (slot: number): number => peers[slot]!.underlay;
   let cidrCount = 0;
   for (let slot = 0; slot < peers.length; slot++) {
     const p = peers[slot]!;
     checkPeer(p, slot);
-    const who = `node "${p.node}"`;
-    const sameName = slotByName.get(p.node);
-    if (sameName !== undefined) {
-      throw new TableError(`${who} appears twice in the peer set (peers ${sameName} and ${slot})`);
-    }
-    slotByName.set(p.node, slot);
-    const sameUnderlay = slotByUnderlay.get(p.underlay);
-    if (sameUnderlay !== undefined) {
+    const other = hashInsert(hash, underlayOf, slot);
+    if (other >= 0) {
       throw new TableError(
-        `nodes "${peers[sameUnderlay]!.node}" and "${p.node}" both have underlay address ` +
-          `${formatIPv4(p.underlay)}; each node needs its own`,
+        `nodes "${peers[other]!.node}" and "${p.node}" both have underlay address ` +
+          `${numberToIpv4(p.underlay)}; each node needs its own`,
       );
     }
-    slotByUnderlay.set(p.underlay, slot);
     for (const c of p.podCIDRs) {
-      checkCidr(c.net, c.prefix, who, clusterNet, clusterPrefix);
-      cidrs.push({ net: c.net, prefix: c.prefix, owner: slot, ownerName: who });
+      checkCidr(c.net, c.prefix, () => `node "${p.node}"`, clusterNet, clusterPrefix);
+      cidrs.push(ownedCidr(c.net, c.prefix, slot, cidrs.length));
       cidrCount++;
     }
   }
-
-  // Sorted by address, wider first on a tie, aligned blocks are disjoint exactly when each one
-  // starts at or after the end of the one before it (two aligned blocks nest or are disjoint).
-  cidrs.sort((a, b) => a.net - b.net || a.prefix - b.prefix);
-  let maxPrefix = clusterPrefix;
-  for (let i = 0; i < cidrs.length; i++) {
-    const c = cidrs[i]!;
-    const prev = i > 0 ? cidrs[i - 1]! : undefined;
-    if (prev !== undefined && c.net < prev.net + 2 ** (32 - prev.prefix)) {
-      throw new TableError(
-        `pod CIDR ${formatCidr(c.net, c.prefix)} of ${c.ownerName} overlaps ` +
-          `${formatCidr(prev.net, prev.prefix)} of ${prev.ownerName}; ` +
-          `every node must own disjoint pod CIDRs`,
-      );
-    }
-    if (c.prefix > maxPrefix) maxPrefix = c.prefix;
+  const sameName = firstDuplicateString(peers.map((p) => p.node));
+  if (sameName !== undefined) {
+    throw new TableError(`node "${peers[sameName.later]!.node}" appears twice in the peer set (peers ${sameName.earlier} and ${sameName.later})`);
   }
+
+  // Sorted by address, wider first on a tie: the order the index is filled in, and the order
+  // the overlap sweep needs.
+  const order = sortOrder(cidrs);
+  const overlap = findOverlaps(cidrs, order).first;
+  if (overlap !== undefined) {
+    const c = cidrs[overlap.later]!;
+    const other = cidrs[overlap.earlier]!;
+    throw new TableError(
+      `pod CIDR ${formatCidr(c.net, c.prefix)} of ${ownerName(peers, c.owner)} overlaps ` +
+        `${formatCidr(other.net, other.prefix)} of ${ownerName(peers, other.owner)}; ` +
+        `every node must own disjoint pod CIDRs`,
+    );
+  }
+  let maxPrefix = clusterPrefix;
+  for (const c of cidrs) if (c.prefix > maxPrefix) maxPrefix = c.prefix;
+  const sorted = Array.from(order, (k) => cidrs[k]!);
 
   const indexBits = Math.min(maxPrefix - clusterPrefix, INDEX_MAX_BITS);
   const granularity = clusterPrefix + indexBits;
@@ -396,7 +419,7 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
   let fineCount = 0;
   let fineBucketCount = 0;
   let lastFineBucket = -1;
-  for (const c of cidrs) {
+  for (const c of sorted) {
     if (c.prefix <= granularity) continue;
     fineCount++;
     const bucket = ((c.net ^ clusterNet) >>> 0) >>> shift;
@@ -406,11 +429,14 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
     }
   }
 
-  const encoder = new TextEncoder();
-  const names = peers.map((p) => encoder.encode(p.node));
-  const nameBytes = names.reduce((n, b) => n + b.length, 0);
-  let hashBits = 1;
-  while (2 ** hashBits < 2 * peers.length) hashBits++;
+  // Names are encoded in one go: byte lengths first (for the offsets), then the joined text.
+  const nameLengths = new Uint32Array(peers.length);
+  let nameBytes = 0;
+  for (let slot = 0; slot < peers.length; slot++) {
+    const n = Buffer.byteLength(peers[slot]!.node, 'utf8');
+    nameLengths[slot] = n;
+    nameBytes += n;
+  }
 
   const counts: Counts = {
     peerCount: peers.length,
@@ -442,7 +468,7 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
   let fine = 0;
   let fineBucket = -1;
   lastFineBucket = -1;
-  for (const c of cidrs) {
+  for (const c of sorted) {
     const bucket = ((c.net ^ clusterNet) >>> 0) >>> shift;
     if (c.prefix <= granularity) {
       w.index.fill(c.owner, bucket, bucket + 2 ** (granularity - c.prefix));
@@ -455,15 +481,13 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
       w.index[bucket] = FINE_BASE - fineBucket;
     }
     w.fineNet[fine] = c.net;
-    w.fineMask[fine] = maskOf(c.prefix);
+    w.fineMask[fine] = prefixMask(c.prefix);
     w.fineSlot[fine] = c.owner;
     fine++;
   }
   w.fineStart[fineBucketCount] = fine;
 
-  w.hash.fill(-1);
-  const hashMask = 2 ** hashBits - 1;
-  const hashShift = 32 - hashBits;
+  w.hash.set(hash);
   let cidr = 0;
   let nameAt = 0;
   for (let slot = 0; slot < peers.length; slot++) {
@@ -472,9 +496,6 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
     w.port[slot] = p.port;
     w.vni[slot] = p.vni;
     w.mac.set(p.mac, slot * MAC_LEN);
-    let h = hashOf(p.underlay, hashShift);
-    while (w.hash[h]! >= 0) h = (h + 1) & hashMask;
-    w.hash[h] = slot;
     w.cidrStart[slot] = cidr;
     for (const c of p.podCIDRs) {
       w.cidrNet[cidr] = c.net;
@@ -482,12 +503,80 @@ export function buildTable(input: TableInput): SharedArrayBuffer {
       cidr++;
     }
     w.nameStart[slot] = nameAt;
-    const name = names[slot]!;
-    w.names.set(name, nameAt);
-    nameAt += name.length;
+    nameAt += nameLengths[slot]!;
   }
+  new TextEncoder().encodeInto(peers.map((p) => p.node).join(''), w.names);
   w.cidrStart[peers.length] = cidr;
   w.nameStart[peers.length] = nameAt;
+  return sab;
+}
+
+/** One peer of an existing table with new facts; its name, and so its slot, stay. */
+export interface TablePatch {
+  readonly slot: number;
+  readonly peer: TablePeerInput;
+}
+
+/**
+ * A new table that is `prev` with some peers' facts replaced: a copy of the buffer with their
+ * columns, index entries and (if an underlay moved) the underlay hash rewritten. This is what a
+ * change to a few peers of a large table costs: a copy and a few writes, instead of parsing,
+ * sorting and laying out every peer again. It checks the changed peers as `buildTable` would
+ * (port, VNI, MAC, pod CIDRs inside the cluster without host bits, no overlap with anything else
+ * in the table, no shared underlay address), against the table itself. Returns undefined when
+ * a patch cannot express the change: another name at the slot, a different number of pod CIDRs,
+ * a pod CIDR finer than the index (a "fine" one), or any conflict. The caller then builds the
+ * table anew, which reports or sets aside what is wrong.
+ */
+export function patchTable(prev: SharedArrayBuffer, patches: ReadonlyArray<TablePatch>): SharedArrayBuffer | undefined {
+  const sab = new SharedArrayBuffer(prev.byteLength);
+  new Uint8Array(sab).set(new Uint8Array(prev));
+  const w = attach(sab);
+  const granularity = w.clusterPrefix + w.counts.indexBits;
+  const shift = 32 - granularity;
+  const table = new ForwardingTable(prev);
+  const bucketsOf = (c: { net: number; prefix: number }): [number, number] => {
+    const first = ((c.net ^ w.clusterNet) >>> 0) >>> shift;
+    return [first, first + 2 ** (granularity - c.prefix)];
+  };
+  let underlayMoved = false;
+  for (const { slot, peer } of patches) {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= w.counts.peerCount || table.nodeName(slot) !== peer.node) return undefined;
+    try {
+      checkPeer(peer, slot);
+      for (const c of peer.podCIDRs) checkCidr(c.net, c.prefix, () => peer.node, w.clusterNet, w.clusterPrefix);
+    } catch {
+      return undefined;
+    }
+    const old = table.podCIDRs(slot);
+    if (old.length !== peer.podCIDRs.length || [...old, ...peer.podCIDRs].some((c) => c.prefix > granularity)) return undefined;
+    // Clear the old entries first, so that peers may swap CIDRs within one patch.
+    for (const c of old) {
+      const [from, to] = bucketsOf(c);
+      w.index.fill(Lookup.NoOwner, from, to);
+    }
+    underlayMoved ||= w.underlay[slot] !== peer.underlay;
+    w.underlay[slot] = peer.underlay;
+    w.port[slot] = peer.port;
+    w.vni[slot] = peer.vni;
+    w.mac.set(peer.mac, slot * MAC_LEN);
+  }
+  for (const { slot, peer } of patches) {
+    let row = w.cidrStart[slot]!;
+    for (const c of peer.podCIDRs) {
+      const [from, to] = bucketsOf(c);
+      for (let b = from; b < to; b++) if (w.index[b] !== Lookup.NoOwner) return undefined;
+      w.index.fill(slot, from, to);
+      w.cidrNet[row] = c.net;
+      w.cidrPrefix[row] = c.prefix;
+      row++;
+    }
+  }
+  if (underlayMoved) {
+    w.hash.fill(-1);
+    const underlayOf = (slot: number): number => w.underlay[slot]!;
+    for (let slot = 0; slot < w.counts.peerCount; slot++) if (hashInsert(w.hash, underlayOf, slot) >= 0) return undefined;
+  }
   return sab;
 }
 
@@ -539,7 +628,7 @@ export class ForwardingTable {
     this.vni = s.vni;
     this.mac = s.mac;
     this.clusterNet = s.clusterNet;
-    this.clusterMask = maskOf(s.clusterPrefix) | 0;
+    this.clusterMask = prefixMask(s.clusterPrefix) | 0;
     this.shift = 32 - s.clusterPrefix - c.indexBits;
     this.index = s.index;
     this.fineNet = s.fineNet;

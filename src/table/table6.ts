@@ -34,6 +34,7 @@
  */
 import { Lookup, TableError } from './table.js';
 import { formatCidr6 } from '../wire/addr.js';
+import { compareBlocks, findOverlaps, type Block } from './conflicts.js';
 
 export { Lookup } from './table.js';
 
@@ -121,6 +122,18 @@ function checkCidr(c: Cidr6Input, who: string, clusterNet: bigint, clusterPrefix
   }
 }
 
+/** One pod CIDR as the builder sees it: who owns it and how to name it in an error. */
+interface Row extends Block<bigint> {
+  net: bigint;
+  prefix: number;
+  owner: number;
+  who: string;
+}
+
+function row(c: Cidr6Input, owner: number, who: string, seq: number): Row {
+  return { net: c.net, prefix: c.prefix, owner, who, start: c.net, end: c.net + (1n << BigInt(128 - c.prefix)), seq };
+}
+
 /**
  * Validates the IPv6 pod CIDRs of a peer set and lays them out in a new SharedArrayBuffer.
  * Throws TableError for a bad cluster CIDR, a pod CIDR with host bits set or outside the
@@ -141,30 +154,29 @@ export function buildTable6(input: Table6Input): SharedArrayBuffer {
     );
   }
 
-  const rows: Array<{ net: bigint; prefix: number; owner: number; who: string }> = [];
+  const rows: Row[] = [];
   for (const c of input.localPodCIDRs) {
     checkCidr(c, 'the local node', clusterNet, clusterPrefix);
-    rows.push({ net: c.net, prefix: c.prefix, owner: Lookup.Local, who: 'the local node' });
+    rows.push(row(c, Lookup.Local, 'the local node', rows.length));
   }
   input.peers.forEach((p, slot) => {
     const who = `node "${p.node}"`;
     for (const c of p.podCIDRs) {
       checkCidr(c, who, clusterNet, clusterPrefix);
-      rows.push({ net: c.net, prefix: c.prefix, owner: slot, who });
+      rows.push(row(c, slot, who, rows.length));
     }
   });
-  // Sorted by address, wider first on a tie, aligned blocks are disjoint exactly when each one
-  // starts at or after the end of the one before it (two aligned blocks nest or are disjoint).
-  rows.sort((a, b) => (a.net < b.net ? -1 : a.net > b.net ? 1 : a.prefix - b.prefix));
-  for (let i = 1; i < rows.length; i++) {
-    const prev = rows[i - 1]!;
-    const c = rows[i]!;
-    if (c.net < prev.net + (1n << BigInt(128 - prev.prefix))) {
-      throw new TableError(
-        `IPv6 pod CIDR ${formatCidr(c.net, c.prefix)} of ${c.who} overlaps ` +
-          `${formatCidr(prev.net, prev.prefix)} of ${prev.who}; every node must own disjoint pod CIDRs`,
-      );
-    }
+  // Sorted by address, wider first on a tie: the row order lookup6 searches, and the order the
+  // overlap sweep needs.
+  rows.sort(compareBlocks);
+  const overlap = findOverlaps(rows, rows.map((_, i) => i)).first;
+  if (overlap !== undefined) {
+    const c = rows[overlap.later]!;
+    const other = rows[overlap.earlier]!;
+    throw new TableError(
+      `IPv6 pod CIDR ${formatCidr(c.net, c.prefix)} of ${c.who} overlaps ` +
+        `${formatCidr(other.net, other.prefix)} of ${other.who}; every node must own disjoint pod CIDRs`,
+    );
   }
 
   const l = planLayout(rows.length);

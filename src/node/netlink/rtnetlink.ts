@@ -12,7 +12,7 @@
  * reports IFLA_INET_CONF as a flat array of u32 (entry i is devconf i + 1), while a set takes
  * nested attributes whose type is the devconf id.
  */
-import ipaddr from 'ipaddr.js';
+import { addressToBytes, bytesToAddress } from '../../wire/addr.js';
 import { attributes, LITTLE_ENDIAN, NetlinkWriter, NlmFlags, readString, readU32, readU8, type NetlinkMessage } from './wire.js';
 
 /** Message types. */
@@ -148,12 +148,12 @@ function afOf(family: Family): number {
 }
 
 function addressBytes(address: string): Uint8Array {
-  return Uint8Array.from(ipaddr.parse(address).toByteArray());
+  return addressToBytes(address);
 }
 
 function addressString(v: Uint8Array | undefined, family: Family): string | undefined {
   if (!v || v.length !== (family === 4 ? 4 : 16)) return undefined;
-  return ipaddr.fromByteArray(Array.from(v)).toString();
+  return bytesToAddress(v);
 }
 
 function view(body: Uint8Array): DataView {

@@ -11,8 +11,7 @@ import { newCounters, Counter, Drop, RX_DROP_REASONS } from '../../../src/datapa
 import { newPeerState, peerField, tableSet, totals } from '../../support/datapath.js';
 import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
-import { ipv4ToNumber, parseCidr4 } from '../../../src/wire/addr.js';
-import { macBytes } from '../../../src/agent/mac.js';
+import { ipv4ToNumber, parseCidr4, parseMac as macBytes } from '../../../src/wire/addr.js';
 import { naiveChecksum, vxlanDatagram, ipv4Packet } from './packets.js';
 import { Rng } from '../../rng.js';
 

@@ -11,8 +11,7 @@ import { newCounters, Counter, Drop } from '../../../src/datapath/counters.js';
 import { newPeerState, peerField, tableSet, totals } from '../../support/datapath.js';
 import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
-import { ipv4ToNumber, parseCidr4 } from '../../../src/wire/addr.js';
-import { macBytes } from '../../../src/agent/mac.js';
+import { ipv4ToNumber, parseCidr4, parseMac as macBytes } from '../../../src/wire/addr.js';
 import { ipv4Packet, naiveChecksum } from './packets.js';
 
 const PEER = ipv4ToNumber('192.168.102.2');

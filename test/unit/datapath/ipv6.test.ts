@@ -16,8 +16,7 @@ import { newPeerState, peerField, tableSet, totals, withVirtio } from '../../sup
 import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
 import { buildTable6, ForwardingTable6 } from '../../../src/table/table6.js';
-import { ipv4ToNumber, parseCidr4, parseCidr6 } from '../../../src/wire/addr.js';
-import { macBytes } from '../../../src/agent/mac.js';
+import { ipv4ToNumber, parseCidr4, parseCidr6, parseMac as macBytes } from '../../../src/wire/addr.js';
 import { segment } from '../../support/segment-copy.js';
 import { VirtioNetHdrView, VirtioGsoType } from '../../support/wire/virtio.js';
 import { buildTcp, asPartial, naiveValid, naiveChecksum as sumOf, pseudoHeader6, pattern, u16, u32 } from '../wire/helpers.js';

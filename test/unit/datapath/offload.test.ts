@@ -14,8 +14,7 @@ import { newCounters, Counter, Drop, RX_DROP_REASONS } from '../../../src/datapa
 import { newPeerState, onWire, peerField, tableSet, totals, withVirtio } from '../../support/datapath.js';
 import { PeerField } from '../../../src/datapath/peer-state.js';
 import { buildTable, ForwardingTable } from '../../../src/table/table.js';
-import { ipv4ToNumber, parseCidr4 } from '../../../src/wire/addr.js';
-import { macBytes } from '../../../src/agent/mac.js';
+import { ipv4ToNumber, parseCidr4, parseMac as macBytes } from '../../../src/wire/addr.js';
 import { segment } from '../../support/segment-copy.js';
 import { VirtioNetHdrView, VirtioGsoType } from '../../support/wire/virtio.js';
 import { buildTcp, asPartial, naiveValid, pattern, ip4, u16, u32 } from '../wire/helpers.js';

@@ -4,6 +4,7 @@
  * checked against itself: the reference checksum is a deliberately naive byte loop and the
  * packet builders below write every field by hand.
  */
+import { Rng } from '../../rng.js';
 
 /** Parses hex with whitespace and `#` comments: `45 00 00 56  # version, IHL, TOS, length`. */
 export function hex(text: string): Uint8Array {
@@ -69,16 +70,10 @@ export function put32(buf: Uint8Array, off: number, v: number): void {
   put16(buf, off + 2, v % 65536);
 }
 
-/** Seeded PRNG (mulberry32), so a failing random case can be replayed. */
+/** Floats in [0, 1) from the project's one seeded PRNG (test/rng.ts), so a failing random case can be replayed. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.float();
 }
 
 export function randomBytes(next: () => number, len: number): Uint8Array {
