@@ -3,7 +3,7 @@
  * docs/bench-chart.svg, then Kubernetes start-up at scale (bench/kube.ts, under a minute) written
  * to docs/benchmarks-kube.md, then static start-up at scale (bench/startup.ts, about a minute)
  * written to docs/benchmarks-static.md. Needs root (network namespaces). Options: --quick,
- * --only k1,k2 (direct, kernel, vxnet, vxnet-nooffload, socat, openvpn, kube-startup,
+ * --only k1,k2 (direct, kernel, vxnet, vxnet-nooffload, vxnet-norco, vxnet-2q, socat, openvpn, kube-startup,
  * static-startup), --rounds N (default 3), --out DIR.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';

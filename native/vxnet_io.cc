@@ -141,8 +141,11 @@ int32_t Int(const Napi::CallbackInfo& info, size_t i) {
 }
 
 // Waits until fd is readable (or writable), up to timeoutMs. Returns >0 ready, 0 timeout, -errno.
-// POLLERR/POLLHUP count as ready: the following read or write reports the error.
+// POLLERR/POLLHUP count as ready: the following read or write reports the error. A negative
+// timeout means the caller already knows the fd is ready (it waited in pollIn): no poll at all,
+// the non-blocking read or recvmmsg that follows answers EAGAIN if it was wrong.
 int WaitFor(int fd, short events, int timeoutMs) {
+  if (timeoutMs < 0) return 1;
   pollfd p{fd, events, 0};
   int r = poll(&p, 1, timeoutMs);
   if (r < 0) return errno == EINTR ? 0 : -errno;
@@ -598,6 +601,22 @@ Napi::Value UdpPathMtu(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, result);
 }
 
+// pollIn(fdA, fdB, timeoutMs) -> bits: 1 when fdA is ready to read (or has an error to report),
+// 2 the same for fdB; 0 on timeout; -errno. One wait for a worker that serves both directions
+// of a queue (its TUN queue and its receiving socket), so that a single thread sleeps in one
+// syscall instead of two threads in two. A negative fd is skipped, as poll(2) does.
+Napi::Value PollIn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pollfd p[2] = {{Int(info, 0), POLLIN, 0}, {Int(info, 1), POLLIN, 0}};
+  int timeoutMs = Int(info, 2);
+  int r = poll(p, 2, timeoutMs);
+  if (r < 0) return Napi::Number::New(env, errno == EINTR ? 0 : -errno);
+  int bits = 0;
+  if (p[0].revents != 0) bits |= 1;
+  if (p[1].revents != 0) bits |= 2;
+  return Napi::Number::New(env, bits);
+}
+
 Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd = Int(info, 0);
   int r = close(fd);
@@ -826,6 +845,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpSendv", Napi::Function::New(env, UdpSendv));
   exports.Set("udpPathMtu", Napi::Function::New(env, UdpPathMtu));
   exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("pollIn", Napi::Function::New(env, PollIn));
   exports.Set("netlinkOpen", Napi::Function::New(env, NetlinkOpen));
   exports.Set("netlinkSend", Napi::Function::New(env, NetlinkSend));
   exports.Set("netlinkRecv", Napi::Function::New(env, NetlinkRecv));

@@ -3,8 +3,9 @@
  *
  *   peer source (file | Kubernetes) --snapshot--> applyPeers --buildTable--> DataPath.publish
  *                                                                              |
- *   TUN  --read--> [tx worker: lookup, encap] --sendmmsg--> UDP peers          |  (new table per
- *   TUN <--write-- [rx worker: check, decap]  <--recvmmsg-- UDP peers          |   generation)
+ *   TUN  --read--> [worker, out: lookup, encap] --sendmmsg--> UDP peers        |  (new table per
+ *   TUN <--write-- [worker, in: check, decap]   <--recvmmsg-- UDP peers        |   generation)
+ *   (one worker per queue serves both directions)
  *
  * Start order matters for the node. The caller holds the node lock (src/node/lock.ts) before
  * anything here runs. Everything that can fail on bad input or a busy port comes before the

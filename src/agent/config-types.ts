@@ -81,6 +81,6 @@ export interface TuningConfig {
   readonly senders: number;
   /** txqueuelen of the TUN device: how many packets the kernel holds for our reader before it drops. */
   readonly tunQueueLength: number;
-  /** Worker pairs (TUN queues and receiving sockets); default one per two cores, 1 to 8. */
+  /** Queues: TUN queues and receiving sockets, one worker thread each; default one per two cores, 1 to 8. */
   readonly queues: number;
 }

@@ -294,9 +294,9 @@ export function checkConfig(raw: unknown, ctx: CheckContext = {}): AgentConfig {
 }
 
 /**
- * Worker pairs when the config names none: one per two cores (each pair is two busy threads
- * under load), at least one, at most eight (past that the kernel's own softirq work, which the
- * pairs leave to the other cores, dominates; docs/performance.md has the model).
+ * Queues (one worker thread each) when the config names none: one per two cores, leaving the
+ * other half to the kernel's own work on the same packets (softirq, TCP, the pods), at least
+ * one, at most eight (docs/performance.md has the model).
  */
 export function defaultQueues(cores = availableParallelism()): number {
   return Math.max(1, Math.min(8, Math.floor(cores / 2)));

@@ -10,8 +10,8 @@
  * peers, computed at scrape time. So per-peer counters add up to the totals at every moment a
  * scrape can see, across table swaps and peer removals included.
  *
- * Each worker has its own block of slots (`block` below), so a worker pair per TUN queue never
- * shares a slot with another pair; readers add the blocks up.
+ * Each worker has its own block of slots (`block` below), so the worker of one TUN queue never
+ * shares a slot with another; readers add the blocks up.
  */
 
 /** Inbound (UDP -> TUN) drop reasons, in slot order. Names are the metric's `reason` label. */
@@ -102,12 +102,12 @@ export function ioErrorSlot(op: number, errno: number): number {
   return Counter.IoErrorBase + op * IO_ERRNOS.length + i;
 }
 
-/** Counters for `blocks` workers pairs, zeroed. */
+/** Counters for `blocks` workers (queues), zeroed. */
 export function newCounters(blocks = 1): Float64Array {
   return new Float64Array(new SharedArrayBuffer(COUNTER_SLOTS * 8 * Math.max(1, blocks)));
 }
 
-/** The view of block `block` (one per worker pair) of a counters buffer. */
+/** The view of block `block` (one per worker, that is per queue) of a counters buffer. */
 export function counterBlock(buffer: SharedArrayBuffer, block: number): Float64Array {
   return new Float64Array(buffer, block * COUNTER_SLOTS * 8, COUNTER_SLOTS);
 }

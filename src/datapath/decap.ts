@@ -48,7 +48,7 @@ const MAX_INNER = 1024;
 export interface DecapOptions {
   readonly tun: Tun;
   readonly udp: UdpBind;
-  /** This worker pair's counter block, and its block of the per-peer state. */
+  /** This worker's counter block, and its block of the per-peer state. */
   readonly counters: Float64Array;
   readonly peerState: Float64Array;
   readonly localMAC: Uint8Array;

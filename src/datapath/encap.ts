@@ -78,7 +78,7 @@ export interface TableSet {
 export interface EncapOptions {
   readonly tun: Tun;
   readonly udp: UdpBind;
-  /** This worker pair's counter block, and its block of the per-peer state. */
+  /** This worker's counter block, and its block of the per-peer state. */
   readonly counters: Float64Array;
   readonly peerState: Float64Array;
   readonly localMAC: Uint8Array;

@@ -1,15 +1,15 @@
 /**
- * The data path as the agent sees it: worker threads, one outbound and one inbound per queue
- * (each pair with its own TUN queue and receiving socket, all sharing the sending sockets),
- * shared counters and per-peer state, `publish` for a new forwarding table, and `health` from
- * the workers' heartbeats.
+ * The data path as the agent sees it: worker threads, one per queue, each serving both
+ * directions of its own TUN queue and receiving socket (all share the sending sockets), shared
+ * counters and per-peer state, `publish` for a new forwarding table, and `health` from the
+ * workers' heartbeats.
  *
- * Why threads and blocking calls rather than a libuv poll on the main thread: each direction
- * gets a core of its own, the hot loops never share an event loop with the control plane
- * (Kubernetes watches, metrics scrapes), and a blocking poll costs no wakeups when idle. Why
- * queues: a direction's throughput is bounded by the core its worker runs on; more pairs spread
- * flows over more cores (the kernel picks a TUN queue and a receiving socket by flow, so a flow
- * stays on one pair, in order). See docs/performance.md for the measurements and the model.
+ * Why threads and blocking calls rather than a libuv poll on the main thread: the hot loops
+ * never share an event loop with the control plane (Kubernetes watches, metrics scrapes), and a
+ * blocking poll costs no wake-ups when idle. Why queues: a worker's throughput is bounded by the
+ * core it runs on; more queues spread flows over more cores (the kernel picks a TUN queue and a
+ * receiving socket by flow, so a flow stays on one worker, in order). See docs/performance.md
+ * for the measurements and the model.
  */
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Counter, COUNTER_SLOTS, newCounters, readCounters, type CounterSnapshot } from './counters.js';
@@ -33,7 +33,7 @@ export interface Tables {
   readonly flags?: Uint8Array | undefined;
 }
 
-interface Running { readonly worker: Worker; readonly port: MessagePort; readonly exited: Promise<void>; readonly role: 'tx' | 'rx'; readonly block: number }
+interface Running { readonly worker: Worker; readonly port: MessagePort; readonly exited: Promise<void>; readonly block: number }
 
 export class DataPath {
   readonly counters: Float64Array;
@@ -50,7 +50,7 @@ export class DataPath {
     this.queues = Math.max(1, o.queues);
     this.counters = newCounters(this.queues);
     this.peers = new PeerStates(this.queues);
-    this.control = new Int32Array(new SharedArrayBuffer((Control.SeenBase + 2 * this.queues) * 4));
+    this.control = new Int32Array(new SharedArrayBuffer((Control.SeenBase + this.queues) * 4));
   }
 
   get tableGeneration(): number { return this.generation; }
@@ -62,12 +62,10 @@ export class DataPath {
     this.startedAt = Date.now();
     const first = this.message(tables, this.generation);
     Atomics.store(this.control, Control.Generation, this.generation);
-    for (let index = 0; index < 2 * this.queues; index++) {
-      const role = index % 2 === 0 ? 'tx' : 'rx';
-      const block = index >> 1;
+    for (let block = 0; block < this.queues; block++) {
       const { port1, port2 } = new MessageChannel();
       const init: WorkerInit = {
-        ...this.o, role, index, block, control: this.control.buffer as SharedArrayBuffer,
+        ...this.o, block, control: this.control.buffer as SharedArrayBuffer,
         counters: this.counters.buffer as SharedArrayBuffer, peerState: this.peers.buffer, tables: first, port: port2,
       };
       // The hot loops allocate nothing per packet, so small V8 heaps suffice; they keep the
@@ -77,8 +75,8 @@ export class DataPath {
         resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 48 },
       });
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      worker.on('error', (err) => { this.workerError = `${role} worker ${block} died: ${err.message}`; });
-      this.workers.push({ worker, port: port1, exited, role, block });
+      worker.on('error', (err) => { this.workerError = `worker ${block} died: ${err.message}`; });
+      this.workers.push({ worker, port: port1, exited, block });
     }
   }
 
@@ -116,15 +114,16 @@ export class DataPath {
     if (this.workers.length === 0) return { healthy: false, reason: 'data path not running' };
     for (const w of this.workers) {
       const base = w.block * COUNTER_SLOTS;
-      const tx = w.role === 'tx';
-      const beat = this.counters[base + (tx ? Counter.TxHeartbeat : Counter.RxHeartbeat)]!;
-      const failing = this.counters[base + (tx ? Counter.TxFailing : Counter.RxFailing)]!;
-      if (failing >= FAILING_CALLS) {
-        const errno = this.counters[base + (tx ? Counter.TxLastErrno : Counter.RxLastErrno)]!;
-        return { healthy: false, reason: `${w.role} worker ${w.block}'s I/O keeps failing (${failing} calls in a row, last errno ${errnoName(errno)})` };
+      for (const d of DIRECTIONS) {
+        const beat = this.counters[base + d.heartbeat]!;
+        const failing = this.counters[base + d.failing]!;
+        if (failing >= FAILING_CALLS) {
+          const errno = this.counters[base + d.lastErrno]!;
+          return { healthy: false, reason: `worker ${w.block}'s ${d.name} I/O keeps failing (${failing} calls in a row, last errno ${errnoName(errno)})` };
+        }
+        const since = beat === 0 ? now - this.startedAt : now - beat;
+        if (since > STALL_MS) return { healthy: false, reason: `worker ${w.block}'s ${d.name} side made no progress for ${(since / 1000).toFixed(1)} s` };
       }
-      const since = beat === 0 ? now - this.startedAt : now - beat;
-      if (since > STALL_MS) return { healthy: false, reason: `${w.role} worker ${w.block} made no progress for ${(since / 1000).toFixed(1)} s` };
     }
     return { healthy: true, reason: 'forwarding' };
   }
@@ -149,6 +148,12 @@ export class DataPath {
     return { generation, table: t.table, table6: t.table6, stateOf: this.stateOf.buffer as SharedArrayBuffer, peerFlags: flags.buffer as SharedArrayBuffer };
   }
 }
+
+/** The two directions a worker serves, and their health slots. */
+const DIRECTIONS = [
+  { name: 'outbound', heartbeat: Counter.TxHeartbeat, failing: Counter.TxFailing, lastErrno: Counter.TxLastErrno },
+  { name: 'inbound', heartbeat: Counter.RxHeartbeat, failing: Counter.RxFailing, lastErrno: Counter.RxLastErrno },
+] as const;
 
 const ERRNO_NAMES: Record<number, string> = { 5: 'EIO', 9: 'EBADF', 11: 'EAGAIN', 14: 'EFAULT', 22: 'EINVAL', 77: 'EBADFD', 90: 'EMSGSIZE', 105: 'ENOBUFS' };
 

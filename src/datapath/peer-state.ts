@@ -7,8 +7,9 @@
  * and byte counters, and its path MTU (learned from the kernel by the transmit worker, with the
  * time it expires). Each table is published with `stateOf`, slot -> state index.
  *
- * Writers: within a worker pair's block, the transmit worker writes the tx counters and the path
- * MTU, the receive worker the rx counters; one writer per value, no Atomics. The control plane
+ * Writers: each block belongs to one worker (one queue); it writes the tx counters and the path
+ * MTU from its outbound side and the rx counters from its inbound side; one writer per value, no
+ * Atomics. The control plane
  * writes an entry only when no worker can touch it: an index freed by a peer's removal is
  * zeroed and reused only once every worker runs a table without it, and its counts then move
  * to `retired`, so totals (retired + every entry) never step back and never lose a count.
@@ -40,7 +41,7 @@ export function newPeerStateBuffer(blocks: number): SharedArrayBuffer {
   return new SharedArrayBuffer(BLOCK_BYTES * Math.max(1, blocks));
 }
 
-/** Worker pair `block`'s view of the state buffer. */
+/** Worker (queue) `block`'s view of the state buffer. */
 export function peerStateBlock(buffer: SharedArrayBuffer, block: number): Float64Array {
   return new Float64Array(buffer, block * BLOCK_BYTES, PEER_STATE_CAPACITY * PeerField.Stride);
 }

@@ -1,23 +1,31 @@
 /**
- * A data-path worker thread: one runs the outbound pipeline (TUN -> UDP), one the inbound
- * (UDP -> TUN). Each blocks in the addon's poll with a short timeout, so its loop never waits
- * for the event loop and notices a stop request within `POLL_MS`.
+ * A data-path worker thread: one per queue, serving both directions of it. It sleeps in one
+ * poll on its TUN queue and its receiving socket, and runs the outbound pipeline (TUN -> UDP)
+ * and/or the inbound one (UDP -> TUN) for whichever woke it, each without waiting again.
+ *
+ * Why one thread for both directions rather than a thread per direction: a request/response
+ * round trip crosses a node twice, once each way. With a thread per direction both threads
+ * sleep, and each wake-up of a sleeping V8 thread (futex, scheduler, cache) costs more than the
+ * packet work itself; one thread that stays warm across both halves halves the wake-ups and the
+ * idle isolates (each is a whole V8 heap). Under bulk load the two directions share a core,
+ * which more queues spread again (docs/performance.md has the measurements either way).
  *
  * Table updates without locks: the control plane builds a new, immutable table in a fresh
  * SharedArrayBuffer, posts it to each worker's port, and only then bumps the generation word in
- * the shared control array. A worker compares that word with its own once per batch (one
+ * the shared control array. A worker compares that word with its own once per loop turn (one
  * Atomics.load) and, when it moved, pulls the new table off its port with the synchronous
  * `receiveMessageOnPort`. A batch in flight finishes on the table it started with; no table is
  * ever written after it is published, so nothing can be read half-updated.
  *
- * Health: every loop turn that did not fail stamps the worker's heartbeat slot. A failing I/O
- * call (a deleted TUN device, a closed socket) is counted by errno, and the worker backs off,
- * doubling its pause up to a second, instead of spinning; the control plane reads the heartbeat
- * and the failure count to decide whether the data path is healthy.
+ * Health: each direction stamps its own heartbeat when its I/O did not fail. A failing read (a
+ * deleted TUN device, a closed socket) is counted by errno, and that direction backs off,
+ * doubling its pause up to a second, instead of spinning, while the other goes on; the control
+ * plane reads the heartbeats and the failure counts to decide whether the data path is healthy.
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { attachTun, type TunHandle } from '../device/native-tun.js';
-import { attachUdp, type UdpHandles } from '../device/native-udp.js';
+import { attachTun, tunQueueFd, type TunHandle } from '../device/native-tun.js';
+import { attachUdp, udpQueueFd, type UdpHandles } from '../device/native-udp.js';
+import { nativeIo } from '../device/native.js';
 import { ForwardingTable } from '../table/table.js';
 import { ForwardingTable6 } from '../table/table6.js';
 import { Encapsulator, type TableSet } from './encap.js';
@@ -26,7 +34,7 @@ import { Counter, counterBlock } from './counters.js';
 import { peerStateBlock } from './peer-state.js';
 
 /** Slots of the shared control array: the published generation, the stop flag, and the
- * generation each worker last switched to (`SeenBase` + worker index). */
+ * generation each worker last switched to (`SeenBase` + its queue). */
 export const Control = { Generation: 0, Stop: 1, SeenBase: 2 } as const;
 export const POLL_MS = 100;
 /** The longest pause between retries of a failing I/O call. */
@@ -46,7 +54,7 @@ export interface DataPathParams {
   readonly underlayMtu: number;
   readonly batch: number;
   readonly udpGso: boolean;
-  /** Worker pairs: one per TUN queue and receiving socket. */
+  /** Workers: one per TUN queue and receiving socket. */
   readonly queues: number;
   /** VXLAN remote checksum offload: send it to peers that take it, accept it from any peer. */
   readonly remoteChecksum: boolean;
@@ -65,11 +73,8 @@ export interface TableMessage {
 }
 
 export interface WorkerInit extends DataPathParams {
-  readonly role: 'tx' | 'rx';
-  /** This worker's index among all workers (its slot in the control array). */
-  readonly index: number;
-  /** Its worker pair: its queue of the TUN device and its receiving socket, and its block of
-   * counters and peer state. */
+  /** Its queue: its queue of the TUN device and its receiving socket, its block of counters and
+   * peer state, and its slot in the control array. */
   readonly block: number;
   readonly control: SharedArrayBuffer;
   readonly counters: SharedArrayBuffer;
@@ -87,54 +92,123 @@ export function tableSetOf(m: TableMessage): TableSet {
   };
 }
 
-function run(init: WorkerInit): void {
-  const control = new Int32Array(init.control);
-  const counters = counterBlock(init.counters, init.block);
-  const peerState = peerStateBlock(init.peerState, init.block);
-  const tun = attachTun(init.tun, init.block);
-  const udp = attachUdp(init.udp, init.block);
-  let generation = init.tables.generation;
-  const tables = tableSetOf(init.tables);
-  const tx = init.role === 'tx';
-  const stage = tx
-    ? new Encapsulator({
-      tun, udp, counters, peerState, localMAC: init.localMAC, localAddress: init.localAddress, localAddress6: init.localAddress6,
+/** One direction of a queue: its stage, its heartbeat and failure slots, and its back-off. */
+interface Side {
+  readonly stage: { tables: TableSet; runOnce(timeoutMs: number): number };
+  readonly fd: number;
+  readonly heartbeat: number;
+  readonly failing: number;
+  readonly lastErrno: number;
+  /** The current pause after failures (0: none), and when the next try is due. */
+  backoff: number;
+  retryAt: number;
+}
+
+/** The loop of one worker, one `step` per wake-up; separate from the thread so it can be driven
+ * and inspected on its own. */
+export class QueueWorker {
+  private readonly control: Int32Array;
+  private readonly counters: Float64Array;
+  private readonly out: Side;
+  private readonly in: Side;
+  private readonly io = nativeIo();
+  private readonly seen: number;
+  private generation: number;
+
+  constructor(private readonly init: WorkerInit) {
+    this.control = new Int32Array(init.control);
+    this.counters = counterBlock(init.counters, init.block);
+    const peerState = peerStateBlock(init.peerState, init.block);
+    const tun = attachTun(init.tun, init.block);
+    const udp = attachUdp(init.udp, init.block);
+    const c = this.counters;
+    const tables = tableSetOf(init.tables);
+    this.generation = init.tables.generation;
+    const encap = new Encapsulator({
+      tun, udp, counters: c, peerState, localMAC: init.localMAC, localAddress: init.localAddress, localAddress6: init.localAddress6,
       mtu: init.mtu, underlayMtu: init.underlayMtu, batch: init.batch, udpGso: init.udpGso, remoteChecksum: init.remoteChecksum,
-    }, tables)
-    : new Decapsulator({
-      tun, udp, counters, peerState, localMAC: init.localMAC, vni: init.vni, mtu: init.mtu, batch: init.batch, remoteChecksum: init.remoteChecksum,
     }, tables);
-  const seen = Control.SeenBase + init.index;
-  const heartbeat = tx ? Counter.TxHeartbeat : Counter.RxHeartbeat;
-  const failing = tx ? Counter.TxFailing : Counter.RxFailing;
-  const lastErrno = tx ? Counter.TxLastErrno : Counter.RxLastErrno;
-  Atomics.store(control, seen, generation);
-  let backoff = 0;
-  while (Atomics.load(control, Control.Stop) === 0) {
-    if (Atomics.load(control, Control.Generation) !== generation) {
-      let msg = receiveMessageOnPort(init.port);
-      while (msg !== undefined) {
-        const m = msg.message as TableMessage;
-        stage.tables = tableSetOf(m);
-        generation = m.generation;
-        msg = receiveMessageOnPort(init.port);
-      }
-      Atomics.store(control, seen, generation);
-      if (tx) counters[Counter.TableGeneration] = generation;
-    }
-    const n = stage.runOnce(POLL_MS);
-    if (n >= 0) {
-      counters[heartbeat] = Date.now();
-      counters[failing] = 0;
-      backoff = 0;
-      continue;
-    }
-    counters[failing]!++;
-    counters[lastErrno] = -n;
-    backoff = backoff === 0 ? 1 : Math.min(BACKOFF_MAX_MS, backoff * 2);
-    // A pause the stop request cuts short (the engine notifies the Stop slot).
-    Atomics.wait(control, Control.Stop, 0, backoff);
+    const decap = new Decapsulator({
+      tun, udp, counters: c, peerState, localMAC: init.localMAC, vni: init.vni, mtu: init.mtu, batch: init.batch, remoteChecksum: init.remoteChecksum,
+    }, tables);
+    this.out = { stage: encap, fd: tunQueueFd(init.tun, init.block), heartbeat: Counter.TxHeartbeat, failing: Counter.TxFailing, lastErrno: Counter.TxLastErrno, backoff: 0, retryAt: 0 };
+    this.in = { stage: decap, fd: udpQueueFd(init.udp, init.block), heartbeat: Counter.RxHeartbeat, failing: Counter.RxFailing, lastErrno: Counter.RxLastErrno, backoff: 0, retryAt: 0 };
+    this.seen = Control.SeenBase + init.block;
+    Atomics.store(this.control, this.seen, this.generation);
+    c[Counter.TableGeneration] = this.generation;
   }
+
+  stopped(): boolean {
+    return Atomics.load(this.control, Control.Stop) !== 0;
+  }
+
+  /** One wake-up: switch tables if a new generation was published, wait (at most POLL_MS) for
+   * either fd, and run the stage of each that is ready, once, without waiting again. */
+  step(): void {
+    if (Atomics.load(this.control, Control.Generation) !== this.generation) this.switchTables();
+    const now = Date.now();
+    const out = this.out;
+    const inb = this.in;
+    const outFd = out.retryAt > now ? -1 : out.fd;
+    const inFd = inb.retryAt > now ? -1 : inb.fd;
+    if (outFd < 0 && inFd < 0) {
+      // Both directions are backing off: a pause the stop request cuts short.
+      Atomics.wait(this.control, Control.Stop, 0, Math.max(1, Math.min(out.retryAt, inb.retryAt) - now));
+      return;
+    }
+    let wait = POLL_MS;
+    if (outFd < 0) wait = Math.min(wait, Math.max(1, out.retryAt - now));
+    if (inFd < 0) wait = Math.min(wait, Math.max(1, inb.retryAt - now));
+    const bits = this.io.pollIn(outFd, inFd, wait);
+    if (bits < 0) {
+      // poll itself failed (it does not, short of a bad fd table): count it on both sides.
+      this.failed(out, bits, now);
+      this.failed(inb, bits, now);
+      return;
+    }
+    const stamp = Date.now();
+    if (outFd >= 0) this.turn(out, (bits & 1) !== 0, stamp);
+    if (inFd >= 0) this.turn(inb, (bits & 2) !== 0, stamp);
+  }
+
+  /** Runs one side if it is ready; an idle side that is not failing is alive too. */
+  private turn(side: Side, ready: boolean, now: number): void {
+    const n = ready ? side.stage.runOnce(-1) : 0;
+    if (n >= 0) {
+      this.counters[side.heartbeat] = now;
+      this.counters[side.failing] = 0;
+      side.backoff = 0;
+      side.retryAt = 0;
+      return;
+    }
+    this.failed(side, n, now);
+  }
+
+  private failed(side: Side, n: number, now: number): void {
+    this.counters[side.failing]!++;
+    this.counters[side.lastErrno] = -n;
+    side.backoff = side.backoff === 0 ? 1 : Math.min(BACKOFF_MAX_MS, side.backoff * 2);
+    side.retryAt = now + side.backoff;
+  }
+
+  private switchTables(): void {
+    let msg = receiveMessageOnPort(this.init.port);
+    while (msg !== undefined) {
+      const m = msg.message as TableMessage;
+      const tables = tableSetOf(m);
+      this.out.stage.tables = tables;
+      this.in.stage.tables = tables;
+      this.generation = m.generation;
+      msg = receiveMessageOnPort(this.init.port);
+    }
+    Atomics.store(this.control, this.seen, this.generation);
+    this.counters[Counter.TableGeneration] = this.generation;
+  }
+}
+
+function run(init: WorkerInit): void {
+  const w = new QueueWorker(init);
+  while (!w.stopped()) w.step();
 }
 
 if (workerData) run(workerData as WorkerInit);

@@ -47,10 +47,15 @@ export function openTun(name: string, vnetHeader: boolean, queues = 1): TunHandl
   return { fd, fds, name: actual, vnetHeader, offloads };
 }
 
-/** The Tun of queue `queue` (each worker pair uses its own). */
+/** The fd of queue `queue`. */
+export function tunQueueFd(h: TunHandle, queue: number): number {
+  return h.fds[queue] ?? h.fd;
+}
+
+/** The Tun of queue `queue` (each queue's worker uses its own). */
 export function attachTun(h: TunHandle, queue = 0): Tun {
   const io = nativeIo();
-  const fd = h.fds[queue] ?? h.fd;
+  const fd = tunQueueFd(h, queue);
   return {
     name: h.name,
     vnetHeader: h.vnetHeader,

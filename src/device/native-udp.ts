@@ -62,10 +62,15 @@ export function closeUdp(h: UdpHandles): void {
   for (const fd of [...h.rxFds, ...h.txFds]) io.close(fd);
 }
 
+/** The receiving socket of queue `queue`. */
+export function udpQueueFd(h: UdpHandles, queue: number): number {
+  return h.rxFds[queue] ?? h.rxFd;
+}
+
 /** The UdpBind of queue `queue`: its own receiving socket, and the shared senders. */
 export function attachUdp(h: UdpHandles, queue = 0): UdpBind {
   const io = nativeIo();
-  const rxFd = h.rxFds[queue] ?? h.rxFd;
+  const rxFd = udpQueueFd(h, queue);
   const fds = Int32Array.from(h.txFds);
   return {
     senders: fds.length,

@@ -24,6 +24,8 @@ export interface NativeIo {
     results: Int32Array, from: number, count: number): number;
   udpPathMtu(addr: number, port: number): number;
   close(fd: number): number;
+  /** Waits up to timeoutMs for fdA and/or fdB to be readable: bit 1 fdA, bit 2 fdB, 0 timeout, -errno. */
+  pollIn(fdA: number, fdB: number, timeoutMs: number): number;
   // Node state (src/node/): netlink, TUN persistence, the node lock, fd readiness.
   netlinkOpen(protocol: number, groups: number, rcvbuf: number): number;
   netlinkSend(fd: number, buf: Uint8Array, length: number): number;

@@ -44,6 +44,11 @@ export const BENCH_PATHS: readonly BenchPath[] = [
     kind: 'vxnet',
     agentConfigExtra: { offloads: { tun: false, udpGso: false, udpGro: false } },
   },
+  // Two ablations of vxnet, so each lever that can be switched is measured against the default
+  // in the same run: remote checksum offload off (every inner checksum finished by the sender,
+  // as towards a kernel peer without remcsumrx), and two queues (two workers per agent).
+  { key: 'vxnet-norco', label: 'vxnet, remote checksum off', kind: 'vxnet', agentConfigExtra: { offloads: { remoteChecksum: false } } },
+  { key: 'vxnet-2q', label: 'vxnet, 2 queues', kind: 'vxnet', agentConfigExtra: { tuning: { queues: 2 } } },
   { key: 'socat', label: 'socat relay', kind: 'socat', needs: 'socat' },
   { key: 'openvpn', label: 'OpenVPN, no crypto', kind: 'openvpn', needs: 'openvpn' },
 ];

@@ -1,7 +1,8 @@
 /**
- * Multi-queue: an agent with two worker pairs (two TUN queues, two receiving sockets sharing the
- * port) forwards pod to pod like one with a single pair, every flow's packets stay in order, the
- * device is multi-queue, and the counters of both pairs add up in /metrics and /status.
+ * Multi-queue: an agent with two queues (two TUN queues, two receiving sockets sharing the port,
+ * a worker each) forwards pod to pod like one with a single queue, every flow's packets stay in
+ * order, the device is multi-queue, and the counters of both workers add up in /metrics and
+ * /status.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ function say(msg: string): void {
   process.stderr.write(`observed: ${msg}\n`);
 }
 
-test('two worker pairs per agent: pods reach each other, the device has two queues, counters add up', { skip, timeout: 120_000 }, async () => {
+test('two queues per agent: pods reach each other, the device has two queues, counters add up', { skip, timeout: 120_000 }, async () => {
   await withLab({ nodes: 2, agentConfigExtra: { tuning: { queues: 2 } } }, async (lab) => {
     const a = lab.pod('p1a');
     const b = lab.pod('p2a');
@@ -29,7 +30,7 @@ test('two worker pairs per agent: pods reach each other, the device has two queu
     const status = (await lab.status(1)) as { info: { queues: number }; counters: { txPackets: number }; peers: Array<{ txPackets: number }> };
     assert.equal(status.info.queues, 2);
     const perPeer = status.peers.reduce((s, x) => s + x.txPackets, 0);
-    assert.equal(perPeer, status.counters.txPackets, 'both pairs\' per-peer counters add up to the total');
+    assert.equal(perPeer, status.counters.txPackets, 'both workers\' per-peer counters add up to the total');
     const m = parsePrometheus((await lab.agentHttp(1, '/metrics')).body);
     assert.ok((sampleValue(m, 'vxnet_packets_total', { direction: 'tx' }) ?? 0) >= perPeer);
   });
