@@ -33,7 +33,7 @@ import { OwnedNftTable } from '../node/nft-table.js';
 import { NetlinkSocket } from '../node/netlink/socket.js';
 import { writeConflist } from './cni-conflist.js';
 import { setUpNetfilter } from '../netfilter/setup.js';
-import { metricsServerStats, startMetricsServer, stopMetricsServer, type PeerStatus, type StatusSource } from './metrics.js';
+import { metricsServerStats, startMetricsServer, stopMetricsServer, type PeerStatus, type StatusSource, type Traffic } from './metrics.js';
 import { newCounters, readCounters, type CounterSnapshot } from '../datapath/counters.js';
 import type { LogFn } from './log.js';
 import type { TunHandle } from '../device/native-tun.js';
@@ -273,26 +273,19 @@ export class Agent implements StatusSource {
 
   // ---- StatusSource ----
 
-  counters(): CounterSnapshot {
-    return this.datapath ? this.datapath.snapshot() : readCounters(newCounters(), { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 });
-  }
-
-  peers(): PeerStatus[] {
+  traffic(): Traffic {
+    const zero = { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 };
     const dp = this.datapath;
-    return this.peerList.map((p) => {
-      const idx = dp?.peers.indexOf(p.node);
-      const st = idx === undefined || !dp ? { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, pathMtu: 0 } : dp.peers.read(idx);
+    const t = dp?.traffic();
+    const peers = this.peerList.map((p): PeerStatus => {
+      const st = t?.peers.of(p.node) ?? { ...zero, pathMtu: 0 };
       return {
         node: p.node, underlayIP: p.underlayIP, podCIDRs: p.podCIDRs, vtepMAC: p.vtepMAC,
         txPackets: st.txPackets, txBytes: st.txBytes, rxPackets: st.rxPackets, rxBytes: st.rxBytes,
         pathMTU: st.pathMtu || this.effective.underlayMTU,
       };
     });
-  }
-
-  /** Traffic of peers no longer in the table, so per-peer counters plus these add up to the totals. */
-  removedPeers(): { txPackets: number; txBytes: number; rxPackets: number; rxBytes: number } {
-    return this.datapath ? this.datapath.peers.retiredTotals() : { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 };
+    return { counters: t?.counters ?? readCounters(newCounters(), zero), peers, removed: t?.peers.removed ?? zero };
   }
 
   healthy(): boolean { return this.health().healthy; }

@@ -28,15 +28,22 @@ export interface PeerStatus {
   readonly pathMTU: number;
 }
 
+export interface Traffic {
+  readonly counters: CounterSnapshot;
+  readonly peers: PeerStatus[];
+  readonly removed: Totals;
+}
+
 export interface StatusSource {
   readonly node: string;
   /** What /metrics exports depends on the config (per-peer series are opt-in). */
   readonly cfg: Pick<AgentConfig, 'perPeerMetrics'>;
-  /** Every data-path counter; packet and byte totals are the per-peer counters summed. */
-  counters(): CounterSnapshot;
-  peers(): PeerStatus[];
-  /** Traffic of peers no longer in the table: per-peer counters plus these are the totals. */
-  removedPeers?(): Totals;
+  /**
+   * Every data-path counter, each peer with its counters, and the traffic of peers no longer in
+   * the table, all from one reading: per-peer counters plus `removed` are the packet and byte
+   * totals exactly, at every scrape.
+   */
+  traffic(): Traffic;
   /** Repairs of the node's kernel state so far, by what was repaired (src/node/guard.ts). */
   kernelRepairs?(): Readonly<Record<string, number>>;
   healthy(): boolean;
@@ -55,7 +62,8 @@ export interface AgentStatus {
 }
 
 export function statusOf(s: StatusSource): AgentStatus {
-  return { node: s.node, info: s.info(), ready: s.ready(), peers: s.peers(), counters: s.counters() };
+  const t = s.traffic();
+  return { node: s.node, info: s.info(), ready: s.ready(), peers: t.peers, counters: t.counters };
 }
 
 /** Prometheus text format 0.0.4: a label value escapes backslash, double quote and newline. */
@@ -79,8 +87,7 @@ function perPeer(peers: readonly PeerStatus[], tx: (p: PeerStatus) => number, rx
 const PROCESS_START_SECONDS = performance.timeOrigin / 1000;
 
 export function renderMetrics(s: StatusSource): string {
-  const c = s.counters();
-  const peers = s.peers();
+  const { counters: c, peers, removed } = s.traffic();
   const ready = s.ready();
   const lines: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: ReadonlyArray<readonly [Labels, number]>): void => {
@@ -105,7 +112,6 @@ export function renderMetrics(s: StatusSource): string {
   metric('vxnet_tx_fragmented_total', 'counter', 'Inner IPv4 packets without DF fragmented to fit a smaller path to their peer.', [[{}, c.txFragmented]]);
   metric('vxnet_gso_fallbacks_total', 'counter', 'UDP GSO sends the kernel refused, retried as single datagrams.', [[{}, c.gsoFallbacks]]);
   metric('vxnet_path_mtu_updates_total', 'counter', 'Changes of a peer\'s path MTU, learned from the kernel or aged out.', [[{}, c.pathMtuUpdates]]);
-  const removed = s.removedPeers?.() ?? { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 };
   metric('vxnet_removed_peers_packets_total', 'counter', 'Packets to and from peers no longer in the table: the per-peer packets plus these are the totals.',
     [[tx, removed.txPackets], [rx, removed.rxPackets]]);
   metric('vxnet_peers', 'gauge', 'Peers in the forwarding table.', [[{}, peers.length]]);

@@ -13,7 +13,7 @@
  */
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Counter, COUNTER_SLOTS, newCounters, readCounters, type CounterSnapshot } from './counters.js';
-import { PeerStates } from './peer-state.js';
+import { PeerStates, type PeerReading } from './peer-state.js';
 import { Control, type DataPathParams, type TableMessage, type WorkerInit } from './worker.js';
 
 export type EngineOptions = DataPathParams;
@@ -104,8 +104,15 @@ export class DataPath {
 
   /** Every counter, the packet and byte totals summed over the peers. */
   snapshot(): CounterSnapshot {
+    return this.traffic().counters;
+  }
+
+  /** Every counter and the per-peer state from one reading, so that per-peer values plus the
+   * removed peers' traffic add up to the totals exactly. */
+  traffic(): { counters: CounterSnapshot; peers: PeerReading } {
     this.peers.release(this.seenGeneration());
-    return readCounters(this.counters, this.peers.totals());
+    const peers = this.peers.reading();
+    return { counters: readCounters(this.counters, peers.totals), peers };
   }
 
   /** Whether the workers run and make progress; the reason when they do not. */

@@ -55,6 +55,19 @@ export interface PeerStateView extends Totals {
   pathMtu: number;
 }
 
+const READING_STRIDE = 5;
+
+/** One consistent reading of the per-peer state (`PeerStates.reading`). */
+export interface PeerReading {
+  /** Everything ever counted: removed peers and every current peer. */
+  readonly totals: Totals;
+  /** Traffic of peers no longer in the table. */
+  readonly removed: Totals;
+  /** A current peer's values, undefined for a node that is not one. It looks the node up in the
+   * live index: use a reading at once, before the next table is assigned. */
+  of(node: string): PeerStateView | undefined;
+}
+
 /** The control plane's side: assigns state indexes to peer nodes, reads and retires entries. */
 export class PeerStates {
   readonly buffer: SharedArrayBuffer;
@@ -137,24 +150,48 @@ export class PeerStates {
     return this.index.get(node);
   }
 
-  /** Counts of peers no longer in the table (already folded out of their entries). */
-  retiredTotals(): Totals {
-    return { ...this.retired };
-  }
-
-  /** Everything ever counted: retired peers plus every entry in use or waiting for reuse. */
-  totals(): Totals {
-    const t: Totals = { ...this.retired };
-    for (let idx = 0; idx < this.highWater; idx++) {
-      const base = idx * PeerField.Stride;
-      for (const b of this.blocks) {
-        t.txPackets += b[base + PeerField.TxPackets]!;
-        t.txBytes += b[base + PeerField.TxBytes]!;
-        t.rxPackets += b[base + PeerField.RxPackets]!;
-        t.rxBytes += b[base + PeerField.RxBytes]!;
-      }
+  /**
+   * Every entry read once, at one moment: the per-peer values, the traffic of removed peers
+   * (retired, plus entries still waiting for reuse) and the totals all come from this one pass,
+   * so per-peer values plus `removed` equal `totals` exactly, whatever the workers count while
+   * it runs (issue: a scrape that read the totals and the peers in two passes saw them disagree).
+   */
+  reading(): PeerReading {
+    const n = this.highWater;
+    const values = new Float64Array(n * READING_STRIDE);
+    const totals: Totals = { ...this.retired };
+    for (let idx = 0; idx < n; idx++) {
+      const v = this.read(idx);
+      const o = idx * READING_STRIDE;
+      values[o] = v.txPackets;
+      values[o + 1] = v.txBytes;
+      values[o + 2] = v.rxPackets;
+      values[o + 3] = v.rxBytes;
+      values[o + 4] = v.pathMtu;
+      totals.txPackets += v.txPackets;
+      totals.txBytes += v.txBytes;
+      totals.rxPackets += v.rxPackets;
+      totals.rxBytes += v.rxBytes;
     }
-    return t;
+    const removed: Totals = { ...this.retired };
+    for (const p of this.pending) {
+      const o = p.idx * READING_STRIDE;
+      removed.txPackets += values[o]!;
+      removed.txBytes += values[o + 1]!;
+      removed.rxPackets += values[o + 2]!;
+      removed.rxBytes += values[o + 3]!;
+    }
+    const index = this.index;
+    return {
+      totals,
+      removed,
+      of(node: string): PeerStateView | undefined {
+        const idx = index.get(node);
+        if (idx === undefined || idx >= n) return undefined;
+        const o = idx * READING_STRIDE;
+        return { txPackets: values[o]!, txBytes: values[o + 1]!, rxPackets: values[o + 2]!, rxBytes: values[o + 3]!, pathMtu: values[o + 4]! };
+      },
+    };
   }
 
   private allocate(name: string): number {

@@ -15,8 +15,7 @@ import { metricsLimits, metricsServerStats, openFileLimit, startMetricsServer, s
 const fake: StatusSource = {
   node: 'n1',
   cfg: { perPeerMetrics: false },
-  counters: () => readCounters(newCounters(), { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 }),
-  peers: () => [],
+  traffic: () => ({ counters: readCounters(newCounters(), { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 }), peers: [], removed: { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 } }),
   healthy: () => true,
   ready: () => ({ ready: true, reason: 'forwarding to 0 peers', staleSeconds: 0 }),
   info: () => ({}),

@@ -33,8 +33,7 @@ function fakeSource(o: { perPeerMetrics: boolean; peers?: PeerStatus[]; ready?: 
   return {
     node: 'n1',
     cfg: { perPeerMetrics: o.perPeerMetrics },
-    counters: () => readCounters(c, { txPackets: 10, txBytes: 8400, rxPackets: 9, rxBytes: 7560 }),
-    peers: () => peers,
+    traffic: () => ({ counters: readCounters(c, { txPackets: 10, txBytes: 8400, rxPackets: 9, rxBytes: 7560 }), peers, removed: { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 } }),
     healthy: () => true,
     kernelRepairs: () => ({ route: 2, mtu: 1 }),
     ready: () => ({ ready: o.ready ?? true, reason: 'test', staleSeconds: o.staleSeconds ?? 0 }),

@@ -32,9 +32,10 @@ test('a removed peer\'s entry is reused only once the workers moved past its rem
   ps.release(1); // a worker still runs generation 1: n2's entry may still be written
   const g3 = ps.assign(['n1', 'n9'], 3);
   assert.notEqual(g3[1], g1[1], 'not reused while a worker may write it');
-  assert.deepEqual(ps.retiredTotals(), { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 });
+  assert.deepEqual(ps.reading().removed, { txPackets: 7, txBytes: 700, rxPackets: 5, rxBytes: 500 }, 'n2 counts as removed at once, its entry not yet reused');
+  assert.equal(ps.reading().of('n2'), undefined, 'and is no peer any more');
   ps.release(3);
-  assert.deepEqual(ps.retiredTotals(), { txPackets: 7, txBytes: 700, rxPackets: 5, rxBytes: 500 }, 'n2\'s counts retired');
+  assert.deepEqual(ps.reading().removed, { txPackets: 7, txBytes: 700, rxPackets: 5, rxBytes: 500 }, 'n2\'s counts retired');
   assert.deepEqual(ps.read(g1[1]!), { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, pathMtu: 0 }, 'its entry zeroed');
   const g4 = ps.assign(['n1', 'n9', 'n5'], 4);
   assert.equal(g4[2], g1[1], 'and then reused');
@@ -56,9 +57,14 @@ test('totals never lose or double a count through random churn (differential aga
     }
     if (rng.chance(0.7)) seen = gen; // the workers catch up now and then
     ps.release(seen);
-    const t = ps.totals();
+    const r = ps.reading();
+    const t = r.totals;
     assert.equal(t.txPackets, ledger, `generation ${gen}: tx total`);
     assert.equal(t.rxBytes, ledger * 100, `generation ${gen}: rx bytes total`);
+    // What a scrape shows: every current peer's counters plus the removed peers' are the totals.
+    let perPeer = r.removed.txPackets;
+    for (const n of nodes) perPeer += r.of(n)!.txPackets;
+    assert.equal(perPeer, t.txPackets, `generation ${gen}: per-peer + removed = total`);
   }
 });
 

@@ -79,8 +79,12 @@ test('every series a panel selects is limited to $job and $instance', () => {
 
 test('the dashboard queries exactly the metric families the agent exports', () => {
   const source: StatusSource = {
-    node: 'n1', cfg: { perPeerMetrics: true }, counters: () => readCounters(newCounters(), { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 }),
-    peers: () => [{ node: 'n2', underlayIP: '192.0.2.2', podCIDRs: ['10.244.2.0/24'], vtepMAC: '02:00:00:00:00:02', txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, pathMTU: 1500 }],
+    node: 'n1', cfg: { perPeerMetrics: true },
+    traffic: () => ({
+      counters: readCounters(newCounters(), { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 }),
+      peers: [{ node: 'n2', underlayIP: '192.0.2.2', podCIDRs: ['10.244.2.0/24'], vtepMAC: '02:00:00:00:00:02', txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, pathMTU: 1500 }],
+      removed: { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 },
+    }),
     healthy: () => true, ready: () => ({ ready: true, reason: '', staleSeconds: 0 }), info: () => ({ tableGeneration: 1 }),
   };
   const exported = new Set([...renderMetrics(source).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
