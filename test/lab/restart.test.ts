@@ -14,12 +14,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { defaultAgentCommand, type Lab } from '../../src/lab/lab.js';
 import { startCapture } from '../../src/lab/capture.js';
-import { sleep, waitFor } from '../../src/lab/exec.js';
+import { sleep, waitFor, type Background } from '../../src/lab/exec.js';
 import { agentSkip, withLab } from './helpers.js';
 
 const skip = agentSkip(['ip', 'bridge', 'iperf3', 'tshark']);
@@ -205,5 +205,57 @@ test('hand-over under load: no 0.1 s interval without data, the TCP connection s
       say('the machine is overloaded: checking only that no run of empty intervals reached 0.3 s');
       assert.ok(near.longestZeroSeconds < 0.3, `no gap of 0.3 s around the hand-over (longest ${near.longestZeroSeconds} s)`);
     }
+  });
+});
+
+test('hand-over refusals: the pod it replaced and a successor of another shape are refused and wait; a waiting one starts once the holder stops', { skip, timeout: 90_000 }, async () => {
+  await withLab({ nodes: 2, podsPerNode: 1 }, async (lab) => {
+    const n1 = lab.node(1);
+    const agent = (pod: string, config: string, takeover: boolean): Background =>
+      lab.spawn(n1.ns, ['env', `POD_UID=${pod}`, ...defaultAgentCommand(), '--config', config, ...(takeover ? ['--takeover'] : [])], 80_000);
+    const logOf = (p: Background): Array<Record<string, unknown>> => p.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const said = (p: Background, msg: RegExp): Promise<Record<string, unknown>> => waitFor(`a log line ${msg}`, async () => {
+      const line = logOf(p).find((l) => msg.test(String(l['msg'])));
+      if (!line && !p.running) throw new Error(`it exited (${p.exitCode}):\n${p.stderr.slice(-2000)}`);
+      return line;
+    }, 30_000, 50);
+    const pid = async (): Promise<number | undefined> => ((await lab.status(1).catch(() => undefined)) as { info?: { pid?: number } } | undefined)?.info?.pid;
+
+    await killAgent(lab, 1, 'SIGTERM');
+    const a = agent('pod-a', n1.configPath!, false);
+    await said(a, /^forwarding$/);
+    const b = agent('pod-b', n1.configPath!, true);
+    await said(b, /^took the node over/);
+    await a.wait(10_000);
+    say(`pod-b took over from pod-a; pod-a's agent exited ${a.exitCode}`);
+    assert.equal(a.exitCode, 0);
+
+    // pod-a's container restarted: it asks for the node back, is refused, and waits.
+    const a2 = agent('pod-a', n1.configPath!, true);
+    const refusedA = await said(a2, /hand-over not possible: refused: this agent took the node over from pod pod-a/);
+    say(`pod-a again: ${String(refusedA['msg'])}`);
+    assert.equal(await pid(), b.pid, 'pod-b keeps the node');
+    await a2.stop('SIGTERM', 3000);
+
+    // Another port: the fds do not fit; refused with the difference, and it waits.
+    const cfg = JSON.parse(readFileSync(n1.configPath!, 'utf8')) as Record<string, unknown>;
+    const other = join(n1.dir, 'other-port.json');
+    writeFileSync(other, JSON.stringify({ ...cfg, port: 8479 }));
+    const c = agent('pod-c', other, true);
+    const refusedC = await said(c, /hand-over not possible: refused: the fds do not fit/);
+    say(`another port: ${String(refusedC['msg'])}`);
+    assert.match(String(refusedC['msg']), /port 8472 here, 8479 asked/);
+    assert.ok(!logOf(c).some((l) => l['msg'] === 'udp sockets open'), 'the waiting agent opened nothing');
+    const m = (await lab.agentHttp(1, '/metrics')).body;
+    assert.match(m, /vxnet_handovers_total\{result="refused"\} 2/);
+    assert.match(m, /vxnet_handovers_total\{result="taken"\} 1/);
+
+    // The holder stops: the waiting agent takes the lock and starts the normal way.
+    await b.stop('SIGTERM', 10_000);
+    await said(c, /^node lock taken: starting$/);
+    await said(c, /^forwarding$/);
+    assert.equal(await pid(), c.pid, 'the waiting agent runs the node now');
+    say('pod-c started once pod-b stopped');
+    await c.stop('SIGTERM', 10_000);
   });
 });
