@@ -130,11 +130,15 @@ function receive(fd: number, timeoutMs: number): Promise<Received> {
       resolve(r);
     };
     const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-    const readNow = (): void => {
+    const readNow = (pollError: number): void => {
       const buf = new Uint8Array(MAX_MESSAGE);
       const out = new Int32Array(1 + MAX_FDS);
       const n = io.recvFds(fd, buf, 0, out);
-      if (n === -ETIMEDOUT) return; // spurious wake-up
+      if (n === -ETIMEDOUT) {
+        // Nothing queued: a spurious wake-up, unless polling failed.
+        if (pollError < 0) finish({ kind: 'error', reason: `poll failed (${pollError})` });
+        return;
+      }
       if (n < 0) return finish({ kind: 'error', reason: errnoName(-n) });
       if (n === 0) return finish({ kind: 'closed' });
       const fds = Array.from(out.subarray(1, 1 + out[0]!));
@@ -150,13 +154,23 @@ function receive(fd: number, timeoutMs: number): Promise<Received> {
     try {
       watch = io.watchReadable(fd, (status) => {
         if (watch < 0) return;
-        if (status < 0) finish({ kind: 'error', reason: `poll failed (${status})` });
-        else readNow();
+        // An error on the socket (ECONNRESET: the peer closed with our message unread) still
+        // leaves the messages it sent before in the queue: read those first.
+        readNow(status);
       });
     } catch (err) {
       finish({ kind: 'error', reason: (err as Error).message });
     }
   });
+}
+
+/**
+ * Closes a connection fd once the event loop has let go of its watch: libuv finishes closing a
+ * poll handle at the end of the loop turn, and doing so takes the fd number out of epoll again;
+ * were the number reused by then (the next connection), that would silence the new one's watch.
+ */
+function closeConnection(fd: number): void {
+  setTimeout(() => nativeIo().close(fd), 0);
 }
 
 function describe(r: Received, waitingFor: string): string {
@@ -215,7 +229,7 @@ export class PendingHandover {
   private closeConn(): void {
     if (!this.open) return;
     this.open = false;
-    nativeIo().close(this.conn);
+    closeConnection(this.conn);
   }
 }
 
@@ -253,7 +267,7 @@ export async function requestHandover(runDir: RunDir, me: Party, shape: Handover
   const r = await receive(conn, timeoutMs);
   if (r.kind !== 'message' || r.message.type !== 'offer') {
     if (r.kind === 'message') for (const f of r.fds) io.close(f);
-    io.close(conn);
+    closeConnection(conn);
     if (r.kind === 'message' && r.message.type === 'refused') throw new HandoverError(`refused: ${r.message.reason}`);
     throw new HandoverError(describe(r, 'an offer'));
   }
@@ -262,7 +276,7 @@ export async function requestHandover(runDir: RunDir, me: Party, shape: Handover
   const want = 1 + o.tun.queues + o.udp.rx + o.udp.tx + (o.metrics ? 1 : 0);
   if (fds.length !== want || o.tun.queues < 1 || o.udp.rx < 1) {
     for (const f of fds) io.close(f);
-    io.close(conn);
+    closeConnection(conn);
     throw new HandoverError(`the offer carried ${fds.length} fds, its description ${want}`);
   }
   let at = 0;
@@ -357,8 +371,14 @@ export class HandoverServer {
       const conn = io.unixAccept(this.listenFd);
       if (conn < 0) return; // EAGAIN: no more waiting
       if (this.busy || this.done) {
-        this.refuse(conn, this.done ? 'this agent has handed the node over already' : 'a hand-over to another agent is in progress', undefined);
-        io.close(conn);
+        // Read the request before answering: closing a socket with a message unread resets the
+        // peer's, and it would lose the answer.
+        const reason = this.done ? 'this agent has handed the node over already' : 'a hand-over to another agent is in progress';
+        void receive(conn, this.o.replyTimeoutMs).then((r) => {
+          if (r.kind === 'message') for (const f of r.fds) io.close(f);
+          this.refuse(conn, reason, r.kind === 'message' && r.message.type === 'request' ? r.message.from : undefined);
+          closeConnection(conn);
+        });
         continue;
       }
       this.busy = true;
@@ -366,7 +386,7 @@ export class HandoverServer {
         this.counts.failed++;
         this.log('error', 'hand-over failed; keeping on forwarding', { error: err.message });
       }).finally(() => {
-        io.close(conn);
+        closeConnection(conn);
         this.busy = false;
       });
     }
