@@ -197,7 +197,12 @@ export class PendingHandover {
    */
   async release(timeoutMs: number): Promise<{ stoppedAt: number; askedAt: number }> {
     const askedAt = Date.now();
-    send(this.conn, { type: 'ready' });
+    try {
+      send(this.conn, { type: 'ready' });
+    } catch (err) {
+      this.closeConn();
+      throw new HandoverError(`the old agent is gone (${(err as Error).message})`);
+    }
     const r = await receive(this.conn, timeoutMs);
     this.closeConn();
     if (r.kind !== 'message' || r.message.type !== 'stopped') {

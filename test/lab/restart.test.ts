@@ -143,7 +143,7 @@ function report(name: string, r: { o: Outcome; leaked: number; note: string }): 
 }
 
 for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-  test(`restart under load, ${signal} and start: the TCP connection survives, nothing leaks onto the underlay`, { skip, timeout: 90_000 }, async () => {
+  test(`restart under load, ${signal} and start: the TCP connection survives, nothing leaks onto the underlay`, { skip, timeout: 120_000 }, async () => {
     await withLab({ nodes: 2, podsPerNode: 1 }, async (lab) => {
       const r = await underLoad(lab, async (at) => {
         const t0 = Date.now();
@@ -161,7 +161,7 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
   });
 }
 
-test('hand-over under load: no 0.1 s interval without data, the TCP connection survives, the old agent exits 0', { skip, timeout: 90_000 }, async () => {
+test('hand-over under load: no 0.1 s interval without data, the TCP connection survives, the old agent exits 0', { skip, timeout: 120_000 }, async () => {
   await withLab({ nodes: 2, podsPerNode: 1 }, async (lab) => {
     const n1 = lab.node(1);
     const oldPid = lab.agentPid(1)!;
@@ -219,7 +219,7 @@ test('hand-over under load: no 0.1 s interval without data, the TCP connection s
   });
 });
 
-test('hand-over refusals: the pod it replaced and a successor of another shape are refused and wait; a waiting one starts once the holder stops', { skip, timeout: 90_000 }, async () => {
+test('hand-over refusals: the pod it replaced and a successor of another shape are refused and wait; a waiting one starts once the holder stops', { skip, timeout: 120_000 }, async () => {
   await withLab({ nodes: 2, podsPerNode: 1 }, async (lab) => {
     const n1 = lab.node(1);
     const agent = (pod: string, config: string, takeover: boolean): Background =>

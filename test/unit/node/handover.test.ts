@@ -10,6 +10,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { HandoverError, HandoverServer, requestHandover, shapeMismatch, type HandoverShape, type HandoverSource, type Party } from '../../../src/node/handover.js';
 import { acquireNodeLock, NodeLock, RunDir } from '../../../src/node/lock.js';
@@ -129,4 +131,23 @@ test('nobody listening: a HandoverError that says so', async () => {
 test('shapeMismatch: an underlay address one side does not know yet is not compared', () => {
   assert.deepEqual(shapeMismatch(SHAPE, { ...SHAPE, underlayIP: undefined }), []);
   assert.deepEqual(shapeMismatch(SHAPE, { ...SHAPE, underlayIP: '10.0.0.2' }), ['underlayIP 10.0.0.1 here, 10.0.0.2 asked']);
+});
+
+test('vxnet probe fails while the node lock is held by another pod\'s agent, naming it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vxnet-handover-'));
+  try {
+    const run = new RunDir(join(dir, 'run'));
+    const lock = acquireNodeLock(run, { role: 'agent', node: 'n1', pod: 'pod-old' });
+    const main = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
+    const r = spawnSync(process.execPath, [main, 'probe', '--run-dir', run.path, '--metrics', '127.0.0.1:1'], { env: { ...process.env, POD_UID: 'pod-new' }, encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`the node's agent is not this pod's \\(pod-new\\): the lock is held by pid ${process.pid} of pod pod-old`));
+    // This pod's agent holds it: the probe goes on to ask /healthz (nobody answers on port 1).
+    const own = spawnSync(process.execPath, [main, 'probe', '--run-dir', run.path, '--metrics', '127.0.0.1:1'], { env: { ...process.env, POD_UID: 'pod-old' }, encoding: 'utf8' });
+    assert.equal(own.status, 1);
+    assert.match(own.stderr, /cannot reach the agent at http:\/\/127\.0\.0\.1:1\/healthz/);
+    lock.release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
