@@ -35,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -835,6 +836,136 @@ Napi::Value UnwatchReadable(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
+
+// ---- The hand-over: a Unix SOCK_SEQPACKET socket and SCM_RIGHTS ------------------------------
+//
+// A running agent passes its open fds (TUN queues, UDP sockets, the node lock, the metrics
+// listener) to its successor (src/node/handover.ts). SOCK_SEQPACKET keeps each message whole, so
+// one JSON text and the fds that go with it arrive together or not at all. The protocol is all
+// TypeScript; these are the syscalls only.
+
+constexpr int kMaxPassFds = 64;
+
+// unixSeqpacket(path, listen) -> fd, or -errno. listen != 0: socket, bind to path (which must not
+// exist), listen, non-blocking (accept through watchReadable). listen == 0: connect to path,
+// blocking (every receive waits with poll and a timeout).
+Napi::Value UnixSeqpacket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  bool listening = Int(info, 1) != 0;
+  sockaddr_un sa;
+  memset(&sa, 0, sizeof(sa));
+  if (path.empty() || path.size() >= sizeof(sa.sun_path)) return Napi::Number::New(env, -ENAMETOOLONG);
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path.c_str(), path.size());
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (listening ? SOCK_NONBLOCK : 0), 0);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  int r = listening ? bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) : connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  if (r == 0 && listening) r = listen(fd, 4);
+  if (r < 0) {
+    int err = errno;
+    close(fd);
+    return Napi::Number::New(env, -err);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// unixAccept(fd) -> connected fd (blocking, close-on-exec), or -errno (-EAGAIN: none waiting).
+Napi::Value UnixAccept(const Napi::CallbackInfo& info) {
+  int fd = Int(info, 0);
+  for (;;) {
+    int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c >= 0) return Napi::Number::New(info.Env(), c);
+    if (errno != EINTR) return Napi::Number::New(info.Env(), -errno);
+  }
+}
+
+// sendFds(fd, buf, length, fds: Int32Array, count) -> 0 or errno. One message of buf[0, length)
+// carrying fds[0, count) as SCM_RIGHTS (count may be 0). The kernel takes its own reference to
+// each fd at this call, so the sender may close them right after.
+Napi::Value SendFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Int(info, 0);
+  Slab buf;
+  GetSlab(info[1], &buf);
+  int32_t length = Int(info, 2);
+  size_t nFds = 0;
+  int32_t* fds = TypedData<int32_t>(info[3], &nFds);
+  int32_t count = Int(info, 4);
+  uint8_t* p = buf.Range(0, length);
+  if (p == nullptr || length == 0 || count < 0 || count > kMaxPassFds || (count > 0 && (fds == nullptr || static_cast<size_t>(count) > nFds)))
+    return Napi::Number::New(env, EINVAL);
+  iovec iov{p, static_cast<size_t>(length)};
+  msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassFds)];
+  if (count > 0) {
+    memset(control, 0, sizeof(control));
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * count);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * count);
+  }
+  for (;;) {
+    ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (r >= 0) return Napi::Number::New(env, 0);
+    if (errno != EINTR) return Napi::Number::New(env, errno);
+  }
+}
+
+// recvFds(fd, buf, timeoutMs, fds: Int32Array) -> length of the message (0: the peer closed),
+// -ETIMEDOUT when none came within timeoutMs, -EMSGSIZE when it did not fit buf, or -errno.
+// fds[0] is the count of fds received, fds[1..] the fds (close-on-exec). A message whose fds did
+// not all fit is refused whole: every fd it brought is closed and -EMSGSIZE returned.
+Napi::Value RecvFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Int(info, 0);
+  Slab buf;
+  GetSlab(info[1], &buf);
+  int timeoutMs = Int(info, 2);
+  size_t nFds = 0;
+  int32_t* out = TypedData<int32_t>(info[3], &nFds);
+  if (buf.data == nullptr || out == nullptr || nFds < 1) return Napi::Number::New(env, -EINVAL);
+  out[0] = 0;
+  int w = WaitFor(fd, POLLIN, timeoutMs);
+  if (w < 0) return Napi::Number::New(env, w);
+  if (w == 0) return Napi::Number::New(env, -ETIMEDOUT);
+  iovec iov{buf.data, buf.length};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassFds)];
+  msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t r;
+  do {
+    r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return Napi::Number::New(env, errno == EAGAIN ? -ETIMEDOUT : -errno);
+  int got = 0;
+  int received[kMaxPassFds];
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int n = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    int* p = reinterpret_cast<int*>(CMSG_DATA(c));
+    for (int i = 0; i < n && got < kMaxPassFds; i++) received[got++] = p[i];
+  }
+  bool truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || static_cast<size_t>(got) + 1 > nFds;
+  if (truncated) {
+    for (int i = 0; i < got; i++) close(received[i]);
+    return Napi::Number::New(env, -EMSGSIZE);
+  }
+  out[0] = got;
+  for (int i = 0; i < got; i++) out[1 + i] = received[i];
+  return Napi::Number::New(env, static_cast<double>(r));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun));
   exports.Set("tunSetOffload", Napi::Function::New(env, TunSetOffload));
@@ -854,6 +985,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
   exports.Set("unwatchReadable", Napi::Function::New(env, UnwatchReadable));
+  exports.Set("unixSeqpacket", Napi::Function::New(env, UnixSeqpacket));
+  exports.Set("unixAccept", Napi::Function::New(env, UnixAccept));
+  exports.Set("sendFds", Napi::Function::New(env, SendFds));
+  exports.Set("recvFds", Napi::Function::New(env, RecvFds));
   exports.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
   exports.Set("maxIov", Napi::Number::New(env, kMaxIov));
   return exports;

@@ -33,7 +33,9 @@ import { OwnedNftTable } from '../node/nft-table.js';
 import { NetlinkSocket } from '../node/netlink/socket.js';
 import { writeConflist } from './cni-conflist.js';
 import { setUpNetfilter } from '../netfilter/setup.js';
-import { metricsServerStats, startMetricsServer, stopMetricsServer, type PeerStatus, type StatusSource, type Traffic } from './metrics.js';
+import { metricsListenerFd, metricsServerStats, startMetricsServer, stopMetricsServer, type PeerStatus, type StatusSource, type Traffic } from './metrics.js';
+import { HandoverServer, type HandoverShape, type Party, type PendingHandover } from '../node/handover.js';
+import type { NodeLock, RunDir } from '../node/lock.js';
 import { newCounters, readCounters, type CounterSnapshot } from '../datapath/counters.js';
 import type { LogFn } from './log.js';
 import type { TunHandle } from '../device/native-tun.js';
@@ -53,6 +55,22 @@ const LOG_NAMES = 20;
 export interface AgentHooks {
   /** Called once the data path forwards (Kubernetes: mark the node's network available). */
   onForwarding?: () => Promise<void>;
+  /** The node lock and its run directory: the agent listens there for a successor, and passes
+   * the lock on with its other fds (src/node/handover.ts). */
+  handover?: { runDir: RunDir; lock: NodeLock; pod?: string | undefined; onHandedOver: (to: Party) => void };
+}
+
+/** How long the successor waits for the old agent to confirm it stopped its workers. */
+const STOPPED_TIMEOUT_MS = 10_000;
+/** How long an offer waits for the successor's start (a Kubernetes pod CIDR wait included). */
+const READY_TIMEOUT_MS = 120_000;
+
+/** The shape a hand-over must agree on (src/node/handover.ts). */
+export function handoverShape(cfg: AgentConfig): HandoverShape {
+  return {
+    device: cfg.device, port: cfg.port, vni: cfg.vni, queues: Math.max(1, cfg.tuning.queues), senders: cfg.tuning.senders,
+    vnetHeader: cfg.offloads.tun, gro: cfg.offloads.udpGro, metricsAddr: cfg.metricsAddr, underlayIP: cfg.underlayIP || undefined,
+  };
 }
 
 export class Agent implements StatusSource {
@@ -78,6 +96,13 @@ export class Agent implements StatusSource {
   private setAsideCount = 0;
   private forwarding = false;
   private lastError = '';
+  private handoverServer: HandoverServer | undefined;
+  /** The predecessor this agent took over from, when it did, and the pause it cost. */
+  private took: { from: Party; at: string; pauseMs: number } | undefined;
+  /** A handed-over metrics listener not yet served on (closed by stop if it never is). */
+  private metricsFd: number | undefined;
+  /** Set once the fds went to a successor: stop then leaves them alone. */
+  private handedOver = false;
   private readonly startedAt = Date.now();
 
   constructor(readonly cfg: AgentConfig, private readonly source: PeerSource, private readonly log: LogFn, private readonly hooks: AgentHooks = {}) {
@@ -85,8 +110,26 @@ export class Agent implements StatusSource {
     this.effective = cfg;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Starts forwarding. With `handed`, on the fds a predecessor passed on: nothing is opened or
+   * bound; the predecessor forwards until everything else here is done, and the workers start
+   * when it confirms it stopped. A failure before that leaves it forwarding (it is told to go on).
+   */
+  async start(handed?: PendingHandover): Promise<void> {
+    try {
+      await this.startOn(handed);
+    } catch (err) {
+      handed?.abort((err as Error).message);
+      throw err;
+    }
+  }
+
+  private async startOn(handed: PendingHandover | undefined): Promise<void> {
     let cfg = this.cfg;
+    if (handed) {
+      this.udp = handed.got.udp;
+      this.metricsFd = handed.got.metricsFd;
+    }
     const pod = parseCidr4(cfg.podCIDR);
     const localAddress = pod.net;
     // Dual stack: the podCIDR6 network address is our IPv6 TUN address, as the IPv4 one is.
@@ -96,12 +139,18 @@ export class Agent implements StatusSource {
     // The metrics port too (busy, or an address this host does not have): /healthz answers 503
     // until the data path forwards.
     const { host, port } = parseHostPort(cfg.metricsAddr, 'metricsAddr');
-    this.server = await startMetricsServer(this, host, port, { log: this.log });
-    this.udp = openUdp({
-      address: ipv4ToNumber(cfg.underlayIP), port: cfg.port, senders: cfg.tuning.senders,
-      gro: cfg.offloads.udpGro, socketBuffer: cfg.tuning.socketBuffer, queues: cfg.tuning.queues,
-    });
-    this.log('info', 'udp sockets open', { address: cfg.underlayIP, port: this.udp.port, senders: this.udp.txFds.length, gro: this.udp.gro, gso: this.udp.gso });
+    if (handed) {
+      const differs = handed.got.shape.underlayIP !== cfg.underlayIP ? `underlayIP ${String(handed.got.shape.underlayIP)} there, ${cfg.underlayIP} here` : '';
+      if (differs) throw new KernelSetupError('take over the UDP sockets', `they are bound elsewhere (${differs})`);
+    } else {
+      this.server = await startMetricsServer(this, host, port, { log: this.log });
+      this.udp = openUdp({
+        address: ipv4ToNumber(cfg.underlayIP), port: cfg.port, senders: cfg.tuning.senders,
+        gro: cfg.offloads.udpGro, socketBuffer: cfg.tuning.socketBuffer, queues: cfg.tuning.queues,
+      });
+    }
+    const udp = this.udp!;
+    this.log('info', handed ? 'udp sockets handed over' : 'udp sockets open', { address: cfg.underlayIP, port: udp.port, senders: udp.txFds.length, gro: udp.gro, gso: udp.gso });
     cfg = await this.deriveMtu(cfg);
     this.effective = cfg;
     // The device: created persistent or adopted, then brought to its spec. The TUN offload path
@@ -111,10 +160,10 @@ export class Agent implements StatusSource {
       device: cfg.device, address: numberToIpv4(localAddress), mtu: cfg.mtu, clusterCIDR: cfg.clusterCIDR, queueLength: cfg.tuning.tunQueueLength,
       ...(pod6 ? { address6: bigIntToIpv6(pod6.net), clusterCIDR6: cfg.clusterCIDR6 } : {}),
     }), this.netlink);
-    const opened = this.device.open(cfg.offloads.tun, cfg.tuning.queues);
+    const opened = handed ? this.device.adoptQueues(handed.got.tun) : this.device.open(cfg.offloads.tun, cfg.tuning.queues);
     this.tun = opened.tun;
     this.log('info', 'tun device open', {
-      device: this.tun.name, ifindex: opened.ifindex, persistent: true, adopted: opened.adopted !== undefined,
+      device: this.tun.name, ifindex: opened.ifindex, persistent: true, adopted: opened.adopted !== undefined, handedOver: handed !== undefined,
       vnetHeader: this.tun.vnetHeader, offloads: this.tun.offloads,
       // An adopted device takes our vnet-header flag; say when that changed it.
       ...(opened.adopted?.tun && opened.adopted.tun.vnetHeader !== this.tun.vnetHeader ? { vnetHeaderWas: opened.adopted.tun.vnetHeader } : {}),
@@ -138,17 +187,37 @@ export class Agent implements StatusSource {
     }
 
     this.datapath = new DataPath({
-      tun: this.tun, udp: this.udp, localMAC: parseMac(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu,
+      tun: this.tun, udp, localMAC: parseMac(cfg.vtepMAC), localAddress, vni: cfg.vni, mtu: cfg.mtu,
       underlayMtu: cfg.underlayMTU,
       batch: cfg.tuning.batch ?? DEFAULTS.batch,
-      udpGso: cfg.offloads.udpGso && this.udp.gso,
+      udpGso: cfg.offloads.udpGso && udp.gso,
       remoteChecksum: cfg.offloads.remoteChecksum,
       queues: cfg.tuning.queues,
       ...(pod6 ? { localAddress6: bigIntToIpv6Bytes(pod6.net) } : {}),
     });
     this.peerList = this.tables?.peers ?? [];
     this.lastSnapshot = cfg.peers;
-    this.datapath.start(initial);
+    if (handed) {
+      // Everything that can fail is done, and our workers are up, held before their first batch:
+      // the predecessor stops its workers, then ours run.
+      this.datapath.start(initial, true);
+      const dp = this.datapath;
+      const upBy = Date.now() + STOPPED_TIMEOUT_MS;
+      while (!dp.workersUp() && Date.now() < upBy) await new Promise((resolve) => setTimeout(resolve, 2));
+      if (!dp.workersUp()) throw new KernelSetupError('start the data path workers', `not all were up after ${STOPPED_TIMEOUT_MS} ms`);
+      const t = await handed.release(STOPPED_TIMEOUT_MS);
+      dp.release();
+      const pauseMs = Date.now() - t.stoppedAt;
+      this.took = { from: handed.got.from, at: new Date(t.stoppedAt).toISOString(), pauseMs };
+      this.server = await startMetricsServer(this, host, port, { log: this.log, ...(this.metricsFd === undefined ? {} : { fd: this.metricsFd }) });
+      this.metricsFd = undefined;
+      this.log('info', 'took the node over from the previous agent', {
+        predecessorPid: handed.got.from.pid, ...(handed.got.from.pod ? { predecessorPod: handed.got.from.pod } : {}),
+        pausedAt: this.took.at, pausedMs: pauseMs, waitedForStopMs: t.stoppedAt - t.askedAt,
+      });
+    } else {
+      this.datapath.start(initial);
+    }
 
     await this.source.start({
       snapshot: (peers) => {
@@ -166,13 +235,46 @@ export class Agent implements StatusSource {
       this.log('info', 'cni conflist written', { path });
     }
     this.forwarding = true;
+    this.listenForSuccessor();
     if (this.hooks.onForwarding) await this.hooks.onForwarding();
     this.log('info', 'forwarding', {
-      node: cfg.node, device: this.tun.name, underlayIP: cfg.underlayIP, port: this.udp.port, vni: cfg.vni,
+      node: cfg.node, device: this.tun.name, underlayIP: cfg.underlayIP, port: udp.port, vni: cfg.vni,
       podCIDR: cfg.podCIDR, clusterCIDR: cfg.clusterCIDR, vtepMAC: cfg.vtepMAC, mtu: cfg.mtu, peers: this.peerList.length,
       metrics: cfg.metricsAddr, peerSource: this.source.name,
       ...(pod6 ? { podCIDR6: cfg.podCIDR6, clusterCIDR6: cfg.clusterCIDR6 } : {}),
     });
+  }
+
+  /** Listens for a successor asking for the fds (src/node/handover.ts). */
+  private listenForSuccessor(): void {
+    const h = this.hooks.handover;
+    if (!h) return;
+    const me: Party = { pid: process.pid, ...(h.pod ? { pod: h.pod } : {}) };
+    this.handoverServer = new HandoverServer(h.runDir, me, {
+      shape: () => handoverShape(this.effective),
+      offer: () => {
+        const lockFd = h.lock.descriptor;
+        if (!this.forwarding || !this.tun || !this.udp || lockFd === undefined) return 'this agent is not forwarding (starting or stopping)';
+        return { tun: this.tun, udp: this.udp, lockFd, metricsFd: this.server ? metricsListenerFd(this.server) : undefined };
+      },
+      pause: async () => {
+        // Stop accepting metrics connections first: the successor serves the same socket.
+        this.server?.close();
+        this.forwarding = false;
+        this.guard?.stop();
+        await this.datapath?.halt();
+      },
+      handedOver: (to) => {
+        this.handedOver = true;
+        h.onHandedOver(to);
+      },
+    }, this.log, { predecessor: this.took?.from, readyTimeoutMs: READY_TIMEOUT_MS, replyTimeoutMs: 5000 });
+    this.handoverServer.start();
+  }
+
+  handovers(): { counts: Readonly<Record<string, number>>; pauseSeconds: number | undefined } {
+    const counts = this.handoverServer?.counts ?? { taken: this.took ? 1 : 0, given: 0, refused: 0, failed: 0 };
+    return { counts: { ...counts }, pauseSeconds: this.took ? this.took.pauseMs / 1000 : undefined };
   }
 
   /** Applies a full peer snapshot; on any error keeps the table in force. */
@@ -322,6 +424,7 @@ export class Agent implements StatusSource {
       offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false, udpGso: (this.udp?.gso ?? false) && cfg.offloads.udpGso },
       kernel: { ifindex: this.device?.ifindex ?? 0, persistent: true, repairs: this.kernelRepairs(), health: this.guard?.health().reason ?? 'not started' },
       pid: process.pid,
+      ...(this.took ? { handover: { fromPid: this.took.from.pid, ...(this.took.from.pod ? { fromPod: this.took.from.pod } : {}), pausedAt: this.took.at, pausedMs: this.took.pauseMs } } : {}),
       memory: process.memoryUsage(),
     };
   }
@@ -331,12 +434,19 @@ export class Agent implements StatusSource {
   async stop(): Promise<void> {
     this.forwarding = false;
     this.guard?.stop();
+    // After a hand-over the socket file may be the successor's already: leave it.
+    this.handoverServer?.stop(!this.handedOver);
     await this.source.stop().catch(() => undefined);
     if (this.server) await stopMetricsServer(this.server);
     if (this.datapath) await this.datapath.stop();
     if (this.udp) closeUdp(this.udp);
     if (this.tun) for (const fd of this.tun.fds) nativeIo().close(fd);
+    if (this.metricsFd !== undefined) nativeIo().close(this.metricsFd);
+    this.metricsFd = undefined;
     this.netlink?.close();
-    this.log('info', 'stopped', { node: this.node, device: this.cfg.device, left: 'device, addresses and routes stay until vxnet cleanup' });
+    this.log('info', 'stopped', {
+      node: this.node, device: this.cfg.device,
+      left: this.handedOver ? 'the fds live on in the successor; nothing on the node was changed' : 'device, addresses and routes stay until vxnet cleanup',
+    });
   }
 }

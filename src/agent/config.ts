@@ -59,7 +59,7 @@ export const IPV6_MIN_MTU = 1280;
 export const LARGE_PEER_LIST = 1000;
 
 /** Environment variables the agent reads (the DaemonSet's env is checked against this list). */
-export const AGENT_ENV = ['NODE_NAME', 'KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'VXNET_LOG_LEVEL'] as const;
+export const AGENT_ENV = ['NODE_NAME', 'KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'VXNET_LOG_LEVEL', 'VXNET_TAKEOVER', 'POD_UID'] as const;
 
 /** Top-level keys of the config file (the ConfigMap is checked against this list). */
 export const CONFIG_KEYS = [

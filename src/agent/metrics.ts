@@ -46,6 +46,9 @@ export interface StatusSource {
   traffic(): Traffic;
   /** Repairs of the node's kernel state so far, by what was repaired (src/node/guard.ts). */
   kernelRepairs?(): Readonly<Record<string, number>>;
+  /** Hand-overs (src/node/handover.ts): taken (0 or 1: this agent took the node over), given,
+   * refused, failed; and the forwarding pause of the one this agent took, in seconds. */
+  handovers?(): { counts: Readonly<Record<string, number>>; pauseSeconds: number | undefined };
   healthy(): boolean;
   /** Why the data path is (not) healthy, for /healthz. */
   health?(): { healthy: boolean; reason: string };
@@ -118,6 +121,15 @@ export function renderMetrics(s: StatusSource): string {
   const repairs = s.kernelRepairs?.() ?? {};
   metric('vxnet_kernel_repairs_total', 'counter', 'Changes to the agent\'s device, addresses, routes or nftables table that the agent found and put back, by what was repaired.',
     GUARDED_KINDS.map((k) => [{ what: k }, repairs[k] ?? 0] as const));
+  const handovers = s.handovers?.();
+  if (handovers) {
+    metric('vxnet_handovers_total', 'counter', 'Hand-overs of the node\'s fds between agents (upgrades without a gap), by result: taken (this agent took over from a predecessor), given, refused, failed.',
+      (['taken', 'given', 'refused', 'failed'] as const).map((k) => [{ result: k }, handovers.counts[k] ?? 0] as const));
+    if (handovers.pauseSeconds !== undefined) {
+      metric('vxnet_handover_pause_seconds', 'gauge', 'How long forwarding paused during the hand-over that started this agent: from the predecessor stopping its workers to this agent starting its own.',
+        [[{}, handovers.pauseSeconds]]);
+    }
+  }
   // Two series per peer and direction on every node: N nodes export 4N(N-1) in all, so they are
   // opt-in (perPeerMetrics); `vxnet status` shows the same counters without Prometheus.
   if (s.cfg.perPeerMetrics) {
@@ -210,6 +222,9 @@ export interface MetricsServerOptions {
   readonly limits?: Partial<MetricsLimits>;
   /** Where to say that connections are being evicted (at most once per 10 s). */
   readonly log?: LogFn;
+  /** A listening socket a predecessor agent handed over (src/node/handover.ts): serve on it
+   * instead of binding host:port, so the port never closes across a hand-over. */
+  readonly fd?: number | undefined;
 }
 
 const serverStats = new WeakMap<Server, MetricsServerStats>();
@@ -313,11 +328,22 @@ export function startMetricsServer(s: StatusSource, host: string, port: number, 
   server.once('close', () => clearInterval(reaper));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, host, backlog: limits.backlog }, () => {
+    const where = opts.fd === undefined ? { port, host, backlog: limits.backlog } : { fd: opts.fd, backlog: limits.backlog };
+    server.listen(where, () => {
       server.off('error', reject);
       resolve(server);
     });
   });
+}
+
+/**
+ * The listening socket's fd, to hand over. Node keeps it on the server's internal handle (a
+ * libuv TCP handle, `fd` on Unix); undefined when that is not there, and the successor then binds
+ * the port itself once this agent has closed it.
+ */
+export function metricsListenerFd(server: Server): number | undefined {
+  const fd = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /** Closes the server and every connection it holds, so that a stop never waits on slow clients. */

@@ -6,6 +6,7 @@
  *   vxnet cleanup [--config FILE] [--device D] [--cni-conf-dir DIR] [--run-dir DIR]
  *                 [--kubernetes | --kubeconfig P] [--node N]      (uninstall: what the agent left)
  *   vxnet status [--metrics HOST:PORT] [--json]
+ *   vxnet probe [--metrics HOST:PORT] [--run-dir DIR] [--path P]   (the DaemonSet's startup probe)
  *   vxnet install-cni [--from DIR] [--to DIR] [--conf-dir DIR]   (the DaemonSet's init container)
  *   vxnet lab up|down|test|bench [options]     (root; everything inside network namespaces)
  *
@@ -22,8 +23,9 @@ import { makeLogger } from '../agent/log.js';
 import { fingerprint, readBoundedBytes } from '../agent/config-text.js';
 import { CONFLIST_NAME } from '../agent/cni-conflist.js';
 import { CniInstallError, DEBIAN_CNI_DIR, DEFAULT_CNI_BIN_DIR, installCniPlugins, precedingNetworkConfigs } from '../agent/cni-install.js';
-import { Agent } from '../agent/agent.js';
-import { acquireNodeLock, DEFAULT_RUN_DIR, NodeLockedError, RunDir, type NodeLock } from '../node/lock.js';
+import { Agent, handoverShape } from '../agent/agent.js';
+import { acquireNodeLock, DEFAULT_RUN_DIR, lockHolder, NodeLock, NodeLockedError, RunDir, waitForNodeLock, type LockTaker } from '../node/lock.js';
+import { HandoverError, requestHandover, type PendingHandover } from '../node/handover.js';
 import { cleanupNode } from '../node/cleanup.js';
 import { FilePeerSource } from '../peers/file.js';
 import type { AgentStatus } from '../agent/metrics.js';
@@ -34,6 +36,7 @@ const USAGE = `usage:
   vxnet agent --config FILE [--node NAME] [--kubeconfig PATH] [--iface IFACE] [--underlay-ip IP]
   vxnet cleanup [--config FILE] [--device NAME] [--cni-conf-dir DIR] [--run-dir DIR] [--kubernetes | --kubeconfig PATH] [--node NAME]
   vxnet status [--metrics HOST:PORT] [--json]
+  vxnet probe [--metrics HOST:PORT] [--run-dir DIR] [--path /healthz]
   vxnet install-cni [--from DIR] [--to DIR] [--conf-dir DIR]
   vxnet lab up|down|test|bench [--nodes N] [--id ID] [--keep]   (run "vxnet lab help" for more)
 `;
@@ -49,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
     case 'agent': return agentCmd(rest);
     case 'cleanup': return cleanupCmd(rest);
     case 'status': return statusCmd(rest);
+    case 'probe': return probeCmd(rest);
     case 'install-cni': return installCniCmd(rest);
     case 'lab': {
       const lab = await import('../lab/cli.js');
@@ -67,9 +71,13 @@ async function agentCmd(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args, options: {
       config: { type: 'string', short: 'c' }, node: { type: 'string' }, kubeconfig: { type: 'string' },
-      iface: { type: 'string' }, 'underlay-ip': { type: 'string' },
+      iface: { type: 'string' }, 'underlay-ip': { type: 'string' }, takeover: { type: 'boolean' },
     },
   });
+  // --takeover (VXNET_TAKEOVER=1 in the DaemonSet): a live agent on the node is asked to hand its
+  // fds over instead of being a reason to exit.
+  const takeover = values.takeover === true || process.env['VXNET_TAKEOVER'] === '1';
+  const pod = process.env['POD_UID'] || undefined;
   if (!values.config) throw new UsageError('agent needs --config FILE');
   const overrides = {
     ...(values.node ? { node: values.node } : {}),
@@ -96,46 +104,39 @@ async function agentCmd(args: string[]): Promise<number> {
   const fingerprints = new Map<string, string>();
   let cfg: AgentConfig = loadConfigFile(values.config, overrides, { log, onRead: (path, bytes) => fingerprints.set(path, fingerprint(bytes)) });
   // One agent per node, decided before anything on the node or in the cluster is touched.
+  const runDir = new RunDir(cfg.runDir);
+  const me = { role: 'agent' as const, node: cfg.node, device: cfg.device, ...(pod ? { pod } : {}) };
   let lock: NodeLock;
+  let handed: PendingHandover | undefined;
   try {
-    lock = acquireNodeLock(new RunDir(cfg.runDir), { role: 'agent', node: cfg.node, device: cfg.device });
+    lock = acquireNodeLock(runDir, me);
   } catch (err) {
     if (!(err instanceof NodeLockedError)) throw err;
-    log('error', 'another agent holds this node', { error: err.message, lock: err.lockPath, holder: err.holder });
-    return 2;
+    if (!takeover) {
+      log('error', 'another agent holds this node', { error: err.message, lock: err.lockPath, holder: err.holder });
+      return 2;
+    }
+    log('info', 'another agent holds this node: asking it to hand over', { holder: err.holder, socket: runDir.handoverSocket });
+    try {
+      handed = await requestHandover(runDir, { pid: process.pid, ...(pod ? { pod } : {}) }, handoverShape(cfg), HANDOVER_OFFER_TIMEOUT_MS);
+      lock = NodeLock.handedOver(runDir, handed.got.lockFd, me);
+      log('info', 'hand-over offered: preparing on the handed-over fds while the old agent still forwards', { predecessorPid: handed.got.from.pid, predecessorPod: handed.got.from.pod });
+    } catch (herr) {
+      if (!(herr instanceof HandoverError)) throw herr;
+      lock = await waitForLock(runDir, me, log, `hand-over not possible: ${herr.message}`);
+    }
   }
-  let source: PeerSource;
-  let onForwarding: (() => Promise<void>) | undefined;
-  if (cfg.peerSource === 'kubernetes') {
-    const kube = await import('../agent/kube-start.js');
-    const prepared = await kube.prepareKubernetes(cfg, log);
-    cfg = prepared.config;
-    // The underlay address came from the cluster: check it as a static config's is checked.
-    checkNodeFacts(cfg);
-    source = prepared.source;
-    onForwarding = prepared.onForwarding;
-  } else {
-    const configPath = values.config;
-    const watched = cfg.peersFile ? [cfg.peersFile] : [configPath];
-    const self = cfg;
-    source = new FilePeerSource(watched, () => (self.peersFile
-      ? checkPeers(readPeersFile(self.peersFile), self, { log, source: self.peersFile })
-      : loadConfigFile(configPath, overrides, { log }).peers), {
-      initial: { peers: cfg.peers, fingerprints }, fingerprint: (path) => fingerprint(readBoundedBytes(path)),
-    });
-  }
-  const running = new Agent(cfg, source, log, onForwarding ? { onForwarding } : {});
-  agent = running;
+  let running: Agent | undefined;
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log('info', 'stopping', { signal });
-    running.stop().then(() => {
+    (running ? running.stop() : Promise.resolve()).then(() => {
       lock.release();
       process.exit(0);
     }, (err: Error) => {
-      log('error', 'stop failed', { error: err.message });
+      log('error', 'stop failed', { error: (err as Error).message });
       process.exit(1);
     });
   };
@@ -149,15 +150,79 @@ async function agentCmd(args: string[]): Promise<number> {
   process.on('unhandledRejection', (err) => {
     log('error', 'unhandled rejection in the control plane', { error: String(err) });
   });
-  try {
-    await running.start();
-  } catch (err) {
-    log('error', 'agent failed to start', { error: (err as Error).message });
-    await running.stop().catch(() => undefined);
-    lock.release();
-    return 1;
+  const onHandedOver = (to: { pid: number; pod?: string | undefined }): void => {
+    stopping = true;
+    log('info', 'handed the node over: exiting, the kernel state stays with the successor', { successorPid: to.pid, ...(to.pod ? { successorPod: to.pod } : {}) });
+    (running ? running.stop() : Promise.resolve()).finally(() => {
+      lock.release();
+      process.exit(0);
+    });
+  };
+  // A start on handed-over fds that fails once the old agent has stopped falls back to a normal
+  // start, as does one whose hand-over failed before: the node is never left without an agent.
+  for (;;) {
+    let source: PeerSource;
+    let onForwarding: (() => Promise<void>) | undefined;
+    let started = cfg;
+    try {
+      if (cfg.peerSource === 'kubernetes') {
+        const kube = await import('../agent/kube-start.js');
+        const prepared = await kube.prepareKubernetes(cfg, log);
+        started = prepared.config;
+        // The underlay address came from the cluster: check it as a static config's is checked.
+        checkNodeFacts(started);
+        source = prepared.source;
+        onForwarding = prepared.onForwarding;
+      } else {
+        const configPath = values.config;
+        const watched = cfg.peersFile ? [cfg.peersFile] : [configPath];
+        const self = cfg;
+        source = new FilePeerSource(watched, () => (self.peersFile
+          ? checkPeers(readPeersFile(self.peersFile), self, { log, source: self.peersFile })
+          : loadConfigFile(configPath, overrides, { log }).peers), {
+          initial: { peers: cfg.peers, fingerprints }, fingerprint: (path) => fingerprint(readBoundedBytes(path)),
+        });
+      }
+    } catch (err) {
+      if (handed) {
+        handed.abort((err as Error).message);
+        handed.closeFds();
+      }
+      throw err;
+    }
+    const agentNow = new Agent(started, source, log, {
+      ...(onForwarding ? { onForwarding } : {}),
+      handover: { runDir, lock, pod, onHandedOver },
+    });
+    running = agentNow;
+    agent = agentNow;
+    try {
+      await agentNow.start(handed);
+      return new Promise<number>(() => { /* runs until a signal */ });
+    } catch (err) {
+      const failedHandover = err instanceof HandoverError;
+      log('error', failedHandover ? 'hand-over failed after the old agent was asked to stop' : 'agent failed to start', { error: (err as Error).message });
+      await agentNow.stop().catch(() => undefined);
+      lock.release();
+      if (!failedHandover || stopping) return 1;
+      handed = undefined;
+      lock = await waitForLock(runDir, me, log, 'the old agent did not confirm it stopped; it may have gone');
+    }
   }
-  return new Promise<number>(() => { /* runs until a signal */ });
+}
+
+/** How long a successor waits for the running agent's offer. */
+const HANDOVER_OFFER_TIMEOUT_MS = 10_000;
+
+/** Waits for the node lock (the old agent to stop), saying so now and then. */
+function waitForLock(runDir: RunDir, me: LockTaker, log: ReturnType<typeof makeLogger>, why: string): Promise<NodeLock> {
+  log('warn', `${why}; waiting for the node lock, then starting the normal way`, { lock: runDir.lock });
+  return waitForNodeLock(runDir, me, {
+    onWait: (err, waitedMs) => { if (waitedMs > 0) log('info', 'still waiting for the node lock', { holder: err.holder, waitedSeconds: Math.round(waitedMs / 1000) }); },
+  }).then((lock) => {
+    log('info', 'node lock taken: starting', {});
+    return lock;
+  });
 }
 
 /**
@@ -251,6 +316,32 @@ async function statusCmd(args: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * A probe that cannot be answered by another pod's agent. With hostNetwork, the old and the new
+ * pod of a rolling update share the metrics port, so an HTTP probe of the new pod would reach the
+ * old agent while the new one is still starting (or waiting). This one first reads who holds the
+ * node lock: unless it is an agent of this pod (POD_UID), the probe fails, saying whose it is.
+ */
+async function probeCmd(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { metrics: { type: 'string', default: '127.0.0.1:9469' }, 'run-dir': { type: 'string', default: DEFAULT_RUN_DIR }, path: { type: 'string', default: '/healthz' } } });
+  const pod = process.env['POD_UID'];
+  const holder = lockHolder(new RunDir(values['run-dir']));
+  if (pod && holder?.pod !== pod) {
+    const who = holder ? `pid ${holder.pid}${holder.pod ? ` of pod ${holder.pod}` : ''}` : 'nobody';
+    process.stderr.write(`vxnet probe: the node's agent is not this pod's (${pod}): the lock is held by ${who}\n`);
+    return 1;
+  }
+  try {
+    const res = await fetch(`http://${values.metrics}${values.path}`, { signal: AbortSignal.timeout(2000) });
+    const text = await res.text();
+    process.stdout.write(text);
+    return res.status === 200 ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`vxnet probe: cannot reach the agent at http://${values.metrics}${values.path}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
 export function formatStatus(st: AgentStatus): string {
   const i = st.info;
   const out: string[] = [];
@@ -262,6 +353,8 @@ export function formatStatus(st: AgentStatus): string {
     const repairs = Object.entries(k.repairs ?? {}).filter(([, n]) => n > 0).map(([what, n]) => `${what}=${n}`);
     out.push(`  kernel: ${String(i.device)} ifindex ${String(k.ifindex)}, persistent; ${k.health ?? '?'}; repairs ${repairs.length === 0 ? 'none' : repairs.join(' ')}`);
   }
+  const h = i.handover as { fromPid?: number; fromPod?: string; pausedAt?: string; pausedMs?: number } | undefined;
+  if (h) out.push(`  took over from pid ${String(h.fromPid)}${h.fromPod ? ` (pod ${h.fromPod})` : ''} at ${String(h.pausedAt)}; forwarding paused ${String(h.pausedMs)} ms`);
   out.push('');
   const rows = [['PEER', 'UNDERLAY', 'POD CIDRS', 'VTEP MAC', 'PATH MTU', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES'],
     ...st.peers.map((p) => [p.node, p.underlayIP, p.podCIDRs.join(','), p.vtepMAC, String(p.pathMTU ?? '-'), String(p.txPackets), String(p.txBytes), String(p.rxPackets), String(p.rxBytes)])];

@@ -57,11 +57,13 @@ export class DataPath {
   /** Slot -> peer state index of the table in force. */
   get currentStateOf(): Int32Array { return this.stateOf; }
 
-  start(tables: Tables): void {
+  /** Starts the workers; with `held`, they wait before their first batch until `release`. */
+  start(tables: Tables, held = false): void {
     this.generation = 1;
     this.startedAt = Date.now();
     const first = this.message(tables, this.generation);
     Atomics.store(this.control, Control.Generation, this.generation);
+    Atomics.store(this.control, Control.Hold, held ? 1 : 0);
     for (let block = 0; block < this.queues; block++) {
       const { port1, port2 } = new MessageChannel();
       const init: WorkerInit = {
@@ -77,6 +79,30 @@ export class DataPath {
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
       worker.on('error', (err) => { this.workerError = `worker ${block} died: ${err.message}`; });
       this.workers.push({ worker, port: port1, exited, block });
+    }
+  }
+
+  /** True once every held worker is up and waiting (or running). */
+  workersUp(): boolean {
+    for (let i = 0; i < this.workers.length; i++) if (Atomics.load(this.control, Control.SeenBase + i) === 0) return false;
+    return this.workers.length > 0;
+  }
+
+  /** Lets held workers run. */
+  release(): void {
+    this.startedAt = Date.now();
+    Atomics.store(this.control, Control.Hold, 0);
+    Atomics.notify(this.control, Control.Hold);
+  }
+
+  /** Asks the workers to stop and resolves once each has left its loop (between batches);
+   * `stop` then ends the threads. */
+  async halt(timeoutMs = 2000): Promise<void> {
+    Atomics.store(this.control, Control.Stop, 1);
+    Atomics.notify(this.control, Control.Stop);
+    const deadline = Date.now() + timeoutMs;
+    while (!this.workers.every((_, i) => Atomics.load(this.control, Control.SeenBase + i) === 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
     }
   }
 

@@ -33,9 +33,11 @@ import { Decapsulator } from './decap.js';
 import { Counter, counterBlock } from './counters.js';
 import { peerStateBlock } from './peer-state.js';
 
-/** Slots of the shared control array: the published generation, the stop flag, and the
- * generation each worker last switched to (`SeenBase` + its queue). */
-export const Control = { Generation: 0, Stop: 1, SeenBase: 2 } as const;
+/** Slots of the shared control array: the published generation, the stop flag, the hold flag
+ * (set: started workers wait before their first batch; a hand-over's successor starts them so),
+ * and the generation each worker last switched to (`SeenBase` + its queue; 0 once it left its
+ * loop). */
+export const Control = { Generation: 0, Stop: 1, Hold: 2, SeenBase: 3 } as const;
 export const POLL_MS = 100;
 /** The longest pause between retries of a failing I/O call. */
 export const BACKOFF_MAX_MS = 1000;
@@ -208,7 +210,12 @@ export class QueueWorker {
 
 function run(init: WorkerInit): void {
   const w = new QueueWorker(init);
+  const control = new Int32Array(init.control);
+  while (Atomics.load(control, Control.Hold) !== 0 && !w.stopped()) Atomics.wait(control, Control.Hold, 1, POLL_MS);
   while (!w.stopped()) w.step();
+  // Out of the loop, between batches: this worker touches no fd any more.
+  Atomics.store(control, Control.SeenBase + init.block, 0);
+  Atomics.notify(control, Control.SeenBase + init.block);
 }
 
 if (workerData) run(workerData as WorkerInit);

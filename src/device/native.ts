@@ -35,6 +35,11 @@ export interface NativeIo {
   flock(fd: number, operation: number): number;
   watchReadable(fd: number, callback: (status: number) => void): number;
   unwatchReadable(id: number): number;
+  // The hand-over (src/node/handover.ts): a Unix SOCK_SEQPACKET socket, fds passed as SCM_RIGHTS.
+  unixSeqpacket(path: string, listen: number): number;
+  unixAccept(fd: number): number;
+  sendFds(fd: number, buf: Uint8Array, length: number, fds: Int32Array, count: number): number;
+  recvFds(fd: number, buf: Uint8Array, timeoutMs: number, fds: Int32Array): number;
   readonly maxBatch: number;
   /** Pieces one tunWritev/udpSendv call can gather across all its packets. */
   readonly maxIov: number;

@@ -8,7 +8,8 @@
  *                     ours: it is left, and said so.
  *   nftables          the table `inet vxnet`, when the node has it.
  *   the CNI conflist  <cniConfDir>/10-vxnet.conflist, and temporary files of an interrupted write.
- *   the run directory the lock file, then the directory if it is empty and not a mount point (in
+ *   the run directory the hand-over socket an agent killed with SIGKILL left, the lock file,
+ *                     then the directory if it is empty and not a mount point (in
  *                     a pod it is the kubelet's hostPath mount, which stays, empty).
  *
  * The Node object (annotations, condition) is the CLI's part, with the Kubernetes client.
@@ -52,6 +53,11 @@ export async function cleanupNode(o: CleanupOptions): Promise<CleanupReport> {
     removeDevices(o.device, report);
     await removeNftTable(o.nft ?? {}, report);
     if (o.cniConfDir) removeConflist(o.cniConfDir, report);
+    // A stopped agent removes its hand-over socket; a killed one leaves it (nobody listens).
+    if (existsSync(runDir.handoverSocket)) {
+      unlinkSync(runDir.handoverSocket);
+      report.removed.push(`hand-over socket ${runDir.handoverSocket}`);
+    }
     lock.unlink();
     if (hadLock) report.removed.push(`lock file ${runDir.lock}`);
   } finally {

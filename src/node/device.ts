@@ -100,6 +100,19 @@ export class NodeDevice {
   }
 
   /**
+   * Takes over the queues a predecessor agent passed on (src/node/handover.ts): nothing is
+   * opened, so the queues stay attached and no packet finds the device without a reader. The
+   * device must exist under our name; `converge` then checks it as after `open`.
+   */
+  adoptQueues(tun: TunHandle): OpenedDevice {
+    const link = this.link();
+    if (!link) throw new KernelSetupError(`take over ${this.name}`, 'the device handed over is not there under that name');
+    this.tun = tun;
+    this.index = link.index;
+    return { tun, ifindex: this.index, adopted: link };
+  }
+
+  /**
    * Brings the device to its spec: re-attaches or renames it back when it is gone, then reads,
    * plans and applies until nothing differs. Throws KernelSetupError or DeviceConflictError when
    * the kernel refuses a fix, or the device keeps changing faster than it is fixed.

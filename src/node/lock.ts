@@ -44,8 +44,13 @@ export interface LockHolder {
   readonly device?: string;
   /** The holder's network namespace, as /proc/self/ns/net reads ("net:[4026531840]"). */
   readonly netns?: string;
+  /** The Kubernetes pod the holder runs in (POD_UID), when it says. */
+  readonly pod?: string;
   readonly since: string;
 }
+
+/** Who is taking the lock. */
+export interface LockTaker { role: 'agent' | 'cleanup'; node?: string; device?: string; pod?: string }
 
 /** The lock is held by a live process. */
 export class NodeLockedError extends Error {
@@ -109,6 +114,12 @@ export class NodeLock {
   /** The locked fd, for a hand-over to pass on. */
   get descriptor(): number | undefined { return this.fd; }
 
+  /** The lock as a predecessor passed it over (its locked fd): the file now names this process. */
+  static handedOver(runDir: RunDir, fd: number, me: LockTaker): NodeLock {
+    writeHolder(fd, me);
+    return new NodeLock(runDir, fd);
+  }
+
   /** Removes the lock file (cleanup does, as the last thing it removes), keeping the lock until release. */
   unlink(): void {
     try {
@@ -129,7 +140,7 @@ export class NodeLock {
  * Takes the node lock without waiting. Throws NodeLockedError when a live process holds it,
  * LockError when it cannot be taken at all.
  */
-export function acquireNodeLock(runDir: RunDir, me: { role: 'agent' | 'cleanup'; node?: string; device?: string }): NodeLock {
+export function acquireNodeLock(runDir: RunDir, me: LockTaker): NodeLock {
   const io = nativeIo();
   for (let attempt = 0; attempt < 5; attempt++) {
     let fd: number;
@@ -158,13 +169,46 @@ export function acquireNodeLock(runDir: RunDir, me: { role: 'agent' | 'cleanup';
       closeSync(fd); // the file was unlinked (by cleanup) after we opened it: lock the new one
       continue;
     }
-    const holder: LockHolder = {
-      pid: process.pid, role: me.role, ...(me.node ? { node: me.node } : {}), ...(me.device ? { device: me.device } : {}),
-      ...(ownNetns() ? { netns: ownNetns()! } : {}), since: new Date().toISOString(),
-    };
-    ftruncateSync(fd, 0);
-    writeSync(fd, `${JSON.stringify(holder)}\n`, 0);
+    writeHolder(fd, me);
     return new NodeLock(runDir, fd);
   }
   throw new LockError(runDir.lock, 'the lock file kept being replaced while it was taken');
+}
+
+function writeHolder(fd: number, me: LockTaker): void {
+  const holder: LockHolder = {
+    pid: process.pid, role: me.role, ...(me.node ? { node: me.node } : {}), ...(me.device ? { device: me.device } : {}),
+    ...(ownNetns() ? { netns: ownNetns()! } : {}), ...(me.pod ? { pod: me.pod } : {}), since: new Date().toISOString(),
+  };
+  ftruncateSync(fd, 0);
+  writeSync(fd, `${JSON.stringify(holder)}\n`, 0);
+}
+
+/** Who holds the lock now, as the holder wrote it (for a successor's log and `vxnet probe`). */
+export function lockHolder(runDir: RunDir): LockHolder | undefined {
+  return readLockHolder(runDir);
+}
+
+/**
+ * Takes the node lock, waiting while a live agent holds it (a successor whose hand-over failed or
+ * was refused: it starts normally once the old agent is gone). `onWait` is called at the start
+ * and then every `reportMs`, for a log line; `signal` ends the wait.
+ */
+export async function waitForNodeLock(runDir: RunDir, me: LockTaker, o: { pollMs?: number; reportMs?: number; onWait?: (err: NodeLockedError, waitedMs: number) => void; signal?: AbortSignal } = {}): Promise<NodeLock> {
+  const started = Date.now();
+  let reported = -Infinity;
+  for (;;) {
+    try {
+      return acquireNodeLock(runDir, me);
+    } catch (err) {
+      if (!(err instanceof NodeLockedError)) throw err;
+      const waited = Date.now() - started;
+      if (waited - reported >= (o.reportMs ?? 30_000)) {
+        reported = waited;
+        o.onWait?.(err, waited);
+      }
+    }
+    if (o.signal?.aborted) throw new Error('stopped while waiting for the node lock');
+    await new Promise((resolve) => setTimeout(resolve, o.pollMs ?? 100));
+  }
 }

@@ -35,6 +35,7 @@ import {
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { AGENT_ENV, checkConfig } from '../../src/agent/config.js';
+import { DEFAULT_RUN_DIR } from '../../src/node/lock.js';
 import { DEBIAN_CNI_DIR, requiredPlugins } from '../../src/agent/cni-install.js';
 import { POD_CIDR_WAIT_MS, prepareKubernetes } from '../../src/agent/kube-start.js';
 import { ApiStandIn, makeNode } from '../support/kube-apiserver.js';
@@ -180,6 +181,9 @@ test('the DaemonSet’s agent: env the agent reads, args matching the Dockerfile
   for (const e of c.env ?? []) assert.ok((AGENT_ENV as readonly string[]).includes(e.name), `DaemonSet sets ${e.name}, which the agent does not read`);
   const nodeName = c.env?.find((e) => e.name === 'NODE_NAME');
   assert.equal(nodeName?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
+  // A rolling update hands the node over (maxSurge): the new agent asks the old one, and knows its pod.
+  assert.equal(c.env?.find((e) => e.name === 'VXNET_TAKEOVER')?.value, '1');
+  assert.equal(c.env?.find((e) => e.name === 'POD_UID')?.valueFrom?.fieldRef?.fieldPath, 'metadata.uid');
 
   // args == Dockerfile CMD, and --config points into the ConfigMap's mount.
   const cmd = dockerfile().cmd;
@@ -193,11 +197,24 @@ test('the DaemonSet’s agent: env the agent reads, args matching the Dockerfile
   assert.ok(c.resources?.requests?.['cpu'] && c.resources?.requests?.['memory'] && c.resources?.limits?.['memory']);
 });
 
+/** Where the agent's container mounts the run-vxnet hostPath: the ConfigMap's runDir, or the default. */
+function agentRunDir(c: { volumeMounts?: { name: string; mountPath: string }[] }): string {
+  const mount = c.volumeMounts?.find((m) => m.name === 'run-vxnet')?.mountPath;
+  assert.ok(mount, 'the agent mounts run-vxnet');
+  assert.equal(String(configMapJSON()['runDir'] ?? DEFAULT_RUN_DIR), mount, 'runDir is where the hostPath is mounted');
+  return mount;
+}
+
 test('the DaemonSet’s probes: metricsAddr’s host and port; the start-up budget covers the wait for a pod CIDR', () => {
   const c = daemonSet().agent.raw;
   const [host, port] = String(configMapJSON()['metricsAddr']).split(':');
+  // The startup probe runs `vxnet probe` (the image's entrypoint), which checks that the agent
+  // holding the node lock is this pod's before it asks metricsAddr's /healthz: during an update
+  // the old pod's agent answers on the same port.
+  const run = agentRunDir(c);
+  assert.deepEqual(c.startupProbe?.exec?.command, [...dockerfile().entrypoint, 'probe', '--metrics', `${host}:${port}`, '--run-dir', run]);
+  assert.equal(c.startupProbe?.httpGet, undefined);
   const probes = [
-    { name: 'startupProbe', probe: c.startupProbe, path: '/healthz' },
     { name: 'livenessProbe', probe: c.livenessProbe, path: '/healthz' },
     { name: 'readinessProbe', probe: c.readinessProbe, path: '/readyz' },
   ];
