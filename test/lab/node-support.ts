@@ -59,7 +59,9 @@ export async function nodeState(lab: Lab, ns: string, dirs: readonly string[]): 
   const files = dirs.map((d) => `${d}: ${existsSync(d) ? readdirSync(d).sort().join(' ') : ''}`).join('\n');
   return {
     'ip link': await text(['ip', '-o', 'link', 'show']),
-    'ip addr': await text(['ip', '-o', 'addr', 'show']),
+    // An IPv6 address is "tentative" until duplicate address detection ends, which a bridge
+    // with no port up yet (cni0) can take a while to do: the flag is the kernel's, not vxnet's.
+    'ip addr': (await text(['ip', '-o', 'addr', 'show'])).replace(/ tentative/g, ''),
     'ip route': await text(['ip', 'route', 'show', 'table', 'all']),
     'ip -6 route': await text(['ip', '-6', 'route', 'show', 'table', 'all']),
     'nft list ruleset': await text(['nft', 'list', 'ruleset']),
