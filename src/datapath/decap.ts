@@ -8,10 +8,10 @@
  * segments of one flow are merged into one TUN super-packet (wire/coalesce.ts), gathered from
  * where they lie with one writev.
  *
- * The checks, in order, each with its own drop counter (STYLE.md §6-7: a bad datagram is data,
- * never an exception): length; flags (the I bit, RFC 7348 §5); the reserved bits (§5 says
+ * The checks, in order, each with its own drop counter (a bad datagram is data, never an
+ * exception): length; flags (the I bit, RFC 7348 §5); the reserved bits (§5 says
  * "ignored on receipt", but a peer that sets them is not speaking the VXLAN we configured, so we
- * count and drop); the VNI; the outer source must be a known peer (the forwarding table's
+ * count and drop; remote checksum offload's, when enabled, are the one exception); the VNI; the outer source must be a known peer (the forwarding table's
  * underlay index); the inner destination MAC must be our VTEP MAC; the EtherType must be IPv4
  * (or IPv6 with an IPv6 table); the inner IP header must be sane (IPv4: version, lengths,
  * header checksum; IPv6: version and payload length); the inner source must lie in the sending
