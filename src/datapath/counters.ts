@@ -4,7 +4,7 @@
  * The data-path workers increment plain Float64Array slots (no Atomics: every slot has exactly
  * one writer thread, and a 64-bit store is not torn on the platforms we run on); the control
  * plane reads them at scrape time. Float64 counts exactly up to 2^53. Drop reasons and I/O
- * errors are data, not exceptions (STYLE.md §6): one slot per reason, one per (operation, errno).
+ * errors are data, not exceptions: one slot per reason, one per (operation, errno).
  *
  * Packets and bytes are counted per peer only (peer-state.ts), and the totals are the sum over
  * peers, computed at scrape time. So per-peer counters add up to the totals at every moment a

@@ -8,10 +8,10 @@
  * segments of one flow are merged into one TUN super-packet (wire/coalesce.ts), gathered from
  * where they lie with one writev.
  *
- * The checks, in order, each with its own drop counter (STYLE.md §6-7: a bad datagram is data,
- * never an exception): length; flags (the I bit, RFC 7348 §5); the reserved bits (§5 says
+ * The checks, in order, each with its own drop counter (a bad datagram is data, never an
+ * exception): length; flags (the I bit, RFC 7348 §5); the reserved bits (§5 says
  * "ignored on receipt", but a peer that sets them is not speaking the VXLAN we configured, so we
- * count and drop); the VNI; the outer source must be a known peer (the forwarding table's
+ * count and drop; remote checksum offload's, when enabled, are the one exception); the VNI; the outer source must be a known peer (the forwarding table's
  * underlay index); the inner destination MAC must be our VTEP MAC; the EtherType must be IPv4
  * (or IPv6 with an IPv6 table); the inner IP header must be sane (IPv4: version, lengths,
  * header checksum; IPv6: version and payload length); the inner source must lie in the sending
@@ -31,7 +31,7 @@ import { completeChecksum } from '../wire/segment.js';
 import { Ipv4Field, Ipv4View, tryIpv4 } from '../wire/ipv4.js';
 import { IPV6_HEADER_LENGTH, Ipv6Field, tryIpv6 } from '../wire/ipv6.js';
 import { CoalescedBatch, TcpCoalescer } from '../wire/coalesce.js';
-import { readU16 } from '../wire/bytes.js';
+import { readU16, readU32 } from '../wire/bytes.js';
 import { Counter, Drop, IoOp, ioErrorSlot } from './counters.js';
 import { PeerField } from './peer-state.js';
 import { allocateSlab, ENCAP_LENGTH, HEADROOM } from './slab.js';
@@ -265,12 +265,12 @@ export class Decapsulator {
       c[Drop.bad_inner_ip]!++;
       return false;
     }
-    const source = ((s[inner + 12]! << 24) | (s[inner + 13]! << 16) | (s[inner + 14]! << 8) | s[inner + 15]!) >>> 0;
+    const source = readU32(s, inner + Ipv4Field.SourceAddress);
     if (table.lookup(source) !== slot) {
       c[Drop.spoofed_source]!++;
       return false;
     }
-    const destination = ((s[inner + 16]! << 24) | (s[inner + 17]! << 16) | (s[inner + 18]! << 8) | s[inner + 19]!) >>> 0;
+    const destination = readU32(s, inner + Ipv4Field.DestinationAddress);
     if (table.lookup(destination) !== Lookup.Local) {
       c[Drop.not_local]!++;
       return false;

@@ -27,14 +27,14 @@ import { ForwardingTable, Lookup } from '../table/table.js';
 import type { ForwardingTable6 } from '../table/table6.js';
 import { EtherType, EthernetField, ETHERNET_HEADER_LENGTH, MAC_LENGTH } from '../wire/ethernet.js';
 import { VxlanField, VxlanFlags, VxlanRco, VXLAN_HEADER_LENGTH } from '../wire/vxlan.js';
-import { Ipv4Field, Ipv4View, IPV4_MIN_HEADER_LENGTH, IpProtocol } from '../wire/ipv4.js';
+import { Ipv4Field, Ipv4Fragment, Ipv4View, IPV4_MIN_HEADER_LENGTH, IpProtocol } from '../wire/ipv4.js';
 import { TCP_CHECKSUM_OFFSET } from '../wire/tcp.js';
 import { UDP_CHECKSUM_OFFSET } from '../wire/udp.js';
 import { IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6Field } from '../wire/ipv6.js';
 import { VirtioGsoType, VirtioNetHdrFlags, VirtioNetHdrView, VIRTIO_NET_HDR_LENGTH } from '../wire/virtio.js';
 import { completeChecksum, MAX_SEGMENTS, planSegments, SegmentError, SegmentPlan, writeSegmentHeader } from '../wire/segment.js';
 import { FragmentPlan, planFragments, writeFragmentHeader } from '../wire/fragment.js';
-import { readU16 } from '../wire/bytes.js';
+import { readU16, readU32 } from '../wire/bytes.js';
 import { Counter, Drop, IoOp, ioErrorSlot } from './counters.js';
 import { PeerField } from './peer-state.js';
 import { allocateSlab, ENCAP_LENGTH, HEADROOM } from './slab.js';
@@ -56,7 +56,8 @@ const READ_BUDGET = 1 << 20;
 const HEADER_AREA = 256 << 10;
 /** Room per rebuilt header: VXLAN + Ethernet + the largest IP + TCP headers, 8-byte aligned. */
 const HEADER_ENTRY_MAX = (ENCAP_LENGTH + 60 + 60 + 7) & ~7;
-const DONT_FRAGMENT = 0x40;
+/** DF in the first byte of Flags and Fragment Offset (the byte the hot path reads). */
+const DONT_FRAGMENT = Ipv4Fragment.DontFragment >>> 8;
 
 /** What a peer accepts, per slot (`TableSet.peerFlags`). */
 export const PeerFlags = {
@@ -357,7 +358,7 @@ export class Encapsulator {
       c[Drop.bad_ip]!++;
       return -1;
     }
-    const dst = ((s[off + 16]! << 24) | (s[off + 17]! << 16) | (s[off + 18]! << 8) | s[off + 19]!) >>> 0;
+    const dst = readU32(s, off + Ipv4Field.DestinationAddress);
     const slot = this.tables.table.lookup(dst);
     if (slot >= 0) return slot;
     if (slot === Lookup.Local) {

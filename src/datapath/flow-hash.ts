@@ -8,7 +8,8 @@
  * with no allocation. A segment of a TSO super-packet hashes exactly like the super-packet, so a
  * flow's segments and its plain packets share a socket.
  */
-import { Ipv4Field, IpProtocol } from '../wire/ipv4.js';
+import { readU16 } from '../wire/bytes.js';
+import { Ipv4Field, Ipv4Fragment, IpProtocol } from '../wire/ipv4.js';
 import { Ipv6Field, IPV6_HEADER_LENGTH } from '../wire/ipv6.js';
 
 const GOLDEN = 0x9e3779b1;
@@ -29,7 +30,7 @@ function finish(h: number): number {
 export function flowHash4(s: Uint8Array, off: number, headerLength: number, totalLength: number): number {
   const proto = s[off + Ipv4Field.Protocol]!;
   let h = (word(s, off + Ipv4Field.SourceAddress) ^ Math.imul(word(s, off + Ipv4Field.DestinationAddress), GOLDEN)) ^ proto;
-  const fragment = ((s[off + Ipv4Field.FlagsAndFragmentOffset]! & 0x3f) | s[off + Ipv4Field.FlagsAndFragmentOffset + 1]!) !== 0;
+  const fragment = (readU16(s, off + Ipv4Field.FlagsAndFragmentOffset) & (Ipv4Fragment.MoreFragments | Ipv4Fragment.OffsetMask)) !== 0;
   if ((proto === IpProtocol.TCP || proto === IpProtocol.UDP) && !fragment && totalLength >= headerLength + 4) {
     h ^= Math.imul(word(s, off + headerLength), PORTS);
   }

@@ -1,5 +1,5 @@
 /**
- * The transmit worker's ICMP responder: what a router would say back to a pod whose packet it
+ * The outbound side's ICMP responder: what a router would say back to a pod whose packet it
  * cannot forward, written into TUN so the pod's stack reads it like any ICMP error.
  *
  *   - a destination in the cluster CIDR that no node owns: "net unreachable" (ICMPv6 "no route");

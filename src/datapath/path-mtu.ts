@@ -1,5 +1,5 @@
 /**
- * Per-peer path MTU, as the kernel knows it, for the transmit worker.
+ * Per-peer path MTU, as the kernel knows it, for the outbound side of each worker.
  *
  * The underlay path to one peer can be smaller than this node's interface (a 1400-byte hop in
  * the middle, a VPN between sites). The kernel learns that from the ICMP "fragmentation needed"

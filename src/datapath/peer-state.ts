@@ -4,8 +4,8 @@
  * The forwarding table is immutable: every peer change builds a new one, in which a peer's slot
  * may differ. What must survive the swap lives here instead, indexed by a stable *state index*
  * that the control plane assigns to each peer node for as long as it remains a peer: its packet
- * and byte counters, and its path MTU (learned from the kernel by the transmit worker, with the
- * time it expires). Each table is published with `stateOf`, slot -> state index.
+ * and byte counters, and its path MTU (learned from the kernel by a worker's outbound side, with
+ * the time it expires). Each table is published with `stateOf`, slot -> state index.
  *
  * Writers: each block belongs to one worker (one queue); it writes the tx counters and the path
  * MTU from its outbound side and the rx counters from its inbound side; one writer per value, no
@@ -51,7 +51,7 @@ export class PeerStateError extends Error {
 }
 
 export interface PeerStateView extends Totals {
-  /** The smallest path MTU any transmit worker learned; 0 when none did. */
+  /** The smallest path MTU any worker learned; 0 when none did. */
   pathMtu: number;
 }
 

@@ -1,6 +1,6 @@
 /**
  * One batch of outbound UDP messages, as typed arrays the addon sends in one call, plus what the
- * transmit worker needs afterwards to count each message exactly.
+ * outbound side needs afterwards to count each message exactly.
  *
  * A message is a list of pieces of the slab (an iovec): a plain packet is one piece (its VXLAN
  * header written in the headroom in front of it); a run of TSO segments to one peer is one UDP

@@ -44,9 +44,9 @@
 
 import { bytesEqual, inBounds, readU16, readU32, writeU16 } from './bytes.js';
 import { onesComplementSum, pseudoHeaderSumV4, pseudoHeaderSumV6 } from './checksum.js';
-import { IPV4_MAX_TOTAL_LENGTH, IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4View } from './ipv4.js';
-import { IPV6_HEADER_LENGTH } from './ipv6.js';
-import { TCP_CHECKSUM_OFFSET, TCP_MIN_HEADER_LENGTH, TcpFlags } from './tcp.js';
+import { IPV4_MAX_TOTAL_LENGTH, IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4Field, Ipv4Fragment, Ipv4View } from './ipv4.js';
+import { IPV6_ADDRESS_LENGTH, IPV6_HEADER_LENGTH, Ipv6Field } from './ipv6.js';
+import { TCP_CHECKSUM_OFFSET, TCP_MIN_HEADER_LENGTH, TcpField, TcpFlags } from './tcp.js';
 import { VIRTIO_NET_HDR_LENGTH, VirtioGsoType, VirtioNetHdrFlags, VirtioNetHdrView } from './virtio.js';
 
 export interface TcpCoalescerOptions {
@@ -191,7 +191,7 @@ export class TcpCoalescer {
       const head = this.findOpen(buf, offsets, i);
       if (kind === Kind.TcpMergeable && head >= 0 && this.canJoin(buf, offsets, head, i)) {
         this.join(head, i);
-        const last = buf[off + this.l4[i]! + 13]!;
+        const last = buf[off + this.l4[i]! + TcpField.Flags]!;
         if ((last & TcpFlags.PSH) !== 0 || this.payload[i]! < this.payload[head]! || this.count[head]! >= MAX_RUN) this.closeOpen(head);
         continue;
       }
@@ -234,32 +234,32 @@ export class TcpCoalescer {
     let ipOptions = false;
     if (version === 4) {
       l4 = (buf[off]! & 0x0f) << 2;
-      ipLength = readU16(buf, off + 2);
-      if (l4 < IPV4_MIN_HEADER_LENGTH || ipLength < l4 || ipLength > len || buf[off + 9] !== IpProtocol.TCP) return;
+      ipLength = readU16(buf, off + Ipv4Field.TotalLength);
+      if (l4 < IPV4_MIN_HEADER_LENGTH || ipLength < l4 || ipLength > len || buf[off + Ipv4Field.Protocol] !== IpProtocol.TCP) return;
       // A fragment (MF or an offset) is not a whole segment: it cannot even be checksummed.
-      if ((readU16(buf, off + 6) & 0x3fff) !== 0) return;
+      if ((readU16(buf, off + Ipv4Field.FlagsAndFragmentOffset) & (Ipv4Fragment.MoreFragments | Ipv4Fragment.OffsetMask)) !== 0) return;
       ipOptions = l4 !== IPV4_MIN_HEADER_LENGTH;
       this.v6[i] = 0;
     } else if (version === 6) {
       if (len < IPV6_HEADER_LENGTH) return;
       l4 = IPV6_HEADER_LENGTH;
-      ipLength = IPV6_HEADER_LENGTH + readU16(buf, off + 4);
+      ipLength = IPV6_HEADER_LENGTH + readU16(buf, off + Ipv6Field.PayloadLength);
       // Extension headers would have to be walked; such packets pass through unmerged.
-      if (ipLength > len || buf[off + 6] !== IpProtocol.TCP) return;
+      if (ipLength > len || buf[off + Ipv6Field.NextHeader] !== IpProtocol.TCP) return;
       this.v6[i] = 1;
     } else {
       return;
     }
     const tcp = off + l4;
     if (l4 + TCP_MIN_HEADER_LENGTH > ipLength) return;
-    const tcpHeaderLength = (buf[tcp + 12]! >>> 4) << 2;
+    const tcpHeaderLength = (buf[tcp + TcpField.DataOffset]! >>> 4) << 2;
     if (tcpHeaderLength < TCP_MIN_HEADER_LENGTH || l4 + tcpHeaderLength > ipLength) return;
 
     this.ipLength[i] = ipLength;
     this.l4[i] = l4;
     this.tcpHeaderLength[i] = tcpHeaderLength;
     this.payload[i] = ipLength - l4 - tcpHeaderLength;
-    this.sequence[i] = readU32(buf, tcp + 4);
+    this.sequence[i] = readU32(buf, tcp + TcpField.SequenceNumber);
     this.hash[i] = flowHash(buf, off, tcp, version === 6);
     this.kind[i] = Kind.TcpAlone;
 
@@ -274,7 +274,7 @@ export class TcpCoalescer {
       }
       this.verified[i] = 1;
     }
-    const flags = buf[tcp + 13]!;
+    const flags = buf[tcp + TcpField.Flags]!;
     if (ipOptions || (flags & ~MERGEABLE_FLAGS) !== 0 || (flags & TcpFlags.ACK) === 0 || this.payload[i] === 0) return;
     this.kind[i] = Kind.TcpMergeable;
   }
@@ -285,9 +285,9 @@ export class TcpCoalescer {
     let pseudo: number;
     if (this.v6[i] === 0) {
       if (!this.ip.bind(buf, off).isValidChecksum()) return false;
-      pseudo = pseudoHeaderSumV4(readU32(buf, off + 12), readU32(buf, off + 16), IpProtocol.TCP, tcpLength);
+      pseudo = pseudoHeaderSumV4(readU32(buf, off + Ipv4Field.SourceAddress), readU32(buf, off + Ipv4Field.DestinationAddress), IpProtocol.TCP, tcpLength);
     } else {
-      pseudo = pseudoHeaderSumV6(buf, off + 8, off + 24, IpProtocol.TCP, tcpLength);
+      pseudo = pseudoHeaderSumV6(buf, off + Ipv6Field.SourceAddress, off + Ipv6Field.DestinationAddress, IpProtocol.TCP, tcpLength);
     }
     return onesComplementSum(buf, off + l4, tcpLength, pseudo) === 0xffff;
   }
@@ -301,7 +301,9 @@ export class TcpCoalescer {
       const head = this.open[k]!;
       if (this.hash[head] !== hash || this.v6[head] !== v6) continue;
       const headOff = offsets[head]!;
-      const sameAddresses = v6 === 0 ? bytesEqual(buf, off + 12, buf, headOff + 12, 8) : bytesEqual(buf, off + 8, buf, headOff + 8, 32);
+      const sameAddresses = v6 === 0
+        ? bytesEqual(buf, off + Ipv4Field.SourceAddress, buf, headOff + Ipv4Field.SourceAddress, 8)
+        : bytesEqual(buf, off + Ipv6Field.SourceAddress, buf, headOff + Ipv6Field.SourceAddress, 2 * IPV6_ADDRESS_LENGTH);
       if (sameAddresses && bytesEqual(buf, off + this.l4[i]!, buf, headOff + this.l4[head]!, 4)) return head;
     }
     return -1;
@@ -321,21 +323,21 @@ export class TcpCoalescer {
     if (payload > this.payload[head]!) return false;
     if (l4 + tcpHeaderLength + this.runPayload[head]! + payload > IPV4_MAX_TOTAL_LENGTH) return false;
     if (tcpHeaderLength !== this.tcpHeaderLength[head]) return false;
-    // Acknowledgment number (8..11), then data offset and window (12, 14..15); flags are checked
-    // in classify. Then the options.
-    if (!bytesEqual(buf, tcp + 8, buf, headTcp + 8, 5)) return false;
-    if (!bytesEqual(buf, tcp + 14, buf, headTcp + 14, 2)) return false;
+    // Acknowledgment number and data offset, then the window; flags are checked in classify.
+    // Then the options.
+    if (!bytesEqual(buf, tcp + TcpField.AcknowledgmentNumber, buf, headTcp + TcpField.AcknowledgmentNumber, TcpField.Flags - TcpField.AcknowledgmentNumber)) return false;
+    if (!bytesEqual(buf, tcp + TcpField.Window, buf, headTcp + TcpField.Window, 2)) return false;
     if (!bytesEqual(buf, tcp + TCP_MIN_HEADER_LENGTH, buf, headTcp + TCP_MIN_HEADER_LENGTH, tcpHeaderLength - TCP_MIN_HEADER_LENGTH)) {
       return false;
     }
     if (this.v6[i] === 0) {
-      if (buf[off + 1] !== buf[headOff + 1] || buf[off + 8] !== buf[headOff + 8]) return false; // TOS, TTL
-      const flags = buf[off + 6]! & 0x40;
-      if (flags !== (buf[headOff + 6]! & 0x40)) return false; // DF
-      if (flags === 0 && readU16(buf, off + 4) !== ((readU16(buf, headOff + 4) + this.count[head]!) & 0xffff)) return false;
+      if (buf[off + Ipv4Field.TypeOfService] !== buf[headOff + Ipv4Field.TypeOfService] || buf[off + Ipv4Field.Ttl] !== buf[headOff + Ipv4Field.Ttl]) return false;
+      const df = readU16(buf, off + Ipv4Field.FlagsAndFragmentOffset) & Ipv4Fragment.DontFragment;
+      if (df !== (readU16(buf, headOff + Ipv4Field.FlagsAndFragmentOffset) & Ipv4Fragment.DontFragment)) return false;
+      if (df === 0 && readU16(buf, off + Ipv4Field.Identification) !== ((readU16(buf, headOff + Ipv4Field.Identification) + this.count[head]!) & 0xffff)) return false;
     } else {
       // Version, traffic class, flow label; hop limit.
-      if (!bytesEqual(buf, off, buf, headOff, 4) || buf[off + 7] !== buf[headOff + 7]) return false;
+      if (!bytesEqual(buf, off, buf, headOff, Ipv6Field.PayloadLength) || buf[off + Ipv6Field.HopLimit] !== buf[headOff + Ipv6Field.HopLimit]) return false;
     }
     return true;
   }
@@ -346,7 +348,7 @@ export class TcpCoalescer {
     this.count[i] = 1;
     this.runPayload[i] = this.payload[i]!;
     this.nextSequence[i] = (this.sequence[i]! + this.payload[i]!) >>> 0;
-    if ((buf[off + this.l4[i]! + 13]! & TcpFlags.PSH) === 0) this.open[this.openCount++] = i;
+    if ((buf[off + this.l4[i]! + TcpField.Flags]! & TcpFlags.PSH) === 0) this.open[this.openCount++] = i;
   }
 
   private join(head: number, i: number): void {
@@ -399,12 +401,12 @@ export class TcpCoalescer {
     }
 
     const tcp = packet + l4;
-    buf[tcp + 13] = buf[tcp + 13]! | (buf[offsets[last]! + l4 + 13]! & TcpFlags.PSH);
+    buf[tcp + TcpField.Flags] = buf[tcp + TcpField.Flags]! | (buf[offsets[last]! + l4 + TcpField.Flags]! & TcpFlags.PSH);
     // CHECKSUM_PARTIAL: the field holds the pseudo-header sum, folded and not complemented.
     let pseudo: number;
     if (v6) {
-      writeU16(buf, packet + 4, tcpLength);
-      pseudo = pseudoHeaderSumV6(buf, packet + 8, packet + 24, IpProtocol.TCP, tcpLength);
+      writeU16(buf, packet + Ipv6Field.PayloadLength, tcpLength);
+      pseudo = pseudoHeaderSumV6(buf, packet + Ipv6Field.SourceAddress, packet + Ipv6Field.DestinationAddress, IpProtocol.TCP, tcpLength);
     } else {
       const ip = this.ip.bind(buf, packet);
       ip.totalLength = l4 + tcpLength;
@@ -440,10 +442,10 @@ export class TcpCoalescer {
 function flowHash(buf: Uint8Array, off: number, tcp: number, v6: boolean): number {
   let h = readU32(buf, tcp);
   if (v6) {
-    for (let k = 8; k < 40; k += 4) h = Math.imul(h ^ readU32(buf, off + k), 0x9e3779b1);
+    for (let k = Ipv6Field.SourceAddress; k < IPV6_HEADER_LENGTH; k += 4) h = Math.imul(h ^ readU32(buf, off + k), 0x9e3779b1);
   } else {
-    h = Math.imul(h ^ readU32(buf, off + 12), 0x9e3779b1);
-    h = Math.imul(h ^ readU32(buf, off + 16), 0x9e3779b1);
+    h = Math.imul(h ^ readU32(buf, off + Ipv4Field.SourceAddress), 0x9e3779b1);
+    h = Math.imul(h ^ readU32(buf, off + Ipv4Field.DestinationAddress), 0x9e3779b1);
   }
   return h | 0;
 }

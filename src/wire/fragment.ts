@@ -18,11 +18,11 @@
  * "copied" flag is set (RFC 791 §3.1), padded to a multiple of four bytes.
  */
 import { copyBytes, readU16, writeU16 } from './bytes.js';
-import { IPV4_MIN_HEADER_LENGTH, Ipv4Field, Ipv4View } from './ipv4.js';
+import { IPV4_MIN_HEADER_LENGTH, Ipv4Field, Ipv4Fragment, Ipv4View } from './ipv4.js';
 
-const DONT_FRAGMENT = 0x4000;
-const MORE_FRAGMENTS = 0x2000;
-const OFFSET_MASK = 0x1fff;
+const DONT_FRAGMENT = Ipv4Fragment.DontFragment;
+const MORE_FRAGMENTS = Ipv4Fragment.MoreFragments;
+const OFFSET_MASK = Ipv4Fragment.OffsetMask;
 const OPTION_END = 0;
 const OPTION_NOP = 1;
 const OPTION_COPIED = 0x80;

@@ -12,7 +12,7 @@
 
 import { copyBytes, inBounds, readU16, readU32, writeU16, writeU32 } from './bytes.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSumV6 } from './checksum.js';
-import { IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4Field, Ipv4View } from './ipv4.js';
+import { IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4Field, Ipv4Fragment, Ipv4View } from './ipv4.js';
 import { IPV6_ADDRESS_LENGTH, IPV6_HEADER_LENGTH, IPV6_MIN_MTU } from './ipv6.js';
 
 /*
@@ -344,7 +344,7 @@ export function icmpv4ErrorAllowed(buf: Uint8Array, off: number, len: number): b
   if (len < IPV4_MIN_HEADER_LENGTH) return false;
   const headerLength = (buf[off]! & 0x0f) << 2;
   return (
-    (readU16(buf, off + Ipv4Field.FlagsAndFragmentOffset) & 0x1fff) === 0 &&
+    (readU16(buf, off + Ipv4Field.FlagsAndFragmentOffset) & Ipv4Fragment.OffsetMask) === 0 &&
     !isBadIcmpv4Peer(readU32(buf, off + Ipv4Field.SourceAddress)) &&
     !isBadIcmpv4Peer(readU32(buf, off + Ipv4Field.DestinationAddress)) &&
     !(

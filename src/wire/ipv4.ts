@@ -52,9 +52,16 @@ export const IPV4_MAX_HEADER_LENGTH = 60;
 export const IPV4_MAX_TOTAL_LENGTH = 0xffff;
 export const IPV4_VERSION = 4;
 
-const FLAG_DONT_FRAGMENT = 0x4000;
-const FLAG_MORE_FRAGMENTS = 0x2000;
-const FRAGMENT_OFFSET_MASK = 0x1fff;
+/** The parts of the 16-bit Flags and Fragment Offset field (RFC 791 §3.1), as masks over it. */
+export const Ipv4Fragment = {
+  DontFragment: 0x4000,
+  MoreFragments: 0x2000,
+  /** Fragment Offset, in units of 8 bytes. */
+  OffsetMask: 0x1fff,
+} as const;
+const FLAG_DONT_FRAGMENT = Ipv4Fragment.DontFragment;
+const FLAG_MORE_FRAGMENTS = Ipv4Fragment.MoreFragments;
+const FRAGMENT_OFFSET_MASK = Ipv4Fragment.OffsetMask;
 
 /** IP protocol numbers (IANA "Assigned Internet Protocol Numbers"). */
 export const IpProtocol = {

@@ -162,7 +162,7 @@ test('the ConfigMap passes the agent’s own config checks in kubernetes mode', 
   assert.equal(cfg.peerSource, 'kubernetes');
   assert.equal(cfg.node, 'some-node', 'node comes from NODE_NAME');
   assert.equal(cfg.podCIDR, '', 'podCIDR is left to the Node object');
-  assert.equal(cfg.mtu + 50, 1500, 'mtu leaves room for 50 bytes of VXLAN on a 1500-byte underlay');
+  assert.equal(cfg.mtuFrom, 'interface', 'no mtu or underlayMTU in the ConfigMap: every node derives its MTU from its own underlay interface');
   assert.doesNotThrow(() => annotationKeys(cfg.kubernetes.annotationPrefix));
 });
 

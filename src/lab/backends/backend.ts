@@ -62,7 +62,7 @@ export interface BackendOptions {
   ipv6?: boolean;
   /** Keep running after this process exits (for `vxnet lab up`). */
   persist?: boolean;
-  /** How long to wait for each agent to start forwarding. Default 20 s. */
+  /** How long to wait for each agent to start forwarding. Default 60 s. */
   agentReadyTimeoutMs?: number;
   /** Kernel VXLAN nodes: program their peers at build time (default true). */
   programKernelPeers?: boolean;

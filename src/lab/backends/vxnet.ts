@@ -100,7 +100,9 @@ export const vxnet: Backend = {
     node.configPath = cfgPath;
     const argv = [...(host.options.agentCommand ?? defaultAgentCommand()), '--config', cfgPath];
     const agent = host.startProcess(node, argv, 'agent.log');
-    const timeoutMs = host.options.agentReadyTimeoutMs ?? 20_000;
+    // Generous: on the shared 2-core machine at a load of 20 an agent took just over 20 s to
+    // forward (worker threads and nft runs starved); an agent that fails exits, and is seen at once.
+    const timeoutMs = host.options.agentReadyTimeoutMs ?? 60_000;
     try {
       await waitFor(
         `${node.name}'s agent to forward`,
