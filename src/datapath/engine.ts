@@ -145,20 +145,7 @@ export class DataPath {
   health(now = Date.now()): { healthy: boolean; reason: string } {
     if (this.workerError) return { healthy: false, reason: this.workerError };
     if (this.workers.length === 0) return { healthy: false, reason: 'data path not running' };
-    for (const w of this.workers) {
-      const base = w.block * COUNTER_SLOTS;
-      for (const d of DIRECTIONS) {
-        const beat = this.counters[base + d.heartbeat]!;
-        const failing = this.counters[base + d.failing]!;
-        if (failing >= FAILING_CALLS) {
-          const errno = this.counters[base + d.lastErrno]!;
-          return { healthy: false, reason: `worker ${w.block}'s ${d.name} I/O keeps failing (${failing} calls in a row, last errno ${errnoName(errno)})` };
-        }
-        const since = beat === 0 ? now - this.startedAt : now - beat;
-        if (since > STALL_MS) return { healthy: false, reason: `worker ${w.block}'s ${d.name} side made no progress for ${(since / 1000).toFixed(1)} s` };
-      }
-    }
-    return { healthy: true, reason: 'forwarding' };
+    return workerHealth(this.counters, this.workers.map((w) => w.block), this.startedAt, now);
   }
 
   async stop(): Promise<void> {
@@ -180,6 +167,28 @@ export class DataPath {
     if (t.flags) flags.set(t.flags.subarray(0, flags.length));
     return { generation, table: t.table, table6: t.table6, stateOf: this.stateOf.buffer as SharedArrayBuffer, peerFlags: flags.buffer as SharedArrayBuffer };
   }
+}
+
+/**
+ * Whether the workers of `blocks` make progress, from their heartbeat and failure slots in the
+ * shared counters: a direction whose I/O failed FAILING_CALLS times in a row, or that has not
+ * stamped its heartbeat for STALL_MS (since `startedAt` if it never did), is unhealthy.
+ */
+export function workerHealth(counters: Float64Array, blocks: readonly number[], startedAt: number, now: number): { healthy: boolean; reason: string } {
+  for (const block of blocks) {
+    const base = block * COUNTER_SLOTS;
+    for (const d of DIRECTIONS) {
+      const beat = counters[base + d.heartbeat]!;
+      const failing = counters[base + d.failing]!;
+      if (failing >= FAILING_CALLS) {
+        const errno = counters[base + d.lastErrno]!;
+        return { healthy: false, reason: `worker ${block}'s ${d.name} I/O keeps failing (${failing} calls in a row, last errno ${errnoName(errno)})` };
+      }
+      const since = beat === 0 ? now - startedAt : now - beat;
+      if (since > STALL_MS) return { healthy: false, reason: `worker ${block}'s ${d.name} side made no progress for ${(since / 1000).toFixed(1)} s` };
+    }
+  }
+  return { healthy: true, reason: 'forwarding' };
 }
 
 /** The two directions a worker serves, and their health slots. */

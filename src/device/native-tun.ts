@@ -2,7 +2,7 @@
  * TUN over the addon. The main thread opens the device (`openTun`) and hands the fd numbers to the
  * worker threads, which wrap them with `attachTun`. The device is always multi-queue
  * (IFF_MULTI_QUEUE): each open is one queue, with its own fd, and the kernel spreads the packets
- * it hands to us over the queues by flow, so each transmit worker reads its own queue and one
+ * it hands to us over the queues by flow, so each queue's worker reads its own queue and one
  * flow stays on one worker, in order. Opening it the same way whatever the queue count keeps one
  * set of device flags, so an agent restarted with another count attaches to the same device.
  * Offloads are negotiated here: TUNSETOFFLOAD may refuse bits an older kernel lacks, and the
