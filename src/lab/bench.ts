@@ -32,6 +32,8 @@ export interface BenchPath {
   readonly agentConfigExtra?: Record<string, unknown>;
   /** Command that must exist for this path; missing: the path is skipped. */
   readonly needs?: string;
+  /** A variant of vxnet that measures one lever: in the full bench, left out of --quick. */
+  readonly ablation?: boolean;
 }
 
 export const BENCH_PATHS: readonly BenchPath[] = [
@@ -47,8 +49,8 @@ export const BENCH_PATHS: readonly BenchPath[] = [
   // Two ablations of vxnet, so each lever that can be switched is measured against the default
   // in the same run: remote checksum offload off (every inner checksum finished by the sender,
   // as towards a kernel peer without remcsumrx), and two queues (two workers per agent).
-  { key: 'vxnet-norco', label: 'vxnet, remote checksum off', kind: 'vxnet', agentConfigExtra: { offloads: { remoteChecksum: false } } },
-  { key: 'vxnet-2q', label: 'vxnet, 2 queues', kind: 'vxnet', agentConfigExtra: { tuning: { queues: 2 } } },
+  { key: 'vxnet-norco', label: 'vxnet, remote checksum off', kind: 'vxnet', agentConfigExtra: { offloads: { remoteChecksum: false } }, ablation: true },
+  { key: 'vxnet-2q', label: 'vxnet, 2 queues', kind: 'vxnet', agentConfigExtra: { tuning: { queues: 2 } }, ablation: true },
   { key: 'socat', label: 'socat relay', kind: 'socat', needs: 'socat' },
   { key: 'openvpn', label: 'OpenVPN, no crypto', kind: 'openvpn', needs: 'openvpn' },
 ];
@@ -260,7 +262,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
   const pings = opts.quick ? 50 : 200;
   const idlePings = opts.quick ? 20 : 100;
   const roundCount = opts.rounds ?? (opts.quick ? 1 : 3);
-  const paths = BENCH_PATHS.filter((p) => !opts.only || opts.only.includes(p.key));
+  const paths = BENCH_PATHS.filter((p) => (opts.only ? opts.only.includes(p.key) : !(opts.quick && p.ablation)));
   const labs = new Map<string, Lab>();
   const failed = new Map<string, BenchRow>();
   const samples = new Map<string, BenchRow[]>();

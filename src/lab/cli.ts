@@ -22,7 +22,7 @@ const USAGE = () => `usage: vxnet lab <command> [options]
                                 benchmark the data paths (2-node labs, N interleaved rounds,
                                 medians), print the table, write DIR/benchmarks.md and
                                 DIR/bench-chart.svg; P: direct kernel vxnet vxnet-nooffload
-                                socat openvpn
+                                vxnet-norco vxnet-2q (left out of --quick) socat openvpn
 
   K is one of ${NODE_KINDS.join(', ')}; a list gives node 1, 2, ... (the last repeats).`;
 
