@@ -117,6 +117,35 @@ function byLabel(samples: readonly Sample[], name: string, label: string): Map<s
   return m;
 }
 
+/**
+ * Drops the kernel counts where the agent cannot: each node's TUN device queue (tx dropped: the
+ * kernel had no room to queue a packet for the agent to read), and UDP receive-buffer overflows
+ * in the node namespaces (the agent's socket) and the pods (iperf3's).
+ */
+async function kernelDrops(lab: Lab): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const n of lab.nodes) {
+    if (n.device === null) continue;
+    const r = await lab.exec(n.ns, ['ip', '-s', '-j', 'link', 'show', 'dev', n.device]);
+    try {
+      const l = (JSON.parse(r.stdout) as Array<{ stats64?: { tx?: { dropped?: number }; rx?: { dropped?: number } } }>)[0];
+      out.set(`${n.name} ${n.device} tx_dropped`, l?.stats64?.tx?.dropped ?? 0);
+      out.set(`${n.name} ${n.device} rx_dropped`, l?.stats64?.rx?.dropped ?? 0);
+    } catch {
+      // no device stats: nothing to add
+    }
+  }
+  for (const ns of [...lab.nodes.map((n) => [n.name, n.ns] as const), ...lab.pods.map((p) => [p.name, p.ns] as const)]) {
+    const r = await lab.exec(ns[1], ['cat', '/proc/net/snmp']);
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+    const head = (lines[0] ?? '').split(/\s+/);
+    const vals = (lines[1] ?? '').split(/\s+/);
+    const i = head.indexOf('RcvbufErrors');
+    if (i > 0) out.set(`${ns[0]} UDP RcvbufErrors`, Number(vals[i]));
+  }
+  return out;
+}
+
 interface LoadTotals {
   runs: number;
   failed: number;
@@ -173,6 +202,7 @@ export async function runSoak(o: SoakOptions): Promise<string> {
     await sleep(500);
     const pids = [1, 2].map((i) => lab.agentPid(i) ?? -1);
     const before = await Promise.all([1, 2].map((i) => scrape(lab, i)));
+    const kernelBefore = await kernelDrops(lab);
     writeFileSync(o.samplesFile, '');
     const started = Date.now();
     const until = started + durationMs;
@@ -202,8 +232,11 @@ export async function runSoak(o: SoakOptions): Promise<string> {
       await sleep(Math.min(o.sampleSeconds * 1000, Math.max(0, until - Date.now())));
     }
     const [tcpTot, udpTot] = await Promise.all([tcp, udp]);
-    const pr = parsePing((await pinger.wait(30_000)).stdout);
+    // ping -i 0.2 runs a little slower than 5 a second, so it is stopped, not awaited: SIGINT
+    // makes it print its summary.
+    const pr = parsePing((await pinger.stop('SIGINT', 5000)).stdout);
     const after = await Promise.all([1, 2].map((i) => scrape(lab, i)));
+    const kernelAfter = await kernelDrops(lab);
     const elapsedMin = (Date.now() - started) / 60_000;
 
     const lines: string[] = [];
@@ -233,6 +266,8 @@ export async function runSoak(o: SoakOptions): Promise<string> {
       const moved = ['tx', 'rx'].map((d) => `${d} ${(pa.get(d) ?? 0) - (pb.get(d) ?? 0)}`).join(', ');
       lines.push(`node${i}: packets ${moved}; drops ${drops.length === 0 ? 'none' : drops.map(([r, d]) => `${r} ${d}`).join(', ')}.`);
     }
+    const kd = [...kernelAfter].map(([k, v]) => [k, v - (kernelBefore.get(k) ?? 0)] as const).filter(([, v]) => v !== 0);
+    lines.push(`Kernel drops outside the agent's counters: ${kd.length === 0 ? 'none' : kd.map(([k, v]) => `${k} ${v}`).join(', ')}.`);
     return lines.join('\n');
   } finally {
     await Promise.allSettled(servers.map((s) => s.stop('SIGKILL', 1000)));
