@@ -15,6 +15,10 @@
  * to a JSON-lines file under /tmp, and at the end prints start/end/min/max and the least-squares
  * slope per hour of each series over the samples after a warm-up (start-up allocation and the
  * first GCs are not a leak), the drops by reason, and what the load moved.
+ *
+ * Options: --minutes N (default 10), --every S (seconds between samples), --warmup M (minutes
+ * left out of the slopes), --tcp-rate and --udp-rate (iperf3 -b), --samples FILE (the JSON
+ * lines; default /tmp/vxnet-soak-<time>.jsonl), --out FILE (the report, also printed). Needs root.
  */
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Lab } from '../src/lab/lab.js';
