@@ -174,6 +174,7 @@ export class ApiStandIn {
   private sortedNames: string[] | undefined;
   private history: HistoryEvent[] = [];
   private rv = 1;
+  private listCache: { rv: number; body: Buffer } | undefined;
   /** Watches from a resourceVersion below this get 410 Gone. */
   private compactedRV = 1;
   private server: Server | undefined;
@@ -407,11 +408,19 @@ export class ApiStandIn {
     return json;
   }
 
-  /** The list body, from the encoded Nodes in name order, as the API server sorts by key. */
-  private listBody(): string {
+  /**
+   * The list body, from the encoded Nodes in name order, as the API server sorts by key. Kept as
+   * bytes until the next change (every change moves `rv`), as the API server answers a list
+   * from its watch cache: building a 120 MB body on every list made the stand-in, not the client
+   * under test, the slow side of the start-up bench (1.4-1.9 s per 15,000-Node list to curl).
+   */
+  private listBody(): Buffer {
+    if (this.listCache?.rv === this.rv) return this.listCache.body;
     this.sortedNames ??= [...this.nodes.keys()].sort();
     const items = this.sortedNames.map((n) => this.encoded.get(n)!).join(',');
-    return `{"kind":"NodeList","apiVersion":"v1","metadata":{"resourceVersion":"${this.rv}"},"items":[${items}]}`;
+    const body = Buffer.from(`{"kind":"NodeList","apiVersion":"v1","metadata":{"resourceVersion":"${this.rv}"},"items":[${items}]}`);
+    this.listCache = { rv: this.rv, body };
+    return body;
   }
 
   // ---- internals: HTTP ----
@@ -466,7 +475,7 @@ export class ApiStandIn {
         if (this.listFault === undefined) res.end(body);
         else {
           const fault = this.listFault;
-          res.write(body.slice(0, body.length >> 1), () => {
+          res.write(body.subarray(0, body.length >> 1), () => {
             if (fault === 'truncate') res.destroy();
           });
         }
