@@ -4,11 +4,11 @@
  * and/or the inbound one (UDP -> TUN) for whichever woke it, each without waiting again.
  *
  * Why one thread for both directions rather than a thread per direction: a request/response
- * round trip crosses a node twice, once each way. With a thread per direction both threads
- * sleep, and each wake-up of a sleeping V8 thread (futex, scheduler, cache) costs more than the
- * packet work itself; one thread that stays warm across both halves halves the wake-ups and the
- * idle isolates (each is a whole V8 heap). Under bulk load the two directions share a core,
- * which more queues spread again (docs/performance.md has the measurements either way).
+ * round trip crosses a node twice, once each way. With a thread per direction each half wakes a
+ * different sleeping thread, with its own caches and JIT state; with one, both halves run on
+ * the same thread, which is still running when a quick reply comes back, and there is one V8
+ * isolate (a whole heap) fewer. Under bulk load the two directions share a core, which more
+ * queues spread again (docs/performance.md has the measurements either way).
  *
  * Table updates without locks: the control plane builds a new, immutable table in a fresh
  * SharedArrayBuffer, posts it to each worker's port, and only then bumps the generation word in
