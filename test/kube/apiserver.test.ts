@@ -5,8 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import { ApiException, CoreV1Api, PatchStrategy, Watch, setHeaderOptions, type V
 import { ApiStandIn, makeNode, type NodeObject } from '../support/kube-apiserver.js';
 import { loadKubeConfig } from '../../src/peers/kube-client.js';
 import { waitFor } from './helpers.js';
+import { tempDir } from '../support/tmp.js';
 
 async function started(opts?: ConstructorParameters<typeof ApiStandIn>[0]): Promise<{ s: ApiStandIn; api: CoreV1Api }> {
   const s = new ApiStandIn(opts);
@@ -177,7 +177,7 @@ test('setDown keeps state and the port', async (t) => {
 
 for (const c of [{ name: 'http', flags: [], scheme: 'http' }, { name: 'https (--tls)', flags: ['--tls'], scheme: 'https' }]) {
   test(`CLI, ${c.name}: serves nodes from a file on the given host, writes a kubeconfig, exits on SIGTERM`, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'vxnet-standin-'));
+    const dir = tempDir('vxnet-standin-');
     const nodes = join(dir, 'nodes.yaml');
     writeFileSync(nodes, '- name: x\n  podCIDR: 10.244.5.0/24\n  internalIP: 192.168.105.2\n');
     const kubeconfig = join(dir, 'kubeconfig');

@@ -3,13 +3,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kubeconfigYaml } from '../support/kube-apiserver.js';
 import { KubeConfigError, loadKubeConfig } from '../../src/peers/kube-client.js';
+import { tempDir } from '../support/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'vxnet-kc-'));
+const dir = tempDir('vxnet-kc-');
 const fileA = join(dir, 'a');
 writeFileSync(fileA, kubeconfigYaml('http://127.0.0.1:1111'));
 const fileB = join(dir, 'b');

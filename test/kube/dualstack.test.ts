@@ -4,14 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiStandIn, makeNode } from '../support/kube-apiserver.js';
 import { annotationKeys, nodePodCIDRs6, nodeToPeer, normalizeIPv6CIDR, peerKey, VXNET_PREFIX } from '../../src/peers/kube-node.js';
 import { selfFacts } from '../../src/peers/kube-client.js';
 import { prepareKubernetes } from '../../src/agent/kube-start.js';
 import { checkConfig, ConfigError } from '../../src/agent/config.js';
+import { tempDir } from '../support/tmp.js';
 
 const vx = annotationKeys(VXNET_PREFIX);
 const annotations = {
@@ -74,7 +73,7 @@ test('prepareKubernetes: podCIDR6 from the Node when clusterCIDR6 is set; a clea
   standIn.addNode(makeNode({ name: 'elsewhere', podCIDRs: ['10.244.3.0/24', 'fd00:99::/64'], internalIP: '192.168.103.2' }));
   await standIn.start();
   t.after(() => standIn.stop());
-  const kubeconfig = standIn.writeKubeconfig(join(mkdtempSync(join(tmpdir(), 'vxnet-ds-')), 'kc'));
+  const kubeconfig = standIn.writeKubeconfig(join(tempDir('vxnet-ds-'), 'kc'));
   const lines: Array<{ msg: string; fields: Record<string, unknown> | undefined }> = [];
   const log = (_l: string, msg: string, fields?: Record<string, unknown>): void => { lines.push({ msg, fields }); };
   const cfgFor = (node: string, extra: Record<string, unknown> = {}) => checkConfig({

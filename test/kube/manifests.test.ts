@@ -44,6 +44,7 @@ import { KUBE_ENV } from '../../src/peers/kube-client.js';
 import { annotationKeys } from '../../src/peers/kube-node.js';
 import { peerNode, Recorder, waitFor } from './helpers.js';
 import { flagValue, hostMount, loadDaemonSet, type ContainerView, type DaemonSetView } from '../support/deploy.js';
+import { tempDir } from '../support/tmp.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -116,7 +117,7 @@ test('RBAC grants exactly the calls the agent makes (recorded by the stand-in)',
   standIn.addNode(peerNode(2));
   await standIn.start();
   t.after(() => standIn.stop());
-  const kubeconfig = standIn.writeKubeconfig(join(mkdtempSync(join(tmpdir(), 'vxnet-rbac-')), 'kubeconfig'));
+  const kubeconfig = standIn.writeKubeconfig(join(tempDir('vxnet-rbac-'), 'kubeconfig'));
 
   // The agent's own Kubernetes path, from the shipped ConfigMap: load facts, publish, watch, forward.
   const cfg = checkConfig(configMapJSON(), { env: { NODE_NAME: 'node-1' }, overrides: { kubeconfig } });

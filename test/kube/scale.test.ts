@@ -7,8 +7,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../src/peers/kube-client.js';
@@ -18,6 +16,7 @@ import { buildTable } from '../../src/table/table.js';
 import { spawnStandIn } from '../support/kube-apiserver.js';
 import { scaleNodeName, scaleTableInput } from '../support/kube-nodes.js';
 import { Recorder } from './helpers.js';
+import { tempDir } from '../support/tmp.js';
 
 const NODES = 15_000;
 /**
@@ -33,7 +32,7 @@ const START_WALL_BOUND_MS = 90_000;
 const RSS_BOUND_MB = 450;
 
 test(`${NODES.toLocaleString('en-US')} Nodes: start within ${START_CPU_BOUND_MS / 1000} s of CPU and ${RSS_BOUND_MB} MB; one Node's update is one small snapshot`, { timeout: 240_000 }, async (t) => {
-  const standIn = await spawnStandIn(['--scale', String(NODES), '--bookmark-ms', '0'], join(mkdtempSync(join(tmpdir(), 'vxnet-scale-')), 'kubeconfig'));
+  const standIn = await spawnStandIn(['--scale', String(NODES), '--bookmark-ms', '0'], join(tempDir('vxnet-scale-'), 'kubeconfig'));
   t.after(() => standIn.stop());
   const kc = loadKubeConfig(standIn.kubeconfig);
   const source = new KubePeerSource({ nodeName: scaleNodeName(1), kubeConfig: kc, annotationPrefix: VXNET_PREFIX });

@@ -11,6 +11,7 @@ import { loadKubeConfig, loadSelf } from '../../src/peers/kube-client.js';
 import { FLANNEL_PREFIX } from '../../src/peers/kube-node.js';
 import { KubePeerSource } from '../../src/peers/kube-watch.js';
 import { harness, mac, peerNode, Recorder, sleep, waitFor } from './helpers.js';
+import { tempDir } from '../support/tmp.js';
 
 test('initial snapshot: annotated nodes are peers, self and unannotated/podCIDR-less nodes are not', async (t) => {
   const noCIDR = makeNode({ name: 'node-4', internalIP: '192.168.104.2', annotations: peerNode(4).metadata.annotations! });
@@ -233,14 +234,12 @@ test('loadSelf waits (bounded) for the pod CIDR and says what to fix when it nev
 });
 
 test('bearer token: sent by the client from a kubeconfig file; a wrong one is a clear 401', async (t) => {
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const standIn = new ApiStandIn({ token: 's3cret' });
   standIn.addNode(peerNode(1, { annotated: false }));
   await standIn.start();
   t.after(() => standIn.stop());
-  const dir = mkdtempSync(join(tmpdir(), 'vxnet-kube-'));
+  const dir = tempDir('vxnet-kube-');
   const good = standIn.writeKubeconfig(join(dir, 'good'));
   const self = await loadSelf(loadKubeConfig(good), 'node-1', 'vxnet.io');
   assert.equal(self.internalIP, '192.168.101.2');

@@ -6,8 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, loadKubeConfig, loadSelf } from '../../src/peers/kube-client.js';
@@ -17,6 +16,7 @@ import { KubePeerSource } from '../../src/peers/kube-watch.js';
 import { ApiStandIn, kubeconfigYaml } from '../support/kube-apiserver.js';
 import { makeTestCertificates } from '../support/tls.js';
 import { mac, peerNode, Recorder } from './helpers.js';
+import { tempDir } from '../support/tmp.js';
 
 const certs = makeTestCertificates();
 const otherCA = makeTestCertificates('some-other-ca').ca;
@@ -33,7 +33,7 @@ async function tlsStandIn(t: { after: (f: () => Promise<void>) => void }, tls = 
 test('over TLS with the right CA: start-up read, publish through nodes/status, list and watch', async (t) => {
   const s = await tlsStandIn(t);
   assert.match(s.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-  const file = s.writeKubeconfig(join(mkdtempSync(join(tmpdir(), 'vxnet-tls-')), 'kubeconfig'));
+  const file = s.writeKubeconfig(join(tempDir('vxnet-tls-'), 'kubeconfig'));
   const kc = loadKubeConfig(file);
   assert.equal(kc.getCurrentCluster()?.skipTLSVerify, false, 'the kubeconfig does not switch verification off');
 
@@ -96,7 +96,7 @@ test('over TLS with a wrong CA, no CA, or an address the certificate does not na
 
 test('over TLS the watcher reports a wrong CA once, with the fix, and keeps retrying', async (t) => {
   const s = await tlsStandIn(t);
-  const dir = mkdtempSync(join(tmpdir(), 'vxnet-tls-'));
+  const dir = tempDir('vxnet-tls-');
   const bad = join(dir, 'bad');
   writeFileSync(bad, kubeconfigYaml(s.url, 't0ken', otherCA));
   const source = new KubePeerSource({ kubeConfig: loadKubeConfig(bad), nodeName: 'node-1', annotationPrefix: VXNET_PREFIX, resyncBackoffMs: { min: 20, max: 40 } });
