@@ -128,11 +128,6 @@ export class DataPath {
     return this.seenGeneration() === this.generation;
   }
 
-  /** Every counter, the packet and byte totals summed over the peers. */
-  snapshot(): CounterSnapshot {
-    return this.traffic().counters;
-  }
-
   /** Every counter and the per-peer state from one reading, so that per-peer values plus the
    * removed peers' traffic add up to the totals exactly. */
   traffic(): { counters: CounterSnapshot; peers: PeerReading } {

@@ -145,11 +145,6 @@ export class PeerStates {
     return v;
   }
 
-  /** The state index of `node`, or undefined when it is not a peer. */
-  indexOf(node: string): number | undefined {
-    return this.index.get(node);
-  }
-
   /**
    * Every entry read once, at one moment: the per-peer values, the traffic of removed peers
    * (retired, plus entries still waiting for reuse) and the totals all come from this one pass,
