@@ -59,5 +59,6 @@ COPY --from=build /src/node_modules/ node_modules/
 COPY --from=build /src/dist/ dist/
 COPY --from=build /src/build/Release/*.node build/Release/
 USER root
-ENTRYPOINT ["node", "dist/src/cli/main.js"]
+# The flags are AGENT_NODE_FLAGS (src/agent/node-flags.ts): memory, not speed.
+ENTRYPOINT ["node", "--v8-pool-size=1", "--max-semi-space-size=1", "--no-maglev", "dist/src/cli/main.js"]
 CMD ["agent", "--config", "/etc/vxnet/config.json"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --v8-pool-size=1 --max-semi-space-size=1 --no-maglev
 /**
  * The `vxnet` command. Subcommands:
  *

@@ -45,6 +45,7 @@ import { annotationKeys } from '../../src/peers/kube-node.js';
 import { peerNode, Recorder, waitFor } from './helpers.js';
 import { flagValue, hostMount, loadDaemonSet, type ContainerView, type DaemonSetView } from '../support/deploy.js';
 import { tempDir } from '../support/tmp.js';
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -475,6 +476,8 @@ test('Dockerfile: the image’s own node builds and runs it; the node dev depend
   }
   assert.ok(!df.envs.some((e) => /PATH=.*node_modules/.test(e)), 'no node_modules/.bin on PATH');
   assert.deepEqual(df.entrypoint.slice(0, 1), ['node'], 'the entry point is the image’s node');
+  // The agent's Node flags, as the lab and the bin's shebang use them (src/agent/node-flags.ts).
+  assert.deepEqual(df.entrypoint.slice(1, -1), AGENT_NODE_FLAGS, 'the entry point runs node with AGENT_NODE_FLAGS');
 });
 
 test('Dockerfile: npm scripts exist, copied files exist after a build, the entry point is built', () => {
@@ -514,7 +517,8 @@ test('Dockerfile: npm scripts exist, copied files exist after a build, the entry
       }
     }
   }
-  assert.ok(existsSync(join(ROOT, df.entrypoint[1]!)), `entry point ${df.entrypoint[1]} is not built`);
+  const entry = df.entrypoint[df.entrypoint.length - 1]!;
+  assert.ok(existsSync(join(ROOT, entry)), `entry point ${entry} is not built`);
   assert.deepEqual(df.cmd.slice(0, 2), ['agent', '--config']);
 });
 

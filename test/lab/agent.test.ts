@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ping } from '../../src/lab/checks.js';
-import { defaultAgentCommand, type Lab } from '../../src/lab/lab.js';
+import { defaultAgentEntry, type Lab } from '../../src/lab/lab.js';
 import { agentSkip, withLab } from './helpers.js';
 
 const skip = agentSkip();
@@ -78,8 +78,9 @@ test('static peers change live (file edit and SIGHUP) while traffic to other pee
 test('vxnet status prints the peer table and counters; ICMP net unreachable reaches the pod', { skip, timeout: 120_000 }, async () => {
   await withLab({ nodes: 2 }, async (lab) => {
     await ping(lab, lab.pod('p1a').ns, lab.pod('p2a').ip, { count: 3, intervalS: 0.1 });
-    const [node, main] = defaultAgentCommand();
-    const r = await lab.exec(lab.node(1).ns, [node!, main!, 'status'], { timeoutMs: 10_000 });
+    const node = process.execPath;
+    const main = defaultAgentEntry();
+    const r = await lab.exec(lab.node(1).ns, [node, main, 'status'], { timeoutMs: 10_000 });
     say(`vxnet status:\n${r.stdout}`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /node node1: ready/);

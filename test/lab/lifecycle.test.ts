@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultAgentCommand, type Lab } from '../../src/lab/lab.js';
+import { defaultAgentCommand, defaultAgentEntry, type Lab } from '../../src/lab/lab.js';
 import { startCapture } from '../../src/lab/capture.js';
 import { waitFor } from '../../src/lab/exec.js';
 import { agentSkip, withLab } from './helpers.js';
@@ -173,8 +173,9 @@ test('vxnet cleanup: refused under a live agent; after it, the node is as it was
     },
   }, async (lab) => {
     const n1 = lab.node(1);
-    const [node, main] = defaultAgentCommand();
-    const cleanup = (): Promise<{ code: number | null; stderr: string }> => lab.exec(n1.ns, [node!, main!, 'cleanup', '--config', n1.configPath!], { timeoutMs: 30_000 });
+    const node = process.execPath;
+    const main = defaultAgentEntry();
+    const cleanup = (): Promise<{ code: number | null; stderr: string }> => lab.exec(n1.ns, [node, main, 'cleanup', '--config', n1.configPath!], { timeoutMs: 30_000 });
     const running = await nodeState(lab, n1.ns, dirsOf(lab));
     const reach = await pings(lab, n1.ns, lab.node(2).tunnelAddress);
     say(`agent running: node1 -> node2's tunnel address ${reach}/3; ruleset has table inet vxnet: ${running['nft list ruleset']!.includes('table inet vxnet')}; net.d: ${running['files']}`);

@@ -13,6 +13,7 @@ import { VXLAN_OVERHEAD } from '../../wire/vxlan.js';
 import { readTail, waitFor } from '../exec.js';
 import { CLUSTER_CIDR, CLUSTER_CIDR6, METRICS_ADDR, UNDERLAY_MTU } from '../topology.js';
 import type { Backend, BackendHost, BackendNode } from './backend.js';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 
 const DEVICE = 'vxnet0';
 
@@ -21,8 +22,9 @@ export function defaultAgentEntry(): string {
   return fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 }
 
+/** How the lab starts an agent: this node binary with the agent's own flags (as the image does). */
 export function defaultAgentCommand(): string[] {
-  return [process.execPath, defaultAgentEntry(), 'agent'];
+  return [process.execPath, ...AGENT_NODE_FLAGS, defaultAgentEntry(), 'agent'];
 }
 
 /** Whether the agent of `node` has written a conflist into the node's net.d yet. */
