@@ -382,7 +382,8 @@ node2, across a router namespace, each node on its own subnet. All the labs are 
 ${rounds} round${rounds === 1 ? '' : 's'} measure every path once each, in an order that rotates every round. Each number
 below is the median over the rounds (memory: the largest). The machine's speed drifts over
 minutes, so interleaving keeps a slow phase from landing on one path and skewing the ratios. The router's ports finish
-checksums and segment in software, as a NIC would put packets on a wire, for every path alike.
+checksums and segment in software, as a NIC would put packets on a wire, and each node's uplink merges what it
+receives (GRO), as a NIC's driver does, for every path alike.
 Senders, receivers, relays and the router all share the machine's ${m.cores} cores, so compare the
 paths with one another; absolute numbers say little about a real network.
 
