@@ -25,8 +25,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/ethtool.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -602,6 +604,28 @@ Napi::Value UdpPathMtu(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, result);
 }
 
+// ethtoolGet(ifname, cmd) -> what an ETHTOOL_G* command of the `struct ethtool_value` kind
+// reports for the interface (ETHTOOL_GGRO, 0x2b: 1 when GRO is on), or -errno. A read: the
+// kernel asks no capability for it. The socket is only the ioctl's handle; nothing is sent.
+Napi::Value EthtoolGet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  uint32_t cmd = info[1].As<Napi::Number>().Uint32Value();
+  if (name.empty() || name.size() >= IFNAMSIZ) return Napi::Number::New(env, -EINVAL);
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  ethtool_value value;
+  memset(&value, 0, sizeof(value));
+  value.cmd = cmd;
+  ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  memcpy(ifr.ifr_name, name.c_str(), name.size());
+  ifr.ifr_data = reinterpret_cast<char*>(&value);
+  int result = ioctl(fd, SIOCETHTOOL, &ifr) < 0 ? -errno : static_cast<int>(value.data);
+  close(fd);
+  return Napi::Number::New(env, result);
+}
+
 // pollIn(fdA, fdB, timeoutMs) -> bits: 1 when fdA is ready to read (or has an error to report),
 // 2 the same for fdB; 0 on timeout; -errno. One wait for a worker that serves both directions
 // of a queue (its TUN queue and its receiving socket), so that a single thread sleeps in one
@@ -977,6 +1001,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpPathMtu", Napi::Function::New(env, UdpPathMtu));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("pollIn", Napi::Function::New(env, PollIn));
+  exports.Set("ethtoolGet", Napi::Function::New(env, EthtoolGet));
   exports.Set("netlinkOpen", Napi::Function::New(env, NetlinkOpen));
   exports.Set("netlinkSend", Napi::Function::New(env, NetlinkSend));
   exports.Set("netlinkRecv", Napi::Function::New(env, NetlinkRecv));

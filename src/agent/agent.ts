@@ -23,7 +23,7 @@
 import type { Server } from 'node:http';
 import type { AgentConfig } from './config-types.js';
 import { parseHostPort, DEFAULTS } from './config.js';
-import { underlayInterface } from './underlay.js';
+import { interfaceGro, underlayInterface } from './underlay.js';
 import { KernelSetupError } from '../node/errors.js';
 import { ipv6ForwardingEnabled } from '../node/sysctl.js';
 import { NodeDevice } from '../node/device.js';
@@ -79,6 +79,8 @@ export class Agent implements StatusSource {
   private effective: AgentConfig;
   /** The underlay interface and where the MTU came from, for logs and /status. */
   private underlay: { name: string; mtu: number } | undefined;
+  /** GRO on the underlay interface, when it could be read (checkUnderlayGro). */
+  private underlayGro: boolean | undefined;
   private tun: TunHandle | undefined;
   private netlink: NetlinkSocket | undefined;
   private device: NodeDevice | undefined;
@@ -153,6 +155,7 @@ export class Agent implements StatusSource {
     this.log('info', handed ? 'udp sockets handed over' : 'udp sockets open', { address: cfg.underlayIP, port: udp.port, senders: udp.txFds.length, gro: udp.gro, gso: udp.gso });
     cfg = await this.deriveMtu(cfg);
     this.effective = cfg;
+    if (udp.gro) await this.checkUnderlayGro(cfg);
     // The device: created persistent or adopted, then brought to its spec. The TUN offload path
     // (IFF_VNET_HDR) is negotiated as it opens; the data path adapts to it.
     this.netlink = NetlinkSocket.open();
@@ -368,6 +371,28 @@ export class Agent implements StatusSource {
     return { ...cfg, mtu, underlayMTU: iface.mtu };
   }
 
+  /**
+   * Says so when the underlay interface does no GRO: forwarding is correct either way, but the
+   * receiving sockets then get every datagram on its own. A fact of the node, read once.
+   */
+  private async checkUnderlayGro(cfg: AgentConfig): Promise<void> {
+    let name = this.underlay?.name;
+    if (name === undefined) {
+      try {
+        name = (await underlayInterface(cfg.underlayIP)).name;
+      } catch {
+        return; // underlayMTU was configured and the address is not local: nothing to ask.
+      }
+    }
+    const gro = interfaceGro(name);
+    if (typeof gro === 'boolean') this.underlayGro = gro;
+    if (gro === false) {
+      this.log('warn', `GRO is off on ${name}: every datagram reaches vxnet on its own, which costs throughput (about 40% less single-stream TCP in the lab); turn it on with "ethtool -K ${name} gro on"`, { interface: name });
+    } else if (gro !== true) {
+      this.log('info', 'could not read GRO of the underlay interface', { interface: name, error: gro });
+    }
+  }
+
   reloadPeers(): void {
     const s = this.source as PeerSource & { reload?: () => void };
     if (typeof s.reload === 'function') s.reload();
@@ -421,7 +446,8 @@ export class Agent implements StatusSource {
       tableGeneration: this.datapath?.tableGeneration ?? 0, peersSetAside: this.setAsideCount, peerSourceStats: this.source.stats?.() ?? {},
       metricsConnections: this.server ? metricsServerStats(this.server) : { max: 0, open: 0, evicted: 0 }, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       queues: cfg.tuning.queues,
-      offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false, udpGso: (this.udp?.gso ?? false) && cfg.offloads.udpGso },
+      offloads: { tunVnetHeader: this.tun?.vnetHeader ?? false, tunFlags: this.tun?.offloads ?? 0, udpGro: this.udp?.gro ?? false, udpGso: (this.udp?.gso ?? false) && cfg.offloads.udpGso,
+        ...(this.underlayGro !== undefined ? { underlayGro: this.underlayGro } : {}) },
       kernel: { ifindex: this.device?.ifindex ?? 0, persistent: true, repairs: this.kernelRepairs(), health: this.guard?.health().reason ?? 'not started' },
       pid: process.pid,
       ...(this.took ? { handover: { fromPid: this.took.from.pid, ...(this.took.from.pod ? { fromPod: this.took.from.pod } : {}), pausedAt: this.took.at, pausedMs: this.took.pauseMs } } : {}),

@@ -26,6 +26,8 @@ export interface NativeIo {
   close(fd: number): number;
   /** Waits up to timeoutMs for fdA and/or fdB to be readable: bit 1 fdA, bit 2 fdB, 0 timeout, -errno. */
   pollIn(fdA: number, fdB: number, timeoutMs: number): number;
+  /** An ETHTOOL_G* value of an interface (EthtoolCmd), or -errno. */
+  ethtoolGet(ifname: string, cmd: number): number;
   // Node state (src/node/): netlink, TUN persistence, the node lock, fd readiness.
   netlinkOpen(protocol: number, groups: number, rcvbuf: number): number;
   netlinkSend(fd: number, buf: Uint8Array, length: number): number;
@@ -53,6 +55,9 @@ export const UdpFlags = { Gro: 1, ReusePort: 2, PmtuDiscDo: 4 } as const;
 export const FlockOp = { Shared: 1, Exclusive: 2, NonBlocking: 4, Unlock: 8 } as const;
 /** TUNSETOFFLOAD bits (linux/if_tun.h). */
 export const TunOffload = { Csum: 0x01, Tso4: 0x02, Tso6: 0x04, TsoEcn: 0x08, Ufo: 0x10, Uso4: 0x20, Uso6: 0x40 } as const;
+
+/** ethtoolGet commands (linux/ethtool.h). */
+export const EthtoolCmd = { GetGro: 0x2b } as const;
 
 let cached: NativeIo | undefined;
 

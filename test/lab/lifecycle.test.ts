@@ -11,6 +11,8 @@
  * - A second agent (another device name, port, metrics address and CNI directory) finds the
  *   first one's lock, exits 2 naming it, and leaves every link, address, route, rule and file
  *   as it was; the first one keeps forwarding.
+ * - On an uplink whose GRO is off, the agent warns once, with the command that turns it on, and
+ *   `/status` says `underlayGro: false`; forwarding is unaffected.
  * - `vxnet cleanup` refuses while the agent runs, and once it has stopped leaves node1 exactly
  *   as it was before the agent started: links, addresses, routes of both families, the nftables
  *   ruleset and the CNI directory. A second run finds nothing.
@@ -97,6 +99,29 @@ test('no agent running: the device, address and route stay, nothing leaks onto t
     const after = (await lab.execOk(n1.ns, ['ip', 'route', 'show', '10.244.0.0/16'])).stdout.trim();
     say(`after SIGTERM: route "${after}"`);
     assert.match(after, /^10\.244\.0\.0\/16 dev vxnet0/);
+  });
+});
+
+test('an uplink without GRO: the agent says so and how to turn it on, /status shows it, and it forwards all the same', { skip, timeout: 120_000 }, async () => {
+  await withLab({ nodes: 2, podsPerNode: 1 }, async (lab) => {
+    const groInfo = async (): Promise<unknown> => {
+      const r = await lab.agentHttp(1, '/status');
+      return (JSON.parse(r.body) as { info: { offloads: { underlayGro?: boolean } } }).info.offloads.underlayGro;
+    };
+    const groWarnings = (): Array<Record<string, unknown>> => logLines(lab, 1).filter((l) => /^GRO is off/.test(String(l['msg'])));
+    assert.equal(await groInfo(), true, 'the lab’s uplinks do GRO, as a NIC does');
+    assert.equal(groWarnings().length, 0);
+
+    await killAgent(lab, 1, 'SIGTERM');
+    await lab.execOk(lab.node(1).ns, ['ethtool', '-K', 'eth0', 'gro', 'off']);
+    await restartAgent(lab, 1);
+    const warned = groWarnings();
+    say(`GRO off on node1's eth0: ${JSON.stringify(warned.at(-1))}`);
+    assert.equal(warned.length, 1);
+    assert.equal(warned[0]!['level'], 'warn');
+    assert.match(String(warned[0]!['msg']), /ethtool -K eth0 gro on/);
+    assert.equal(await groInfo(), false);
+    assert.equal(await pings(lab, lab.pod('p1a').ns, lab.pod('p2a').ip), 3, 'forwarding does not depend on GRO');
   });
 });
 
