@@ -12,7 +12,8 @@
  * dozen) costs one check, and the check compares everything, not just what the event named. A
  * periodic check backs the events up: it catches what the kernel does not announce (accept_local
  * changed through /proc/sys sends no event) and whatever a lost event (socket overrun) would have
- * shown.
+ * shown. The periodic check of the nftables table costs a netlink round trip, not a process,
+ * while the ruleset's generation has not moved (nft-table.ts).
  *
  * Every fix is logged (`kernel state repaired`, with what and how) and counted in
  * `vxnet_kernel_repairs_total{what}`; a re-created device counts once, as `device`, however many

@@ -57,8 +57,9 @@ export class NetlinkSocket {
 
   private constructor(private readonly fd: number) {}
 
-  static open(): NetlinkSocket {
-    return new NetlinkSocket(nativeIo().netlinkOpen(NetlinkProtocol.Route, 0, 0));
+  /** A request socket of `protocol` (rtnetlink unless told). */
+  static open(protocol: number = NetlinkProtocol.Route): NetlinkSocket {
+    return new NetlinkSocket(nativeIo().netlinkOpen(protocol, 0, 0));
   }
 
   /** The next sequence number, for the message about to be built. */
