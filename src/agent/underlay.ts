@@ -1,6 +1,6 @@
 /**
  * What the node's underlay network is, read from the kernel: the interface that holds the
- * underlay address, and its MTU.
+ * underlay address, its MTU, and whether it merges what it receives (GRO).
  *
  * The overlay MTU must come from the network the node is actually on, not from a default that
  * is true only on a 1500-byte LAN: cloud VMs run at 1460 (GCE), 1450 or less (OpenStack and
