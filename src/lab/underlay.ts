@@ -71,11 +71,8 @@ async function sysctl(ns: string, ...settings: string[]): Promise<void> {
  * off TX checksumming (and so TSO/GSO) on the router's egress port makes the kernel finish
  * checksums and segment there, exactly where a NIC would.
  */
-async function wireLike(routerNs: string, iface: string): Promise<void> {
-  const r = await run(inNs(routerNs, ['ethtool', '-K', iface, 'tx', 'off']), { timeoutMs: 5000 });
-  if (r.code !== 0) {
-    throw new Error(`ethtool -K ${iface} tx off failed (is ethtool installed? apt-get install ethtool): ${r.stderr.trim()}`);
-  }
+function wireLike(routerNs: string, iface: string): Promise<void> {
+  return setFeature(routerNs, iface, 'tx', 'off');
 }
 
 /**
@@ -86,10 +83,15 @@ async function wireLike(routerNs: string, iface: string): Promise<void> {
  * every datagram the wire-like router port cut would reach the host one by one, a cost no real
  * node pays. docs/performance.md has the same-run numbers, on and off, for every path.
  */
-async function nicLike(hostNs: string, iface: string): Promise<void> {
-  const r = await run(inNs(hostNs, ['ethtool', '-K', iface, 'gro', 'on']), { timeoutMs: 5000 });
+function nicLike(hostNs: string, iface: string): Promise<void> {
+  return setFeature(hostNs, iface, 'gro', 'on');
+}
+
+/** `ethtool -K iface feature value` in `ns`, or an error that says what to install. */
+async function setFeature(ns: string, iface: string, feature: string, value: 'on' | 'off'): Promise<void> {
+  const r = await run(inNs(ns, ['ethtool', '-K', iface, feature, value]), { timeoutMs: 5000 });
   if (r.code !== 0) {
-    throw new Error(`ethtool -K ${iface} gro on failed (is ethtool installed? apt-get install ethtool): ${r.stderr.trim()}`);
+    throw new Error(`ethtool -K ${iface} ${feature} ${value} failed (is ethtool installed? apt-get install ethtool): ${r.stderr.trim()}`);
   }
 }
 

@@ -22,8 +22,7 @@ export function readRulesetGeneration(): number | undefined {
   let sock: NetlinkSocket | undefined;
   try {
     sock = NetlinkSocket.open(NetlinkProtocol.Netfilter);
-    const s = sock;
-    const m = s.get('read the nftables generation', getGenerationRequest(s.nextSeq()));
+    const m = sock.get('read the nftables generation', getGenerationRequest(sock.nextSeq()));
     return m === undefined ? undefined : parseGeneration(m);
   } catch {
     return undefined;
@@ -47,7 +46,7 @@ export class OwnedNftTable {
 
   readonly name = `${TABLE_FAMILY} ${TABLE_NAME}`;
 
-  /** How many times the table was listed (an nft process each): for tests and /status. */
+  /** How many times the table was listed (an nft process each), for tests. */
   get listed(): number {
     return this.listings;
   }
