@@ -269,9 +269,11 @@ test('a silent watch is dropped and re-established; bookmarks keep a quiet watch
   assert.deepEqual(quiet.rec.errors.map((e) => e.message), []);
   assert.equal(quiet.logs.filter((l) => l.msg === 'Kubernetes API reachable again').length, 0);
 
-  const chatty = await harness([peerNode(2)], { source: { watchIdleMs: 150 }, standIn: { bookmarkIntervalMs: 40 } });
+  // Bookmarks every 40 ms against a 600 ms idle window: 15 times the margin, so a loaded machine's
+  // event-loop stalls do not read as silence; 1.5 s is still 2.5 idle windows without bookmarks.
+  const chatty = await harness([peerNode(2)], { source: { watchIdleMs: 600 }, standIn: { bookmarkIntervalMs: 40 } });
   t.after(() => chatty.close());
-  await sleep(500);
+  await sleep(1500);
   assert.equal(chatty.logs.filter((l) => l.msg === 'node watch went silent; reconnecting').length, 0);
   assert.equal(chatty.standIn.watchRequests, 1);
 });
