@@ -143,6 +143,22 @@ int32_t Int(const Napi::CallbackInfo& info, size_t i) {
   return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Int32Value() : 0;
 }
 
+// A system call, made again for as long as a signal interrupts it; its last result, errno as it
+// left it.
+template <typename Call>
+auto RetryEintr(Call call) -> decltype(call()) {
+  decltype(call()) r;
+  do {
+    r = call();
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+// The "0 or errno" answer of a call whose result r is negative on failure.
+Napi::Value ZeroOrErrno(Napi::Env env, ssize_t r) {
+  return Napi::Number::New(env, r < 0 ? errno : 0);
+}
+
 // Waits until fd is readable (or writable), up to timeoutMs. Returns >0 ready, 0 timeout, -errno.
 // POLLERR/POLLHUP count as ready: the following read or write reports the error. A negative
 // timeout means the caller already knows the fd is ready (it waited in pollIn): no poll at all,
@@ -697,11 +713,7 @@ Napi::Value NetlinkSend(const Napi::CallbackInfo& info) {
   sockaddr_nl sa;
   memset(&sa, 0, sizeof(sa));
   sa.nl_family = AF_NETLINK;
-  for (;;) {
-    ssize_t r = sendto(fd, p, static_cast<size_t>(length), 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-    if (r >= 0) return Napi::Number::New(env, 0);
-    if (errno != EINTR) return Napi::Number::New(env, errno);
-  }
+  return ZeroOrErrno(env, RetryEintr([&] { return sendto(fd, p, static_cast<size_t>(length), 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)); }));
 }
 
 // netlinkRecv(fd, buf, timeoutMs, from: Uint32Array) -> length, 0 when nothing came within
@@ -720,19 +732,16 @@ Napi::Value NetlinkRecv(const Napi::CallbackInfo& info) {
   int w = WaitFor(fd, POLLIN, timeoutMs);
   if (w <= 0) return Napi::Number::New(env, w);
   sockaddr_nl sa;
-  for (;;) {
+  ssize_t r = RetryEintr([&] {
     socklen_t slen = sizeof(sa);
     memset(&sa, 0, sizeof(sa));
-    ssize_t r = recvfrom(fd, buf.data, buf.length, MSG_TRUNC | MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sa), &slen);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Napi::Number::New(env, errno == EAGAIN ? 0 : -errno);
-    }
-    if (static_cast<size_t>(r) > buf.length) return Napi::Number::New(env, -EMSGSIZE);
-    from[0] = sa.nl_pid;
-    from[1] = sa.nl_groups;
-    return Napi::Number::New(env, static_cast<double>(r));
-  }
+    return recvfrom(fd, buf.data, buf.length, MSG_TRUNC | MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sa), &slen);
+  });
+  if (r < 0) return Napi::Number::New(env, errno == EAGAIN ? 0 : -errno);
+  if (static_cast<size_t>(r) > buf.length) return Napi::Number::New(env, -EMSGSIZE);
+  from[0] = sa.nl_pid;
+  from[1] = sa.nl_groups;
+  return Napi::Number::New(env, static_cast<double>(r));
 }
 
 // tunSetPersist(fd, on) -> 0 or errno. TUNSETPERSIST: the device outlives every fd attached to it.
@@ -770,10 +779,7 @@ Napi::Value TunAttach(const Napi::CallbackInfo& info) {
 Napi::Value Flock(const Napi::CallbackInfo& info) {
   int fd = Int(info, 0);
   int op = Int(info, 1);
-  for (;;) {
-    if (flock(fd, op) == 0) return Napi::Number::New(info.Env(), 0);
-    if (errno != EINTR) return Napi::Number::New(info.Env(), errno);
-  }
+  return ZeroOrErrno(info.Env(), RetryEintr([&] { return flock(fd, op); }));
 }
 
 // A readable-fd watch: libuv polls the fd with the event loop's own epoll and calls back on the
@@ -897,11 +903,8 @@ Napi::Value UnixSeqpacket(const Napi::CallbackInfo& info) {
 // unixAccept(fd) -> connected fd (blocking, close-on-exec), or -errno (-EAGAIN: none waiting).
 Napi::Value UnixAccept(const Napi::CallbackInfo& info) {
   int fd = Int(info, 0);
-  for (;;) {
-    int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c >= 0) return Napi::Number::New(info.Env(), c);
-    if (errno != EINTR) return Napi::Number::New(info.Env(), -errno);
-  }
+  int c = RetryEintr([&] { return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC); });
+  return Napi::Number::New(info.Env(), c >= 0 ? c : -errno);
 }
 
 // sendFds(fd, buf, length, fds: Int32Array, count) -> 0 or errno. One message of buf[0, length)
@@ -935,11 +938,7 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
     c->cmsg_len = CMSG_LEN(sizeof(int) * count);
     memcpy(CMSG_DATA(c), fds, sizeof(int) * count);
   }
-  for (;;) {
-    ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (r >= 0) return Napi::Number::New(env, 0);
-    if (errno != EINTR) return Napi::Number::New(env, errno);
-  }
+  return ZeroOrErrno(env, RetryEintr([&] { return sendmsg(fd, &msg, MSG_NOSIGNAL); }));
 }
 
 // recvFds(fd, buf, timeoutMs, fds: Int32Array) -> length of the message (0: the peer closed),
@@ -967,10 +966,7 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
-  ssize_t r;
-  do {
-    r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  } while (r < 0 && errno == EINTR);
+  ssize_t r = RetryEintr([&] { return recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT); });
   if (r < 0) return Napi::Number::New(env, errno == EAGAIN ? -ETIMEDOUT : -errno);
   int got = 0;
   int received[kMaxPassFds];
