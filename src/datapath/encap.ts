@@ -9,7 +9,8 @@
  *             ICMP "net unreachable" (icmp-responder.ts);
  *   fit       the largest inner packet the path to that peer carries (path-mtu.ts);
  *   encap     a plain packet gets VXLAN + inner Ethernet written in its headroom and leaves as one
- *             piece; a TSO/USO super-packet is cut (wire/segment.ts) into segments whose headers
+ *             piece, and consecutive plain packets of one size to one peer and socket (small
+ *             UDP datagrams, TCP acknowledgments) as one UDP GSO message; a TSO/USO super-packet is cut (wire/segment.ts) into segments whose headers
  *             are rebuilt in the header area and whose payload is sent from where TUN left it,
  *             a run of them to one peer as one UDP GSO message; nothing is copied but headers;
  *   too big   cut TCP finer, fragment IPv4 without DF (wire/fragment.ts), or answer like a router
@@ -298,7 +299,11 @@ export class Encapsulator {
     const out = this.plan;
     const firstPiece = out.iovCount;
     out.piece(start, len + ENCAP_LENGTH);
-    out.message(firstPiece, table.underlay[slot]!, table.port[slot]!, sock, 0, stateOf[slot]!, 1, len, 1, off, len);
+    const addr = table.underlay[slot]!;
+    const port = table.port[slot]!;
+    const idx = stateOf[slot]!;
+    if (this.udpGso && out.joinRun(addr, port, sock, idx, len, UDP_GSO_MAX_SEGMENTS, UDP_MAX_PAYLOAD)) return;
+    out.message(firstPiece, addr, port, sock, 0, idx, 1, len, 1, off, len);
   }
 
   /** IPv4 without DF, larger than the path: fragments of at most `limit` bytes (RFC 791). */

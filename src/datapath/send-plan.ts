@@ -5,7 +5,9 @@
  * A message is a list of pieces of the slab (an iovec): a plain packet is one piece (its VXLAN
  * header written in the headroom in front of it); a run of TSO segments to one peer is one UDP
  * GSO message of 2 pieces per segment (the segment's rebuilt headers, then its payload where
- * the TUN read left it). Per message the plan records the peer's state index, how many
+ * the TUN read left it); and consecutive plain packets of one size to one peer and socket (a
+ * stream of small UDP datagrams, a run of TCP acknowledgments) are one UDP GSO message of one
+ * piece per packet (joinRun). Per message the plan records the peer's state index, how many
  * datagrams it carries and their inner bytes, and where one inner packet's headers lie (to
  * quote in an ICMP error if the path refuses it).
  *
@@ -94,6 +96,30 @@ export class SendPlan implements SendList {
     this.innerAt[k] = innerAt;
     this.innerLen[k] = innerLen;
     return k;
+  }
+
+  /**
+   * Adds one whole datagram, the piece just appended (`bytes` of it inner packet), to the last
+   * message instead of closing a message of its own, when one UDP GSO send can carry both: the
+   * last message is a run of whole datagrams of one piece each, to the same destination through
+   * the same socket, and ends with the piece before this one; every datagram of it is `gso`
+   * bytes long (the first's length), this one is no longer, and the run stays within
+   * `maxDatagrams` and `maxBytes`. A shorter datagram ends the run: the kernel cuts a GSO
+   * message every `gso` bytes, so only its last may be short. Returns whether it joined.
+   */
+  joinRun(addr: number, port: number, sock: number, stateIdx: number, bytes: number, maxDatagrams: number, maxBytes: number): boolean {
+    const k = this.count - 1;
+    if (k < 0 || this.perDatagram[k] !== 1 || this.first[k]! + this.pieces[k]! !== this.iovCount - 1) return false;
+    if (this.addrs[k] !== addr || this.ports[k] !== port || this.sock[k] !== sock || this.stateIdx[k] !== stateIdx) return false;
+    const n = this.datagrams[k]!;
+    const size = this.gso[k]! > 0 ? this.gso[k]! : this.iovLengths[this.first[k]!]!;
+    const len = this.iovLengths[this.iovCount - 1]!;
+    if (n >= maxDatagrams || len > size || this.iovLengths[this.iovCount - 2]! !== size || n * size + len > maxBytes) return false;
+    this.pieces[k]!++;
+    this.datagrams[k] = n + 1;
+    this.gso[k] = size;
+    this.bytes[k]! += bytes;
+    return true;
   }
 
   /** A message whose pieces are already in the (shared) iovec table: [firstPiece, +pieces). */

@@ -16,7 +16,7 @@ import { ipv4Packet, naiveChecksum } from './packets.js';
 
 const PEER = ipv4ToNumber('192.168.102.2');
 
-function setup(mtu = 1450) {
+function setup(mtu = 1450, opts: { udpGso?: boolean; batch?: number } = {}) {
   const tun = new FakeTun();
   const udp = new FakeUdp(8);
   const counters = newCounters();
@@ -27,7 +27,8 @@ function setup(mtu = 1450) {
   }));
   const peerState = newPeerState();
   const e = new Encapsulator({
-    tun, udp, counters, peerState, localMAC: macBytes('02:aa:bb:cc:dd:01'), localAddress: ipv4ToNumber('10.244.1.0'), mtu, batch: 16,
+    tun, udp, counters, peerState, localMAC: macBytes('02:aa:bb:cc:dd:01'), localAddress: ipv4ToNumber('10.244.1.0'), mtu,
+    batch: opts.batch ?? 16, udpGso: opts.udpGso ?? false,
   }, tableSet(table));
   return { tun, udp, counters, peerState, e };
 }
@@ -128,3 +129,98 @@ for (const c of drops) {
     assert.equal(counters[Drop[c.reason]], 1);
   });
 }
+
+/** VXLAN (8) + inner Ethernet (14) in front of each inner packet. */
+const ENCAP = 22;
+
+/** The datagrams a UDP GSO message stands for: its data cut every `gso` bytes. */
+function datagramsOf(d: { data: Uint8Array; gso: number }): Uint8Array[] {
+  if (d.gso === 0) return [d.data];
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < d.data.length; at += d.gso) out.push(d.data.subarray(at, Math.min(d.data.length, at + d.gso)));
+  return out;
+}
+
+test('small packets of one size to one peer leave as one UDP GSO message; the last may be shorter', () => {
+  const { tun, udp, counters, peerState, e } = setup(1450, { udpGso: true });
+  const flow = { src: '10.244.1.5', dst: '10.244.2.9', srcPort: 40000, dstPort: 5201 };
+  const inner = [20, 20, 20, 20, 20, 7].map((payload, i) => ipv4Packet({ ...flow, payload, id: 100 + i }));
+  for (const p of inner) tun.inject(p);
+  assert.equal(e.runOnce(0), inner.length);
+  assert.equal(udp.sent.length, 1, 'one message');
+  const d = udp.sent[0]!;
+  assert.equal(d.gso, ENCAP + inner[0]!.length);
+  const parts = datagramsOf(d);
+  assert.equal(parts.length, inner.length);
+  parts.forEach((part, i) => {
+    assert.equal(part[0], 0x08, `datagram ${i}: VXLAN I flag`);
+    assert.deepEqual(part.subarray(ENCAP), inner[i], `datagram ${i}: the inner packet, whole`);
+  });
+  assert.equal(totals(peerState).txPackets, inner.length, 'every datagram counted');
+  assert.equal(totals(peerState).txBytes, inner.reduce((n, p) => n + p.length, 0));
+  assert.equal(counters[Counter.GsoFallbacks], 0);
+});
+
+test('a run ends at a longer packet, after a shorter one, at 64 datagrams, and without UDP GSO', () => {
+  const flow = { src: '10.244.1.5', dst: '10.244.2.9', srcPort: 40000, dstPort: 5201 };
+  {
+    const { tun, udp, e } = setup(1450, { udpGso: true });
+    // 60 60 | 80 80 60 | 40 40: a longer packet opens a new run; a shorter one joins as the
+    // run's last, and the next packet opens a new run.
+    for (const payload of [60, 60, 80, 80, 60, 40, 40]) tun.inject(ipv4Packet({ ...flow, payload }));
+    e.runOnce(0);
+    assert.deepEqual(udp.sent.map((d) => datagramsOf(d).map((x) => x.length - ENCAP - 20)), [[60, 60], [80, 80, 60], [40, 40]]);
+  }
+  {
+    const { tun, udp, peerState, e } = setup(1450, { udpGso: true, batch: 100 });
+    for (let i = 0; i < 100; i++) tun.inject(ipv4Packet({ ...flow, payload: 10 }));
+    e.runOnce(0);
+    assert.deepEqual(udp.sent.map((d) => datagramsOf(d).length), [64, 36]);
+    assert.equal(totals(peerState).txPackets, 100);
+  }
+  {
+    const { tun, udp, e } = setup(1450, { udpGso: false });
+    for (let i = 0; i < 3; i++) tun.inject(ipv4Packet({ ...flow, payload: 10 }));
+    e.runOnce(0);
+    assert.deepEqual(udp.sent.map((d) => d.gso), [0, 0, 0]);
+  }
+});
+
+test('packets to different senders (flows) do not share a run', () => {
+  const { tun, udp, e } = setup(1450, { udpGso: true });
+  // Alternate two flows; keep only pairs whose flow hash picks different sockets.
+  tun.inject(ipv4Packet({ src: '10.244.1.5', dst: '10.244.2.9', srcPort: 40000, dstPort: 5201, payload: 10 }));
+  e.runOnce(0);
+  const sockA = udp.sent[0]!.sock;
+  let other = -1;
+  for (let port = 40001; port < 40100 && other < 0; port++) {
+    udp.sent.length = 0;
+    tun.inject(ipv4Packet({ src: '10.244.1.5', dst: '10.244.2.9', srcPort: port, dstPort: 5201, payload: 10 }));
+    e.runOnce(0);
+    if (udp.sent[0]!.sock !== sockA) other = port;
+  }
+  assert.ok(other > 0, 'some flow hashes to another socket');
+  udp.sent.length = 0;
+  for (let i = 0; i < 4; i++) tun.inject(ipv4Packet({ src: '10.244.1.5', dst: '10.244.2.9', srcPort: i % 2 === 0 ? 40000 : other, dstPort: 5201, payload: 10 }));
+  e.runOnce(0);
+  assert.equal(udp.sent.length, 4, 'alternating sockets: no run');
+  assert.ok(udp.sent.every((d) => d.gso === 0));
+});
+
+test('a refused run of small packets is resent as single datagrams and counted once each', () => {
+  const { tun, udp, counters, peerState, e } = setup(1450, { udpGso: true });
+  udp.script.failWhen((d) => (d.gso > 0 ? 5 /* EIO: no checksum offload on the route */ : 0));
+  const flow = { src: '10.244.1.5', dst: '10.244.2.9', srcPort: 40000, dstPort: 5201 };
+  const inner = [30, 30, 30, 12].map((payload) => ipv4Packet({ ...flow, payload }));
+  for (const p of inner) tun.inject(p);
+  e.runOnce(0);
+  assert.equal(udp.refused.length, 1);
+  assert.equal(udp.sent.length, inner.length);
+  udp.sent.forEach((d, i) => {
+    assert.equal(d.gso, 0);
+    assert.deepEqual(d.data.subarray(ENCAP), inner[i]);
+  });
+  assert.equal(counters[Counter.GsoFallbacks], 1);
+  assert.equal(totals(peerState).txPackets, inner.length);
+  assert.equal(totals(peerState).txBytes, inner.reduce((n, p) => n + p.length, 0));
+});

@@ -226,7 +226,8 @@ test('scripted kernel refusals are counted exactly: by reason, by errno, and nev
   ];
   for (const c of cases) {
     const { tun, udp, counters, peerState, e } = setup({ vnet: false });
-    for (let i = 0; i < 5; i++) tun.inject(ipv4Packet({ src: '10.244.1.5', dst: '10.244.2.9', payload: 100, srcPort: 40000 + i }));
+    // Lengths that grow: no two can share a UDP GSO run, so each is a message of its own.
+    for (let i = 0; i < 5; i++) tun.inject(ipv4Packet({ src: '10.244.1.5', dst: '10.244.2.9', payload: 100 + i, srcPort: 40000 + i }));
     udp.script.failNext(c.errno, 2); // a partial batch: two refused, three sent
     e.runOnce(0);
     assert.equal(udp.sent.length, 3, c.name);
