@@ -6,7 +6,7 @@
  */
 
 import { onesComplementSum } from '../src/wire/checksum.js';
-import { CoalescedBatch, TcpCoalescer } from '../src/wire/coalesce.js';
+import { CoalescedBatch, Coalescer } from '../src/wire/coalesce.js';
 import { segmentTcp } from '../test/support/segment-copy.js';
 import { planSegments, SegmentPlan, writeSegmentHeader } from '../src/wire/segment.js';
 import { IpProtocol, Ipv4View } from '../test/support/wire/ipv4.js';
@@ -98,16 +98,16 @@ for (const len of [20, 64, 1500, 9000, 65535]) {
     offsets[i] = i * 2048 + 64;
     lengths[i] = writeSegment(batch, offsets[i]!, 1000 + i * 1448, i, 1448);
   }
-  const coalescer = new TcpCoalescer({ maxBatch: n });
+  const coalescer = new Coalescer({ maxBatch: n });
   const out = new CoalescedBatch(batch, n);
   // Merging rewrites the head segment's headers in place: put them back before every run.
   const head = batch.slice(offsets[0]!, offsets[0]! + 40);
-  bench('TcpCoalescer 32 x 1448 of one flow (verify)', n * 1448, () => {
+  bench('Coalescer 32 x 1448 of one flow (verify)', n * 1448, () => {
     batch.set(head, offsets[0]!);
     coalescer.coalesce(batch, offsets, lengths, n, out);
   });
-  const trusting = new TcpCoalescer({ maxBatch: n, verifyChecksums: false });
-  bench('TcpCoalescer 32 x 1448 of one flow (no verify)', n * 1448, () => {
+  const trusting = new Coalescer({ maxBatch: n, verifyChecksums: false });
+  bench('Coalescer 32 x 1448 of one flow (no verify)', n * 1448, () => {
     batch.set(head, offsets[0]!);
     trusting.coalesce(batch, offsets, lengths, n, out);
   });

@@ -6,7 +6,8 @@
  * bytes into the datagram; nothing is copied). With UDP GRO one slot may hold several datagrams
  * of equal size back to back; each is checked on its own. With TUN offloads, accepted TCP
  * segments of one flow are merged into one TUN super-packet (wire/coalesce.ts), gathered from
- * where they lie with one writev.
+ * where they lie with one writev; so are UDP datagrams of one flow when the device took USO
+ * (`mergeUdp`), which the kernel cuts back into the same datagrams.
  *
  * The checks, in order, each with its own drop counter (a bad datagram is data, never an
  * exception): length; flags (the I bit, RFC 7348 §5); the reserved bits (§5 says
@@ -30,7 +31,7 @@ import { UDP_CHECKSUM_OFFSET } from '../wire/udp.js';
 import { completeChecksum } from '../wire/segment.js';
 import { Ipv4Field, Ipv4View, tryIpv4 } from '../wire/ipv4.js';
 import { IPV6_HEADER_LENGTH, Ipv6Field, tryIpv6 } from '../wire/ipv6.js';
-import { CoalescedBatch, TcpCoalescer } from '../wire/coalesce.js';
+import { CoalescedBatch, Coalescer } from '../wire/coalesce.js';
 import { readU16, readU32 } from '../wire/bytes.js';
 import { Counter, Drop, IoOp, ioErrorSlot } from './counters.js';
 import { PeerField } from './peer-state.js';
@@ -57,6 +58,9 @@ export interface DecapOptions {
   readonly batch: number;
   /** Accept VXLAN remote checksum offload (inner checksums the sender left to us). */
   readonly remoteChecksum?: boolean;
+  /** Merge UDP datagrams of one flow into USO super-packets: only when the TUN device took
+   * TUN_F_USO4 and TUN_F_USO6 (Linux 6.2 and later). */
+  readonly mergeUdp?: boolean;
 }
 
 export class Decapsulator {
@@ -87,7 +91,7 @@ export class Decapsulator {
   private readonly rcoFlag: number;
   /** Without offloads: one piece per inner packet. */
   private readonly single: IoList;
-  private readonly coalescer: TcpCoalescer | undefined;
+  private readonly coalescer: Coalescer | undefined;
   private readonly merged: CoalescedBatch | undefined;
   private readonly ip = new Ipv4View(new Uint8Array(0));
 
@@ -128,7 +132,7 @@ export class Decapsulator {
       results: new Int32Array(maxInner),
     };
     if (o.tun.vnetHeader) {
-      this.coalescer = new TcpCoalescer({ maxBatch: maxInner, verifyChecksums: true });
+      this.coalescer = new Coalescer({ maxBatch: maxInner, verifyChecksums: true, udp: o.mergeUdp ?? false, mtu: o.mtu });
       this.merged = new CoalescedBatch(this.slab, maxInner);
     }
   }

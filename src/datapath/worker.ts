@@ -25,13 +25,16 @@
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { attachTun, tunQueueFd, type TunHandle } from '../device/native-tun.js';
 import { attachUdp, udpQueueFd, type UdpHandles } from '../device/native-udp.js';
-import { nativeIo } from '../device/native.js';
+import { nativeIo, TunOffload } from '../device/native.js';
 import { ForwardingTable } from '../table/table.js';
 import { ForwardingTable6 } from '../table/table6.js';
 import { Encapsulator, type TableSet } from './encap.js';
 import { Decapsulator } from './decap.js';
 import { Counter, counterBlock } from './counters.js';
 import { peerStateBlock } from './peer-state.js';
+
+/** The TUN offloads that let the receive side write UDP super-packets (USO), both families. */
+const USO = TunOffload.Uso4 | TunOffload.Uso6;
 
 /** Slots of the shared control array: the published generation, the stop flag, the hold flag
  * (set: started workers wait before their first batch; a hand-over's successor starts them so),
@@ -132,6 +135,7 @@ export class QueueWorker {
     }, tables);
     const decap = new Decapsulator({
       tun, udp, counters: c, peerState, localMAC: init.localMAC, vni: init.vni, mtu: init.mtu, batch: init.batch, remoteChecksum: init.remoteChecksum,
+      mergeUdp: (init.tun.offloads & USO) === USO,
     }, tables);
     this.out = { stage: encap, fd: tunQueueFd(init.tun, init.block), heartbeat: Counter.TxHeartbeat, failing: Counter.TxFailing, lastErrno: Counter.TxLastErrno, backoff: 0, retryAt: 0 };
     this.in = { stage: decap, fd: udpQueueFd(init.udp, init.block), heartbeat: Counter.RxHeartbeat, failing: Counter.RxFailing, lastErrno: Counter.RxLastErrno, backoff: 0, retryAt: 0 };

@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CoalescedBatch, MAX_RUN, TcpCoalescer } from '../../../src/wire/coalesce.js';
+import { CoalescedBatch, MAX_RUN, MAX_UDP_RUN, Coalescer } from '../../../src/wire/coalesce.js';
 import { segment } from '../../support/segment-copy.js';
 import { VirtioNetHdrView } from '../../support/wire/virtio.js';
 import {
+  V4_DST,
   V4_SRC,
   V6_DST,
   V6_SRC,
   buildTcp,
+  buildUdp,
   hex,
   ip4,
   naiveSum,
@@ -54,10 +56,10 @@ function gathered(out: CoalescedBatch, j: number): Uint8Array {
   return Uint8Array.from(parts);
 }
 
-function run(packets: Uint8Array[], options: { verifyChecksums?: boolean; maxBatch?: number } = {}) {
+function run(packets: Uint8Array[], options: { verifyChecksums?: boolean; maxBatch?: number; udp?: boolean; mtu?: number } = {}) {
   const b = batch(packets, 0);
   const max = options.maxBatch ?? 64;
-  const c = new TcpCoalescer({ maxBatch: max, verifyChecksums: options.verifyChecksums ?? true });
+  const c = new Coalescer({ maxBatch: max, verifyChecksums: options.verifyChecksums ?? true, udp: options.udp ?? false, ...(options.mtu !== undefined ? { mtu: options.mtu } : {}) });
   const out = new CoalescedBatch(b.slab, max);
   const n = c.coalesce(b.slab, b.offsets, b.lengths, packets.length, out);
   const outputs: Output[] = [];
@@ -84,6 +86,17 @@ function resegment(outputs: Output[]): Uint8Array[] {
     for (let i = 0; i < n; i++) packets.push(out.slice(outOffsets[i]!, outOffsets[i]! + outLengths[i]!));
   }
   return packets;
+}
+
+/** Packets grouped by flow (IP version, protocol, source port; the tests vary nothing else), each group in order. */
+function byFlow(list: Uint8Array[]): Map<string, Uint8Array[]> {
+  const m = new Map<string, Uint8Array[]>();
+  for (const p of list) {
+    const v6 = p[0]! >> 4 === 6;
+    const key = `${v6 ? 6 : 4}:${p[v6 ? 6 : 9]}:${u16(p, v6 ? 40 : 20)}`;
+    m.set(key, [...(m.get(key) ?? []), p]);
+  }
+  return m;
 }
 
 /** A stream of `n` in-order segments of one flow. */
@@ -321,15 +334,15 @@ test('coalesce: merging copies nothing: every piece of a merged packet points in
 });
 
 test('coalesce: programmer errors throw', () => {
-  const c = new TcpCoalescer({ maxBatch: 2 });
+  const c = new Coalescer({ maxBatch: 2 });
   const { slab, offsets, lengths } = batch(stream(3), 0);
   assert.throws(() => c.coalesce(slab, offsets, lengths, 3, new CoalescedBatch(slab, 3)), RangeError);
-  const c3 = new TcpCoalescer({ maxBatch: 3 });
+  const c3 = new Coalescer({ maxBatch: 3 });
   assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, new CoalescedBatch(new Uint8Array(10), 3)), RangeError, 'output over another buffer');
   assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, new CoalescedBatch(slab, 2)), RangeError, 'output too small');
   offsets[0] = 5;
   assert.throws(() => c3.coalesce(slab, offsets, lengths, 3, new CoalescedBatch(slab, 3)), RangeError);
-  assert.throws(() => new TcpCoalescer({ maxBatch: 0 }), RangeError);
+  assert.throws(() => new Coalescer({ maxBatch: 0 }), RangeError);
 });
 
 test('coalesce: random batches of several flows, perturbed, always re-segment to the input per flow', () => {
@@ -356,17 +369,153 @@ test('coalesce: random batches of several flows, perturbed, always re-segment to
     }
     const { outputs } = run(packets);
     const back = resegment(outputs);
-    const byFlow = (list: Uint8Array[]) => {
-      const m = new Map<string, Uint8Array[]>();
-      for (const p of list) {
-        const key = `${p[0]! >> 4}:${u16(p, (p[0]! >> 4) === 6 ? 40 : 20)}`;
-        m.set(key, [...(m.get(key) ?? []), p]);
-      }
-      return m;
-    };
     const want = byFlow(packets);
     const got = byFlow(back);
     assert.equal(back.length, packets.length, `round ${round}: packet count`);
     for (const [key, list] of want) assert.deepEqual(got.get(key), list, `round ${round}: flow ${key}`);
   }
+});
+
+/** `sizes.length` datagrams of one UDP flow, IPv4 identifications counting up (DF clear), as a sender's kernel makes them. */
+function datagrams(sizes: number[], o: { v6?: boolean; sport?: number; id?: number } = {}): Uint8Array[] {
+  return sizes.map((size, i) => buildUdp({ v6: o.v6 ?? false, sport: o.sport ?? 5000, id: ((o.id ?? 0x3000) + i) % 65536, payload: pattern(size, i) }));
+}
+
+test('coalesce, UDP: a run of one flow becomes one USO super-packet that re-segments to the same datagrams', () => {
+  for (const v6 of [false, true]) {
+    const packets = datagrams(Array(10).fill(100), { v6 });
+    const { outputs, coalescer, out } = run(packets, { udp: true });
+    assert.equal(outputs.length, 1, v6 ? 'IPv6' : 'IPv4');
+    const l4 = v6 ? 40 : 20;
+    assert.deepEqual(outputs[0]!.vnet, { flags: 1, gsoType: 5, headerLength: l4 + 8, gsoSize: 100, csumStart: l4, csumOffset: 6 });
+    assert.equal(out.members[0], 10);
+    const p = outputs[0]!.packet;
+    assert.equal(p.length, l4 + 8 + 1000);
+    assert.equal(u16(p, l4 + 4), 1008, 'the UDP length covers the run');
+    assert.equal(u16(p, v6 ? 4 : 2), v6 ? 1008 : 1028, 'so does the IP length');
+    const pseudo = v6 ? pseudoHeader6(V6_SRC, V6_DST, 17, 1008) : pseudoHeader4(V4_SRC, V4_DST, 17, 1008);
+    assert.equal(u16(p, l4 + 6), naiveSum(pseudo), 'the checksum field holds the pseudo-header sum of the whole run, for the kernel to finish per datagram');
+    assert.deepEqual(resegment(outputs), packets);
+    assert.equal(coalescer.mergedSegments, 10);
+  }
+});
+
+test('coalesce, UDP: without udp: true every datagram goes alone, untouched', () => {
+  const packets = datagrams(Array(5).fill(100));
+  const { outputs } = run(packets);
+  assert.equal(outputs.length, 5);
+  for (const [i, o] of outputs.entries()) {
+    assert.equal(o.vnet.gsoType, 0);
+    assert.equal(o.vnet.flags, 0, 'not even DATA_VALID: it was not looked at');
+    assert.deepEqual(o.packet, packets[i]);
+  }
+});
+
+test('coalesce, UDP: a shorter datagram ends the run; a longer one starts a new one', () => {
+  const packets = datagrams([100, 100, 60, 100, 100, 120, 120]);
+  const { outputs, out } = run(packets, { udp: true });
+  assert.deepEqual([...out.members.subarray(0, out.count)], [3, 2, 2]);
+  assert.deepEqual(outputs.map((o) => o.vnet.gsoSize), [100, 100, 120]);
+  assert.deepEqual(resegment(outputs), packets);
+});
+
+test('coalesce, UDP: a run stops at MAX_UDP_RUN datagrams', () => {
+  const packets = datagrams(Array(MAX_UDP_RUN + 10).fill(18));
+  const { out } = run(packets, { udp: true, maxBatch: MAX_UDP_RUN + 10 });
+  assert.deepEqual([...out.members.subarray(0, out.count)], [MAX_UDP_RUN, 10]);
+});
+
+test('coalesce, UDP: what stays alone (no checksum, a bad checksum, empty, IP identification out of step)', () => {
+  const noChecksum = datagrams([100, 100, 100]);
+  put16(noChecksum[1]!, 26, 0);
+  let r = run(noChecksum, { udp: true });
+  assert.deepEqual([...r.out.members.subarray(0, r.out.count)], [1, 1, 1], 'a datagram without checksum closes the run and stays alone');
+  assert.equal(r.outputs[1]!.vnet.flags, 0);
+  assert.equal(r.coalescer.badChecksums, 0, 'no checksum is not a bad checksum');
+
+  const bad = datagrams([100, 100, 100]);
+  bad[1]![40] = bad[1]![40]! ^ 0xff;
+  r = run(bad, { udp: true });
+  assert.deepEqual([...r.out.members.subarray(0, r.out.count)], [1, 1, 1]);
+  assert.equal(r.coalescer.badChecksums, 1);
+  assert.deepEqual(r.outputs[1]!.packet, bad[1], 'the bad one goes as it came, for the kernel to drop');
+
+  r = run(datagrams([0, 0, 0]), { udp: true });
+  assert.equal(r.out.count, 3, 'empty datagrams never merge');
+
+  const gap = [...datagrams([100, 100]), ...datagrams([100, 100], { id: 0x4000 })];
+  r = run(gap, { udp: true });
+  assert.deepEqual([...r.out.members.subarray(0, r.out.count)], [2, 2], 'DF clear: the identification must count up');
+  assert.deepEqual(resegment(r.outputs), gap);
+});
+
+test('coalesce, UDP: flows are kept apart: other ports, and TCP on the same ports', () => {
+  const a = datagrams([100, 100, 100], { sport: 5000 });
+  const b = datagrams([100, 100, 100], { sport: 5001, id: 0x5000 });
+  const mixed = [a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, b[2]!];
+  const { outputs, out } = run(mixed, { udp: true });
+  assert.deepEqual([...out.members.subarray(0, out.count)], [3, 3]);
+  const back = resegment(outputs);
+  assert.deepEqual(back.filter((p) => u16(p, 20) === 5000), a, 'each flow in its order');
+  assert.deepEqual(back.filter((p) => u16(p, 20) === 5001), b);
+
+  const tcp = buildTcp({ sport: 5000, dport: 6000, seq: 1, id: 0x3001, df: false, payload: pattern(100) });
+  const withTcp = [a[0]!, tcp, a[1]!];
+  const r = run(withTcp, { udp: true });
+  assert.deepEqual([...r.out.members.subarray(0, r.out.count)], [2, 1], 'a TCP segment with the same addresses and ports is another flow');
+  assert.equal(r.outputs[0]!.vnet.gsoType, 5);
+  assert.deepEqual(r.outputs[1]!.packet, tcp, 'the TCP segment stays whole and is not merged into the UDP run');
+  assert.deepEqual(resegment([r.outputs[0]!]), [a[0], a[1]]);
+});
+
+test('coalesce, UDP: random batches of TCP and UDP flows, perturbed, always re-segment to the input per flow', () => {
+  const next = rng(7);
+  for (let round = 0; round < 150; round++) {
+    const flows = 1 + Math.floor(next() * 4);
+    const state = Array.from({ length: flows }, (_, f) => ({
+      udp: next() < 0.6, seq: Math.floor(next() * 2 ** 32), id: Math.floor(next() * 65536), v6: next() < 0.3, sport: 1000 + (f >> 1),
+    }));
+    const packets: Uint8Array[] = [];
+    const count = 1 + Math.floor(next() * 80);
+    for (let i = 0; i < count; i++) {
+      const f = state[Math.floor(next() * flows)]!;
+      const r = next();
+      let p: Uint8Array;
+      if (f.udp) {
+        const size = r < 0.1 ? Math.floor(next() * 300) : r > 0.95 ? 300 : 200;
+        if (next() < 0.05) f.id = (f.id + 7) % 65536; // an identification out of step
+        p = buildUdp({ v6: f.v6, sport: f.sport, id: f.id, payload: pattern(size, i) });
+      } else {
+        const size = r < 0.1 ? Math.floor(next() * 1448) : 1448;
+        p = buildTcp({ v6: f.v6, sport: f.sport, seq: f.seq, id: f.id, flags: r > 0.9 ? ACK | PSH : ACK, payload: pattern(size, i) });
+        f.seq = (f.seq + size) % 2 ** 32;
+      }
+      if (next() < 0.03) p[p.length - 1] = p[p.length - 1]! ^ 0x5a; // corrupted
+      packets.push(p);
+      f.id = (f.id + 1) % 65536;
+    }
+    const { outputs } = run(packets, { udp: true, maxBatch: 80 });
+    const back = resegment(outputs);
+    const want = byFlow(packets);
+    const got = byFlow(back);
+    assert.equal(back.length, packets.length, `round ${round}: packet count`);
+    for (const [key, list] of want) assert.deepEqual(got.get(key), list, `round ${round}: flow ${key}`);
+  }
+});
+
+test('coalesce: a packet larger than the MTU stays alone, so a run never takes well-sized packets down with it', () => {
+  // A jumbo datagram from a peer, then small ones of the same flow: merged, the small ones would
+  // become segments of the jumbo's size, which the kernel cannot forward at a 1450-byte MTU.
+  const udp = datagrams([3000, 8, 8, 8]);
+  let r = run(udp, { udp: true, mtu: 1450, maxBatch: 8 });
+  assert.deepEqual([...r.out.members.subarray(0, r.out.count)], [1, 3]);
+  assert.equal(r.outputs[0]!.vnet.gsoType, 0, 'the jumbo goes alone');
+  assert.deepEqual(r.outputs[0]!.packet, udp[0]);
+  r = run(udp, { udp: true, maxBatch: 8 });
+  assert.deepEqual([...r.out.members.subarray(0, r.out.count)], [2, 2], 'without an MTU the jumbo would take the first small one into its run');
+  const tcp = [buildTcp({ seq: 1, id: 1, flags: ACK, payload: pattern(2000) }), ...stream(3, { seq: 2001, id: 2 }, 1000, false)];
+  r = run(tcp, { mtu: 1450 });
+  assert.deepEqual([...r.out.members.subarray(0, r.out.count)], [1, 3], 'TCP alike');
+  r = run(datagrams([1422, 1422, 100]), { udp: true, mtu: 1450 });
+  assert.deepEqual([...r.out.members.subarray(0, r.out.count)], [3], 'packets of exactly the MTU merge');
 });
