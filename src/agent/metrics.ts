@@ -108,7 +108,7 @@ export function renderMetrics(s: StatusSource): string {
   metric('vxnet_icmp_errors_total', 'counter', 'ICMP errors sent back through TUN (sent) or held back by the rate limit (suppressed).',
     [[{ result: 'sent' }, c.icmpSent], [{ result: 'suppressed' }, c.icmpSuppressed]]);
   metric('vxnet_batches_total', 'counter', 'Batch system calls that moved at least one packet.', [[tx, c.txBatches], [rx, c.rxBatches]]);
-  metric('vxnet_offload_packets_total', 'counter', 'Segments cut from TSO super-packets (tx) and packets merged into GRO super-packets (rx).',
+  metric('vxnet_offload_packets_total', 'counter', 'Segments cut from TSO/USO super-packets (tx), and TCP segments and UDP datagrams merged into super-packets for TUN (rx).',
     [[tx, c.txSegments], [rx, c.rxCoalesced]]);
   metric('vxnet_io_errors_total', 'counter', 'Failed system calls of the data path, by operation and errno.',
     IO_OPS.flatMap((op) => IO_ERRNOS.map((e) => [{ op, errno: e }, c.ioErrors[op][e]] as const)));

@@ -49,7 +49,7 @@ export const Counter = {
   RxBatches: 3,
   /** Segments cut from TSO/USO super-packets. */
   TxSegments: 4,
-  /** Segments merged into TUN super-packets. */
+  /** TCP segments and UDP datagrams merged into TUN super-packets. */
   RxCoalesced: 5,
   TableGeneration: 6,
   /** Inner IPv4 packets fragmented to fit a smaller path, and the fragments sent. */

@@ -78,7 +78,7 @@ vxnet_icmp_errors_total{result="suppressed"} 1
 # TYPE vxnet_batches_total counter
 vxnet_batches_total{direction="tx"} 4
 vxnet_batches_total{direction="rx"} 3
-# HELP vxnet_offload_packets_total Segments cut from TSO super-packets (tx) and packets merged into GRO super-packets (rx).
+# HELP vxnet_offload_packets_total Segments cut from TSO/USO super-packets (tx), and TCP segments and UDP datagrams merged into super-packets for TUN (rx).
 # TYPE vxnet_offload_packets_total counter
 vxnet_offload_packets_total{direction="tx"} 5
 vxnet_offload_packets_total{direction="rx"} 6
