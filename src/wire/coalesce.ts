@@ -304,17 +304,7 @@ export class Coalescer {
     this.hash[i] = flowHash(buf, off, tcp, version === 6);
     this.kind[i] = Kind.Alone;
 
-    // An unfinished checksum (remote checksum offload) was vouched for by the outer UDP checksum,
-    // which the kernel verified over every byte: only the IPv4 header checksum is ours to check.
-    const partial = this.csumStarts !== undefined && this.csumStarts[i]! >= 0;
-    if (partial && (this.csumStarts![i] !== l4 || this.csumOffsets![i] !== TCP_CHECKSUM_OFFSET)) return;
-    if (this.verify) {
-      if (partial ? version === 4 && !this.ip.bind(buf, off).isValidChecksum() : !this.checksumsValid(buf, off, i)) {
-        this.badChecksums++;
-        return;
-      }
-      this.verified[i] = 1;
-    }
+    if (!this.checksumsOk(buf, off, i, TCP_CHECKSUM_OFFSET)) return;
     const flags = buf[tcp + TcpField.Flags]!;
     if (ipOptions || (flags & ~MERGEABLE_FLAGS) !== 0 || (flags & TcpFlags.ACK) === 0 || this.payload[i] === 0 || ipLength > this.mtu) return;
     this.kind[i] = Kind.Mergeable;
@@ -337,19 +327,35 @@ export class Coalescer {
     this.payload[i] = ipLength - l4 - UDP_HEADER_LENGTH;
     this.hash[i] = flowHash(buf, off, udp, this.v6[i] === 1);
     this.kind[i] = Kind.Alone;
-    const partial = this.csumStarts !== undefined && this.csumStarts[i]! >= 0;
-    if (partial && (this.csumStarts![i] !== l4 || this.csumOffsets![i] !== UDP_CHECKSUM_OFFSET)) return;
     // IPv4 without a checksum: merged, every datagram would get one; it goes alone, unverified.
-    if (!partial && readU16(buf, udp + UdpField.Checksum) === 0) return;
-    if (this.verify) {
-      if (partial ? this.v6[i] === 0 && !this.ip.bind(buf, off).isValidChecksum() : !this.checksumsValid(buf, off, i)) {
-        this.badChecksums++;
-        return;
-      }
-      this.verified[i] = 1;
-    }
+    if (!this.partial(i) && readU16(buf, udp + UdpField.Checksum) === 0) return;
+    if (!this.checksumsOk(buf, off, i, UDP_CHECKSUM_OFFSET)) return;
     if (ipOptions || this.payload[i] === 0 || ipLength > this.mtu) return;
     this.kind[i] = Kind.Mergeable;
+  }
+
+  /** Whether packet i's transport checksum was left unfinished (remote checksum offload). */
+  private partial(i: number): boolean {
+    return this.csumStarts !== undefined && this.csumStarts[i]! >= 0;
+  }
+
+  /**
+   * Whether packet i (its IP header and l4 already classified) may merge as far as checksums go:
+   * they verify (marked in `verified`), or verification is off. A bad one is counted. An
+   * unfinished checksum (remote checksum offload) was vouched for by the outer UDP checksum,
+   * which the kernel verified over every byte: only the IPv4 header checksum is ours to check,
+   * and it must start at the transport header with the protocol's offset (`csumOffset`).
+   */
+  private checksumsOk(buf: Uint8Array, off: number, i: number, csumOffset: number): boolean {
+    const partial = this.partial(i);
+    if (partial && (this.csumStarts![i] !== this.l4[i] || this.csumOffsets![i] !== csumOffset)) return false;
+    if (!this.verify) return true;
+    if (partial ? this.v6[i] === 0 && !this.ip.bind(buf, off).isValidChecksum() : !this.checksumsValid(buf, off, i)) {
+      this.badChecksums++;
+      return false;
+    }
+    this.verified[i] = 1;
+    return true;
   }
 
   private checksumsValid(buf: Uint8Array, off: number, i: number): boolean {
@@ -512,17 +518,17 @@ export class Coalescer {
     const at = offsets[i]! - VIRTIO_NET_HDR_LENGTH;
     const vnet = this.vnet.bind(buf, at);
     vnet.clear();
-    const start = this.csumStarts === undefined ? -1 : this.csumStarts[i]!;
-    if (start >= 0) {
+    if (this.partial(i)) {
       // Its checksum is unfinished: the kernel (or the NIC it forwards to) finishes it.
       vnet.flags = VirtioNetHdrFlags.NeedsCsum;
-      vnet.csumStart = start;
+      vnet.csumStart = this.csumStarts![i]!;
       vnet.csumOffset = this.csumOffsets![i]!;
     } else if (this.verified[i] === 1) {
       vnet.flags = VirtioNetHdrFlags.DataValid;
     }
     out.iovOffsets[piece] = at;
-    // TCP packets lose any link-layer padding after the IP total length; others go as given.
+    // TCP packets (and UDP ones, when merging UDP) lose any link-layer padding after the IP
+    // total length; others go as given.
     out.iovLengths[piece] = VIRTIO_NET_HDR_LENGTH + this.ipLength[i]!;
     return piece + 1;
   }

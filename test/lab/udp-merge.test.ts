@@ -127,6 +127,11 @@ const cases: Array<{ name: string; opts: LabOptions; v6?: boolean; gro?: boolean
   { name: 'vxnet -> vxnet, IPv6 pods', opts: { nodes: 2, podsPerNode: 1, ipv6: true }, v6: true },
   { name: 'kernel VXLAN -> vxnet, IPv4', opts: { nodes: 2, podsPerNode: 1, kind: (i) => (i === 1 ? 'kernel' : 'vxnet') } },
   { name: 'vxnet -> vxnet, IPv4, a receiving socket with UDP_GRO', opts: { nodes: 2, podsPerNode: 1 }, gro: true },
+  // The field's variations: the underlay MTU (a merged run's segment size must fit the device MTU
+  // on both ends), a narrower hop mid-path, and another VNI and port.
+  { name: 'vxnet -> vxnet, 1400-byte underlay, VNI 7777 on port 4789', opts: { nodes: 2, podsPerNode: 1, underlayMTU: () => 1400, vni: 7777, port: 4789 } },
+  { name: 'vxnet -> vxnet, 9001-byte underlay', opts: { nodes: 2, podsPerNode: 1, underlayMTU: () => 9001 } },
+  { name: 'vxnet -> vxnet, a 1400-byte hop mid-path', opts: { nodes: 2, podsPerNode: 1, narrowHop: { nodes: [2], mtu: 1400 } } },
 ];
 
 for (const c of cases) {
